@@ -1,0 +1,89 @@
+"""Command-line interface: ``refprune <command> ...`` (also ``python -m refprune``).
+
+Every command turns a bad argument into one line on stderr and exit status 2,
+never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from . import __version__
+
+
+def parse_layers(text: str) -> tuple[int, ...]:
+    """``"784,512,10"`` → ``(784, 512, 10)``, for argparse."""
+    try:
+        sizes = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--layers must be comma-separated integers, got {text!r}") from None
+    if len(sizes) < 2 or min(sizes) < 1:
+        raise argparse.ArgumentTypeError(f"--layers needs at least two sizes, all >= 1, got {text!r}")
+    return sizes
+
+
+def add_gradcheck_parser(sub) -> None:
+    p = sub.add_parser("gradcheck", help="check every LRP gradient against finite differences",
+                       description="Check every LRP gradient of one case against float64 central "
+                                   "differences; exit status 0 only if all pass.")
+    p.add_argument("--layers", type=parse_layers, default=(6, 5, 4, 3), help="layer sizes (default 6,5,4,3)")
+    p.add_argument("--batch", type=int, default=8, help="batch size (default 8)")
+    p.add_argument("--loss", choices=("ce", "mse"), default="ce")
+    p.add_argument("--r", type=float, default=0.5, help="pruning ratio in [0, 1) (default 0.5)")
+    p.add_argument("--tau0", type=float, default=0.1, help="τ = tau0 × std(weights) (default 0.1)")
+    p.add_argument("--lam", type=float, default=0.0, help="regulariser weight λ (default 0)")
+    p.add_argument("--threshold", choices=("empirical", "smoothed"), default="empirical")
+    p.add_argument("--dtype", choices=("float64", "float32"), default="float64",
+                   help="dtype of the analytic gradients (finite differences are always float64)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--max-coords", type=int, default=None, help="coordinates checked per tensor")
+    p.add_argument("--json", action="store_true", help="print the rows as JSON")
+    p.set_defaults(run=run_gradcheck)
+
+
+def run_gradcheck(args) -> int:
+    from .gradcheck import MAX_COORDS, RTOL, Case, gradcheck
+
+    case = Case(layers=args.layers, batch=args.batch, loss=args.loss, r=args.r, tau0=args.tau0,
+                lam=args.lam, seed=args.seed, threshold=args.threshold, dtype=args.dtype)
+    report = gradcheck(case, max_coords=args.max_coords or MAX_COORDS)
+    if args.json:
+        print(json.dumps(report.as_dicts(), indent=2))
+        return 0 if report.passed else 1
+    print(f"gradcheck  layers={','.join(map(str, case.layers))} batch={case.batch} loss={case.loss} "
+          f"r={case.r} tau0={case.tau0} lam={case.lam} threshold={case.threshold} "
+          f"dtype={case.dtype} seed={case.seed}  (pass: max rel err <= {RTOL[case.dtype]:g})")
+    print(f"{'gradient':<8} {'shape':<10} {'max abs err':>12} {'max rel err':>12} {'checked':>8} {'skipped':>8}  result")
+    for row in report.rows:
+        shape = "x".join(map(str, row.shape)) or "scalar"
+        print(f"{row.name:<8} {shape:<10} {row.max_abs_err:>12.3e} {row.max_rel_err:>12.3e} "
+              f"{row.checked:>8d} {row.skipped:>8d}  {'pass' if row.passed else 'FAIL'}")
+    for note in report.notes:
+        print(f"note: {note}")
+    worst = max((row.max_rel_err for row in report.rows), default=float("nan"))
+    print(f"verdict: {'PASS' if report.passed else 'FAIL'} (worst relative error {worst:.3e})")
+    return 0 if report.passed else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="refprune", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"refprune {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    add_gradcheck_parser(sub)
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.run(args)
+    except ValueError as exc:
+        print(f"refprune {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

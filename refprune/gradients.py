@@ -1,0 +1,106 @@
+"""The LRP gradients of METHOD §3, one short function per row of its table.
+
+Notation: g = ∂L/∂ŵ is the gradient of the loss with respect to the masked
+weight ŵ = m(w)·w, from an ordinary backward pass; m the soft mask and
+s = m(1 − m) its sigmoid slope; z = (w² − t²)/τ. By the method's definition t
+is a function of r only (stop-gradient: nothing flows from t into w).
+
+Derivations: ``docs/derivations.md``. Every formula here is checked against
+central finite differences by :mod:`refprune.gradcheck`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def grad_weight(g: np.ndarray, w: np.ndarray, m: np.ndarray, s: np.ndarray, tau: float) -> np.ndarray:
+    """∂L/∂w = g · (m + (2w²/τ)·s).
+
+    Thesis eq. (2.3) prints ``(2w/τ)·m(1 − m)``; that is a typo. From
+    ŵ = m(w)·w: dŵ/dw = m + w·dm/dw, and dm/dw = (2w/τ)·s, so the second term
+    is (2w²/τ)·s.
+
+    Parameters
+    ----------
+    g : ndarray, shape (D, M)
+        ∂L/∂ŵ of one layer.
+    w : ndarray, shape (D, M)
+        The unmasked weights.
+    m, s : ndarray, shape (D, M)
+        Soft mask and its slope m(1 − m).
+    tau : float
+
+    Returns
+    -------
+    ndarray, shape (D, M)
+    """
+    return g * (m + (2.0 * (w * w) / tau) * s)  # thesis eq. (2.3), corrected
+
+
+def grad_tau(gs, ws, ss, zs, tau: float) -> float:
+    """∂L/∂τ = Σ g · w · s · (t² − w²)/τ²   (thesis eq. (2.10)).
+
+    Summed over all prunable weights of all layers. Evaluated as
+    −Σ g·w·(z·s)/τ with z = (w² − t²)/τ: z·s is bounded, so nothing overflows
+    for τ down to 1e-12 even in float32.
+
+    Parameters
+    ----------
+    gs, ws, ss, zs : lists of ndarray, one per layer
+        g, w, s and z of each layer.
+    tau : float
+
+    Returns
+    -------
+    float
+    """
+    total = sum(float(np.sum(g * w * (z * s))) for g, w, s, z in zip(gs, ws, ss, zs))
+    return -total / tau  # thesis eq. (2.10)
+
+
+def grad_threshold(gs, ws, ss, t: float, tau: float) -> float:
+    """∂L/∂t = Σ g · w · s · (−2t/τ)   (the inner sum of thesis eq. (2.11)).
+
+    Parameters
+    ----------
+    gs, ws, ss : lists of ndarray, one per layer
+    t, tau : float
+
+    Returns
+    -------
+    float
+    """
+    total = sum(float(np.sum(g * w * s)) for g, w, s in zip(gs, ws, ss))
+    return total * (-2.0 * t / tau)  # thesis eq. (2.11), inner sum
+
+
+def threshold_derivative(density_at_t: float) -> float:
+    """dt/dr = 1/f(t)   (thesis eq. (2.16), from F(t(r)) = r).
+
+    Parameters
+    ----------
+    density_at_t : float
+        f(t) > 0, the density of the magnitudes at the threshold.
+
+    Returns
+    -------
+    float
+        Positive: raising r raises t.
+    """
+    if not density_at_t > 0:
+        raise ValueError(f"density_at_t must be > 0 for dt/dr = 1/f(t), got {density_at_t!r}")
+    return 1.0 / density_at_t  # thesis eq. (2.16)
+
+
+def grad_ratio(dL_dt: float, dt_dr: float, r: float, lam: float) -> float:
+    """∂L/∂r = (dt/dr)·∂L/∂t + 2λ(r − 1)   (thesis eq. (2.11) plus the regulariser).
+
+    The second term is d/dr of L_R = λ(1 − r)² (thesis eq. (2.23)).
+    """
+    return dt_dr * dL_dt + 2.0 * lam * (r - 1.0)  # thesis eqs. (2.11), (2.23)
+
+
+def regulariser(r: float, lam: float) -> float:
+    """L_R = λ(1 − r)²   (thesis eq. (2.23))."""
+    return lam * (1.0 - r) ** 2  # thesis eq. (2.23)
