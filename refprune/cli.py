@@ -67,11 +67,59 @@ def run_gradcheck(args) -> int:
     return 0 if report.passed else 1
 
 
+def add_train_parser(sub) -> None:
+    p = sub.add_parser("train", help="train a network (dense or LRP) and write a run directory",
+                       description="Train one network with Algorithm 1 (LRP) or plainly (dense); write the "
+                                   "configuration, history, pruned parameters and summary.json to --out.")
+    p.add_argument("--data", choices=("synthetic", "mnist"), default="synthetic",
+                   help="task (default synthetic: needs no files)")
+    p.add_argument("--data-dir", help="directory with the four MNIST-format IDX files (gzip or raw)")
+    p.add_argument("--alpha", type=int, default=20, help="frequency of the synthetic target, eq. (3.1) (default 20)")
+    p.add_argument("--method", choices=("dense", "lrp"), default="lrp")
+    p.add_argument("--variant", choices=("exact", "published"), default="exact",
+                   help="gradient path: exact (METHOD §3) or the published code's (§6)")
+    p.add_argument("--deviations", default="P1,P2,P3,P4",
+                   help="published variant: which of P1..P4 to apply (comma-separated, or 'none')")
+    p.add_argument("--layers", type=parse_layers, help="layer sizes (default 1,32,32,32,1 or 784,512,512,10)")
+    p.add_argument("--r0", type=float, default=0.5)
+    p.add_argument("--tau0", type=float, default=1e-2, help="τ0, times std of the initial weights")
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--lr-r", type=float, default=1e-4)
+    p.add_argument("--lr-tau", type=float, default=1e-6)
+    p.add_argument("--lam", type=float, default=0.0, help="λ of the regulariser λ(1 − r)²")
+    p.add_argument("--epochs", type=int, default=25)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--dtype", choices=("float32", "float64"), default="float32")
+    p.add_argument("--density", choices=("direct", "fft"), default="direct",
+                   help="dt/dr density: direct KDE sum at t (exact, default) or the binned FFT estimate")
+    p.add_argument("--out", help="run directory (default runs/<data>-<method>-seed<seed>)")
+    p.set_defaults(run=run_train)
+
+
+def parse_deviations(text: str) -> tuple:
+    if text.strip().lower() == "none":
+        return ()
+    return tuple(part.strip().upper() for part in text.split(",") if part.strip())
+
+
+def run_train(args) -> int:
+    from pathlib import Path
+
+    from .rundir import run_training
+
+    out = Path(args.out or f"runs/{args.data}-{args.method}"
+               f"{'-' + args.variant if args.method == 'lrp' else ''}-seed{args.seed}").resolve()
+    run_training(args, parse_deviations(args.deviations), out)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="refprune", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"refprune {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     add_gradcheck_parser(sub)
+    add_train_parser(sub)
     return parser
 
 
@@ -80,7 +128,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.run(args)
-    except ValueError as exc:
+    except (ValueError, OSError) as exc:
         print(f"refprune {args.command}: error: {exc}", file=sys.stderr)
         return 2
 

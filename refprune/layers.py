@@ -36,7 +36,7 @@ def linear_forward(x: np.ndarray, W: np.ndarray, b: np.ndarray):
     return out, (x, W)
 
 
-def linear_backward(dout: np.ndarray, cache):
+def linear_backward(dout: np.ndarray, cache, need_dx: bool = True, dW_out=None):
     """Gradients of the affine map.
 
     Parameters
@@ -45,16 +45,20 @@ def linear_backward(dout: np.ndarray, cache):
         Upstream gradient ∂L/∂out.
     cache : tuple
         From :func:`linear_forward`.
+    need_dx : bool
+        Compute dx (not needed for a network's first layer).
+    dW_out : ndarray, shape (D, M), optional
+        Write dW here instead of allocating.
 
     Returns
     -------
-    dx : ndarray, shape (N, D)
+    dx : ndarray, shape (N, D), or None if not ``need_dx``
     dW : ndarray, shape (D, M)
     db : ndarray, shape (M,)
     """
     x, W = cache
-    dx = dout @ W.T
-    dW = x.T @ dout
+    dx = dout @ W.T if need_dx else None
+    dW = np.matmul(x.T, dout, out=dW_out)
     db = dout.sum(axis=0)
     return dx, dW, db
 

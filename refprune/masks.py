@@ -9,15 +9,19 @@ and the hard mask is 1[|w| >= t] (thesis eq. (2.1)), i.e. 1[m(w) >= 1/2].
 
 Numerical stability (thesis eqs. (2.21)–(2.22)). Written as in eq. (2.20) the
 exponents w²/τ and t²/τ overflow as τ → 0. The thesis subtracts θ = max(w²/τ,
-t²/τ) from both; here the same is done in the equivalent logistic form: only
-e^{−|z|} is ever evaluated, which lies in (0, 1] and can underflow to 0 but
-never overflow. The difference w² − t² is formed as (|w| − t)(|w| + t), which
+t²/τ) from both; here the equivalent logistic form m = 1/(1 + e^{−z}) is used
+with the exponent −z capped where e^{−z} would overflow (see
+:func:`soft_mask_and_slope`). The difference w² − t² is formed as (|w| − t)(|w| + t), which
 keeps its relative accuracy when |w| is close to t.
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+# Largest exponent evaluated: e^cap is finite with room to spare (float32
+# overflows above 88.7, float64 above 709.8).
+EXPONENT_CAP = {np.float32: 80.0, np.float64: 700.0}
 
 
 def mask_logit(w: np.ndarray, t: float, tau: float) -> np.ndarray:
@@ -37,7 +41,7 @@ def mask_logit(w: np.ndarray, t: float, tau: float) -> np.ndarray:
     return ((a - t) * (a + t)) / tau  # thesis eq. (2.2), argument of σ
 
 
-def soft_mask_and_slope(w: np.ndarray, t: float, tau: float):
+def soft_mask_and_slope(w: np.ndarray, t: float, tau: float, out=None):
     """Soft mask m = σ(z) and s = m(1 − m), computed without overflow.
 
     Parameters
@@ -47,6 +51,10 @@ def soft_mask_and_slope(w: np.ndarray, t: float, tau: float):
         Threshold t (>= 0).
     tau : float
         Temperature τ (> 0).
+    out : tuple of 4 ndarray, optional
+        Buffers (m, s, z, scratch) shaped like w, reused instead of
+        allocating (the training loop's hot path). Results are written into
+        the first three.
 
     Returns
     -------
@@ -60,15 +68,32 @@ def soft_mask_and_slope(w: np.ndarray, t: float, tau: float):
 
     Notes
     -----
-    With e = e^{−|z|} in (0, 1] (thesis eqs. (2.21)–(2.22), shifted form):
-    m = 1/(1 + e) if z >= 0 else e/(1 + e), and s = e/(1 + e)². Computing s
-    this way, not as m·(1 − m), keeps it accurate where m rounds to 1.
+    With E = e^{−z}: m = 1/(1 + E) and s = m(1 − m) = E·m², since
+    1 − m = E·m. Both are accurate to an ulp for every z (s stays accurate
+    where m rounds to 1, unlike m·(1 − m)). Overflow of E is the hazard eq.
+    (2.20) has as τ → 0; thesis eqs. (2.21)–(2.22) shift the exponents, and
+    the equivalent here caps −z at ``EXPONENT_CAP[dtype]``: where z is below
+    −cap the true m is below e^{−cap} (1e-35 in float32, 1e-304 in float64)
+    and the computed one is about that, instead of the unrepresentable
+    value.
     """
-    z = mask_logit(w, t, tau)
-    e = np.exp(-np.abs(z))  # thesis eq. (2.22): the shifted exponent is <= 0
-    inv = 1.0 / (1.0 + e)
-    m = np.where(z >= 0, inv, e * inv)
-    s = e * inv * inv
+    if out is None:
+        out = (*(np.empty_like(w) for _ in range(4)), None)
+    m, s, z, E = out[:4]
+    np.abs(w, out=E)
+    np.subtract(E, t, out=z)
+    E += t
+    z *= E                       # (|w| − t)(|w| + t) = w² − t²
+    z *= 1.0 / tau               # thesis eq. (2.2), argument of σ (one division, not n)
+    np.negative(z, out=E)
+    cap = EXPONENT_CAP[w.dtype.type]
+    if t * t / tau > cap:        # −z <= t²/τ, so below that the cap cannot bind
+        np.minimum(E, cap, out=E)  # the shift of eqs. (2.21)–(2.22)
+    np.exp(E, out=E)             # E = e^{−z}, finite
+    np.add(E, 1, out=m)
+    np.reciprocal(m, out=m)      # m = 1/(1 + e^{−z})   (thesis eq. (2.2))
+    np.multiply(E, m, out=s)     # E·m = 1 − m
+    s *= m                       # s = m(1 − m)
     return m, s, z
 
 

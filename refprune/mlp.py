@@ -115,7 +115,7 @@ def mlp_forward(x: np.ndarray, weights, biases):
     return h, caches
 
 
-def mlp_backward(dout: np.ndarray, cache):
+def mlp_backward(dout: np.ndarray, cache, dweights_out=None):
     """Backward pass of :func:`mlp_forward`.
 
     Parameters
@@ -124,6 +124,8 @@ def mlp_backward(dout: np.ndarray, cache):
         ∂L/∂out.
     cache : list
         From :func:`mlp_forward`.
+    dweights_out : list of ndarray, optional
+        Arrays (shaped like the weights) to write ∂L/∂W into.
 
     Returns
     -------
@@ -140,7 +142,9 @@ def mlp_backward(dout: np.ndarray, cache):
         lin_cache, relu_cache = cache[l]
         if relu_cache is not None:
             d = relu_backward(d, relu_cache)
-        d, dweights[l], dbiases[l] = linear_backward(d, lin_cache)
+        out = None if dweights_out is None else dweights_out[l]
+        # the input gradient of the first layer is not needed
+        d, dweights[l], dbiases[l] = linear_backward(d, lin_cache, need_dx=l > 0, dW_out=out)
     return dweights, dbiases
 
 

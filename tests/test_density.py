@@ -576,3 +576,12 @@ def test_bad_points_and_grid():
         interpolate_density([0.0, 0.0, 1.0], [1.0, 1.0, 1.0], 0.5)
     with pytest.raises(ValueError, match="density"):
         interpolate_density([0.0, 1.0], [1.0, 1.0, 1.0], 0.5)
+
+
+def test_density_at_outside_the_fft_grid_uses_the_direct_sum():
+    # t = a_1/2 (the k = 0 threshold) can lie below the grid's start min − 3h
+    a = np.array([0.33074176, 0.38451166, 0.39890471, 0.39977619, 0.40629577, 0.54483934])
+    h = bandwidth(a)
+    point = np.array([a.min() / 2])
+    assert point[0] < a.min() - 3 * h
+    np.testing.assert_allclose(density_at(a, point, DensityConfig()), direct_kde(a, point, h), rtol=1e-15)

@@ -1,0 +1,67 @@
+"""Atomic result files: a file is either absent or complete, never half-written.
+
+Each writer writes to a temporary file in the destination's directory, flushes
+and fsyncs it, then renames it over the destination (``os.replace`` is atomic
+on POSIX and Windows within one file system).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+
+def _atomic(path, write) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def _json_default(obj):
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    raise TypeError(f"cannot serialise {type(obj).__name__}")
+
+
+def write_json(path, obj) -> Path:
+    """Write ``obj`` as indented JSON, atomically (inf/nan written as JSON null)."""
+    text = json.dumps(_finite(obj), indent=2, default=_json_default) + "\n"
+    return _atomic(path, lambda fh: fh.write(text.encode()))
+
+
+def _finite(obj):
+    """Replace non-finite floats by None, so the file is strict JSON."""
+    if isinstance(obj, float) and not np.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    return obj
+
+
+def write_npz(path, **arrays) -> Path:
+    """Write arrays to a compressed .npz, atomically."""
+    return _atomic(path, lambda fh: np.savez_compressed(fh, **arrays))
+
+
+def read_json(path):
+    with open(path, encoding="utf-8") as fh:
+        return json.load(fh)

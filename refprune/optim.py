@@ -1,0 +1,105 @@
+"""Adam, written out, with PyTorch's semantics (``torch.optim.Adam``, no weight decay).
+
+For each parameter p with gradient g, at step k = 1, 2, ...:
+
+    m ← β1·m + (1 − β1)·g
+    v ← β2·v + (1 − β2)·g²
+    p ← p − (lr / (1 − β1^k)) · m / (sqrt(v) / sqrt(1 − β2^k) + ε)
+
+LRP trains three groups with their own learning rates (thesis §2.5, Table 4.1):
+weights and biases, r, and τ. Each group is an :class:`AdamState`; updates are
+applied in place to the parameter arrays and to the state (documented, not
+hidden: the caller owns both).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .validation import check_positive
+
+BETA1 = 0.9
+BETA2 = 0.999
+EPS = 1e-8
+TAU_MIN = 1e-6  # τ clamp after every step (thesis §2.5)
+R_MAX = 0.9999  # r clamp after every step (METHOD §4)
+
+
+@dataclass
+class AdamState:
+    """First and second moments of one parameter group and its step count."""
+
+    lr: float
+    m: list = field(default_factory=list)
+    v: list = field(default_factory=list)
+    step: int = 0
+    scratch: list = field(default_factory=list)  # reusable buffers, no state
+
+
+def adam_init(params, lr: float) -> AdamState:
+    """Zero moments shaped like ``params`` (a list of arrays)."""
+    check_positive(lr, "lr")
+    return AdamState(lr=lr, m=[np.zeros_like(p) for p in params], v=[np.zeros_like(p) for p in params])
+
+
+def adam_moments_step(p, g, m, v, tmp, step: int, lr: float) -> None:
+    """The Adam update of one array (or any slice of one), in place.
+
+    ``tmp`` is a scratch array of the same shape.
+    """
+    dtype = p.dtype.type
+    step_size = lr / (1.0 - BETA1 ** step)
+    bc2_sqrt = np.sqrt(1.0 - BETA2 ** step)
+    m *= dtype(BETA1)
+    np.multiply(g, dtype(1.0 - BETA1), out=tmp)
+    m += tmp                       # m ← β1·m + (1 − β1)·g
+    v *= dtype(BETA2)
+    np.multiply(g, g, out=tmp)
+    tmp *= dtype(1.0 - BETA2)
+    v += tmp                       # v ← β2·v + (1 − β2)·g²
+    np.sqrt(v, out=tmp)
+    tmp /= dtype(bc2_sqrt)
+    tmp += dtype(EPS)              # sqrt(v)/sqrt(1 − β2^k) + ε
+    np.divide(m, tmp, out=tmp)
+    tmp *= dtype(step_size)
+    p -= tmp                       # p ← p − lr/(1 − β1^k) · m/(...)
+
+
+def adam_update(params, grads, state: AdamState) -> None:
+    """One Adam step, in place on ``params`` and ``state``.
+
+    Parameters
+    ----------
+    params : list of ndarray
+        Updated in place.
+    grads : list of ndarray
+        Same shapes as ``params``.
+    state : AdamState
+        Updated in place.
+    """
+    state.step += 1
+    if not state.scratch:
+        state.scratch = [np.empty_like(m) for m in state.m]
+    for p, g, m, v, tmp in zip(params, grads, state.m, state.v, state.scratch):
+        adam_moments_step(p, g, m, v, tmp, state.step, state.lr)
+
+
+def adam_scalar(value: float, grad: float, state: AdamState, dtype=np.float64) -> float:
+    """One Adam step for a scalar parameter (r or τ); returns the new value."""
+    if not state.m:
+        state.m, state.v = [np.zeros((), dtype)], [np.zeros((), dtype)]
+    p = np.array(value, dtype)
+    adam_update([p], [np.array(grad, dtype)], state)
+    return float(p)
+
+
+def clamp_tau(tau: float) -> float:
+    """τ ← max(τ, 1e-6), applied after every step (thesis §2.5)."""
+    return max(tau, TAU_MIN)
+
+
+def clamp_ratio(r: float) -> float:
+    """r ← min(max(r, 0), 0.9999), applied after every step (METHOD §4)."""
+    return min(max(r, 0.0), R_MAX)

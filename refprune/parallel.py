@@ -1,0 +1,37 @@
+"""Two-way splitting of elementwise work across threads.
+
+NumPy's ufuncs release the GIL on large arrays, and the BLAS threads sit idle
+between matrix products, so the elementwise phases of a training step
+(masks, extra gradients, density sum, Adam) can use a second core. Work is
+split into a part submitted to a worker thread and a part run in the calling
+thread; with ``pool`` None everything runs in the calling thread. Elementwise
+results do not depend on the split; sums are split at fixed positions, so they
+are deterministic too.
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+
+def make_pool(threads: int | None):
+    """A one-worker pool when two or more threads are wanted (the caller is the other)."""
+    if threads is None:
+        threads = min(2, os.cpu_count() or 1)
+    return ThreadPoolExecutor(max_workers=1) if threads >= 2 else None
+
+
+def split_run(pool, first, rest):
+    """Run ``first()`` on the worker and ``rest()`` here; return (first's, rest's) results."""
+    if pool is None:
+        return first(), rest()
+    future = pool.submit(first)
+    rest_result = rest()
+    return future.result(), rest_result
+
+
+def halves(n: int) -> tuple[slice, slice]:
+    """The two halves of range(n) as slices."""
+    mid = n // 2
+    return slice(0, mid), slice(mid, n)

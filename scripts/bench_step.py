@@ -1,0 +1,155 @@
+"""Time one training step, dense and LRP (both variants), side by side in one run.
+
+Usage: python scripts/bench_step.py [--layers 784,512,512,10] [--batch 32]
+       [--repeats 200] [--dtypes float32,float64] [--json]
+
+Prints the median step time of each method, their ratio to the dense step,
+and a breakdown of the exact LRP step (threshold; masks and bandwidth sums;
+forward/backward; gradients, density sum and Adam) timed with the step's own
+phase functions.
+Random inputs: timing does not depend on the data. Each LRP variant is timed
+alternately with a dense step (step by step, in the same loop), so a change in
+machine load affects both sides of a ratio alike.
+"""
+
+from __future__ import annotations
+
+import os
+
+# One BLAS thread unless the caller says otherwise: batch-32 products gain
+# little from a second BLAS thread, and its spinning competes with the step's
+# elementwise worker thread (refprune.parallel). Must be set before numpy loads.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import argparse
+import json
+import sys
+import time
+
+import numpy as np
+
+from refprune.mlp import init_mlp
+from refprune.steps import (PublishedPath, dense_step, exact_step, new_state,
+                            phase_forward_backward, phase_gradients_density_adam, phase_masks,
+                            phase_threshold, published_step, update_r_tau)
+
+
+def make_states(layers, dtype, seed=0):
+    """One fresh training state per method, identical initial weights."""
+    def state():
+        rng = np.random.default_rng(seed)
+        W, b = init_mlp(layers, rng, dtype)
+        tau = 1e-2 * float(np.std(np.concatenate([w.ravel() for w in W])))
+        return new_state(W, b, 0.5, tau, 1e-3, 1e-4, 1e-6)
+    return {name: state() for name in ("dense", "lrp_exact", "lrp_published")}
+
+
+def batches(layers, batch, dtype, count, seed=1):
+    rng = np.random.default_rng(seed)
+    xs = rng.random((count, batch, layers[0])).astype(dtype)
+    ys = rng.integers(0, layers[-1], size=(count, batch))
+    return xs, ys
+
+
+def step_functions():
+    path = PublishedPath()
+    return {
+        "dense": lambda s, x, y: dense_step(s, x, y, "ce"),
+        "lrp_exact": lambda s, x, y: exact_step(s, x, y, "ce", 0.0),
+        "lrp_published": lambda s, x, y: published_step(s, x, y, "ce", 0.0, path),
+    }
+
+
+def time_pair(name, layers, batch, dtype, repeats, warmup=10):
+    """Median seconds per step of the dense step and of ``name``, timed alternately.
+
+    Each method is paired with dense on its own, so one method's allocations
+    and cache footprint do not land on the other's timing.
+    """
+    states = make_states(layers, dtype)
+    xs, ys = batches(layers, batch, dtype, 16)
+    fns = step_functions()
+    times = {"dense": [], name: []}
+    for i in range(warmup + repeats):
+        for key in times:
+            x, y = xs[i % 16], ys[i % 16]
+            start = time.perf_counter()
+            fns[key](states[key], x, y)
+            if i >= warmup:
+                times[key].append(time.perf_counter() - start)
+    return {key: float(np.median(v)) for key, v in times.items()}
+
+
+def time_steps(layers, batch, dtype, repeats):
+    """Median step times: dense (from the exact pairing) and each LRP variant."""
+    exact = time_pair("lrp_exact", layers, batch, dtype, repeats)
+    published = time_pair("lrp_published", layers, batch, dtype, max(repeats // 4, 20))
+    return {"dense": exact["dense"], "lrp_exact": exact["lrp_exact"],
+            "dense_in_published_pair": published["dense"], "lrp_published": published["lrp_published"]}
+
+
+def breakdown(layers, batch, dtype, repeats):
+    """Median seconds of each phase of the exact LRP step (the step's own phase functions)."""
+    state = make_states(layers, dtype)["lrp_exact"]
+    xs, ys = batches(layers, batch, dtype, 16)
+    names = ("threshold", "masks_and_bandwidth", "forward_backward", "gradients_density_adam")
+    parts = {k: [] for k in names}
+    for i in range(repeats + 5):
+        x, y = xs[i % 16], ys[i % 16]
+        t0 = time.perf_counter()
+        a, thr = phase_threshold(state)
+        t1 = time.perf_counter()
+        m, s, z, masked, h = phase_masks(state, a, thr.t)
+        t2 = time.perf_counter()
+        _, g, db = phase_forward_backward(state, masked, x, y, "ce")
+        t3 = time.perf_counter()
+        d_tau, d_t, f_t = phase_gradients_density_adam(state, a, g, m, s, z, thr.t, h, db)
+        t4 = time.perf_counter()
+        update_r_tau(state, d_t / f_t, d_tau)
+        state.t = thr.t
+        if i >= 5:
+            for key, (s0, s1) in zip(names, ((t0, t1), (t1, t2), (t2, t3), (t3, t4))):
+                parts[key].append(s1 - s0)
+    return {k: float(np.median(v)) for k, v in parts.items()}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--layers", default="784,512,512,10")
+    p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--repeats", type=int, default=200)
+    p.add_argument("--dtypes", default="float32,float64")
+    p.add_argument("--json", action="store_true")
+    args = p.parse_args(argv)
+    layers = tuple(int(v) for v in args.layers.split(","))
+    report = {"layers": list(layers), "batch": args.batch, "repeats": args.repeats,
+              "openblas_num_threads": os.environ["OPENBLAS_NUM_THREADS"]}
+    for dtype in args.dtypes.split(","):
+        med = time_steps(layers, args.batch, np.dtype(dtype), args.repeats)
+        report[dtype] = {"median_seconds": med,
+                         "breakdown_lrp_exact_seconds": breakdown(layers, args.batch, np.dtype(dtype), args.repeats)}
+        report[f"lrp_exact_over_dense_{dtype}"] = med["lrp_exact"] / med["dense"]
+        report[f"lrp_published_over_dense_{dtype}"] = med["lrp_published"] / med["dense_in_published_pair"]
+    report["lrp_over_dense_float32"] = report.get("lrp_exact_over_dense_float32")
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    print(f"step time, layers {args.layers}, batch {args.batch}, median of {args.repeats} "
+          f"(BLAS threads: OPENBLAS_NUM_THREADS={os.environ['OPENBLAS_NUM_THREADS']})")
+    for dtype in args.dtypes.split(","):
+        med = report[dtype]["median_seconds"]
+        print(f"\n{dtype}")
+        print(f"  {'dense':<14} {med['dense'] * 1e3:8.3f} ms")
+        print(f"  {'lrp_exact':<14} {med['lrp_exact'] * 1e3:8.3f} ms   "
+              f"{report[f'lrp_exact_over_dense_{dtype}']:6.2f} x dense (timed alternately with dense)")
+        print(f"  {'lrp_published':<14} {med['lrp_published'] * 1e3:8.3f} ms   "
+              f"{report[f'lrp_published_over_dense_{dtype}']:6.2f} x dense "
+              f"(its own pairing; dense there {med['dense_in_published_pair'] * 1e3:.3f} ms)")
+        print("  exact LRP step breakdown:")
+        for part, sec in report[dtype]["breakdown_lrp_exact_seconds"].items():
+            print(f"    {part:<17} {sec * 1e3:8.3f} ms")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
