@@ -350,6 +350,44 @@ def published_dt_dr(a: np.ndarray, thr: Threshold, path: PublishedPath) -> float
     return inverse_density(a, [thr.t], path.density)[0]
 
 
+def published_gradients(weights, biases, x, y, r: float, tau: float, t: float,
+                        lam: float, loss: str, path: PublishedPath, thr: Threshold | None = None):
+    """Gradients of one run of the published hook at masks m(w; t, τ), without updating.
+
+    Parameters
+    ----------
+    weights, biases, x, y, r, tau, lam, loss
+        As for :func:`refprune.lrp.lrp_gradients`.
+    t : float
+        The threshold the masks use.
+    path : PublishedPath
+        Which deviations apply (P1 and P2 act here; P3 and P4 concern the step).
+    thr : Threshold, optional
+        Order statistics for P2's dt/dr (default: computed from the weights and r).
+
+    Returns
+    -------
+    value : float
+        The batch's data loss.
+    dW : list of ndarray
+        Weight gradients (m times the exact ones under P1).
+    db : list of ndarray
+    d_tau, d_r : float
+    G : list of ndarray
+        The weight gradient the hook received (m·g under P1, else g).
+    """
+    masks = [soft_mask_and_slope(W, t, tau)[0] for W in weights]
+    out, cache = mlp_forward(x, [m * W for m, W in zip(masks, weights)], biases)
+    value, dout = loss_and_grad(loss, out, y)
+    g, db = mlp_backward(dout, cache)
+    G = [m * gl for m, gl in zip(masks, g)] if path.has("P1") else g  # P1: autograd through a constant mask
+    a = magnitudes(weights)
+    thr = thr if thr is not None else empirical_threshold(a, r)
+    dt_dr = published_dt_dr(a, thr, path)
+    dW, d_tau, d_r = published_hook(G, weights, t, tau, dt_dr, r, lam)
+    return value, dW, db, d_tau, d_r, G
+
+
 def published_step(state: TrainState, x, y, loss: str, lam: float, path: PublishedPath) -> float:
     """One LRP step on the published code's gradient path (METHOD §6, P1–P4 switchable).
 
@@ -362,25 +400,19 @@ def published_step(state: TrainState, x, y, loss: str, lam: float, path: Publish
       run 1's gradient; r with run 2's, computed from masks rebuilt from the
       updated weights (t unchanged) and the once-transformed weight gradient;
       τ with run 3's (weight gradient transformed twice).
-    Without a deviation, that part follows the exact path.
+    Without a deviation, that part follows the exact path. The density is the
+    published one (P5: nearest-bin FFT KDE, renormalised); all weights are
+    re-selected every step (P6's full re-sort, by partition here).
     """
     W, b, tau, r = state.weights, state.biases, state.tau, state.r
-    a = magnitudes(W)
-    thr = empirical_threshold(a, r)  # published: full re-sort every step (P6)
+    thr = empirical_threshold(magnitudes(W), r)
     t_mask, tau_mask = thr.t, tau
     if path.has("P4") and np.isfinite(state.stale_t):
         t_mask, tau_mask = state.stale_t, state.stale_tau
-    masks = [soft_mask_and_slope(Wl, t_mask, tau_mask)[0] for Wl in W]
-    out, cache = mlp_forward(x, [m * Wl for m, Wl in zip(masks, W)], b)
-    value, dout = loss_and_grad(loss, out, y)
-    g, db = mlp_backward(dout, cache)
-    G = [m * gl for m, gl in zip(masks, g)] if path.has("P1") else g
-    dt_dr = published_dt_dr(a, thr, path)
-    dW, d_tau, d_r = published_hook(G, W, t_mask, tau_mask, dt_dr, r, lam)
+    value, dW, db, d_tau, d_r, _ = published_gradients(W, b, x, y, r, tau_mask, t_mask, lam, loss, path, thr)
     adam_step(state, np.concatenate([d.ravel() for d in dW]), db)
     if path.has("P3"):
-        a_new = magnitudes(W)  # weights already updated
-        dt_dr2 = published_dt_dr(a_new, thr, path)
+        dt_dr2 = published_dt_dr(magnitudes(W), thr, path)  # weights already updated
         dW2, _, d_r = published_hook(dW, W, t_mask, tau_mask, dt_dr2, r, lam)
         _, d_tau, _ = published_hook(dW2, W, t_mask, tau_mask, dt_dr2, r, lam)
     update_r_tau(state, d_r, d_tau)
@@ -388,3 +420,21 @@ def published_step(state: TrainState, x, y, loss: str, lam: float, path: Publish
     state.t = t_mask
     state.step += 1
     return value + regulariser(r, lam)
+
+
+def masked_dense_step(state: TrainState, x, y, loss: str, mask_flat: np.ndarray) -> float:
+    """Training step with a fixed 0/1 mask on the weights (pruning before training).
+
+    The forward pass uses W·M, the weight gradient is masked, and after the
+    Adam update the pruned weights are set back to zero, so they stay zero.
+    """
+    g = buffers(state)["g"]
+    masked = layer_views(state.flat_w * mask_flat, state.weights)
+    out, cache = mlp_forward(x, masked, state.biases)
+    value, dout = loss_and_grad(loss, out, y)
+    _, db = mlp_backward(dout, cache, layer_views(g, state.weights))
+    g *= mask_flat
+    adam_step(state, g, db)
+    state.flat_w *= mask_flat
+    state.step += 1
+    return value

@@ -137,9 +137,11 @@ def progress_line(rec: dict, task: str, method: str) -> str:
     name = "acc" if task == "classification" else "R2"
     key = "accuracy" if task == "classification" else "r2"
     mode = "dense" if method == "dense" else "hard"
-    return (f"epoch {rec['epoch']:3d}  train loss {rec[f'train_loss_{mode}']:.4f} {name} {rec[f'train_{key}_{mode}']:.4f}"
-            f"  val loss {rec[f'val_loss_{mode}']:.4f} {name} {rec[f'val_{key}_{mode}']:.4f}"
-            f"  r {rec['r']:.4f}  tau {rec['tau']:.3e}  sparsity {rec['sparsity']:.4f}  {rec['seconds']:.1f}s")
+    line = (f"epoch {rec['epoch']:3d}  train loss {rec[f'train_loss_{mode}']:.4f} {name} {rec[f'train_{key}_{mode}']:.4f}"
+            f"  val loss {rec[f'val_loss_{mode}']:.4f} {name} {rec[f'val_{key}_{mode}']:.4f}")
+    if method != "dense":  # hard-mask metrics, and the learned r and τ
+        line += f"  r {rec['r']:.4f}  tau {rec['tau']:.3e}  sparsity {rec['sparsity']:.4f}"
+    return line + f"  {rec['seconds']:.1f}s"
 
 
 def init_state(layers, cfg: TrainConfig) -> tuple[TrainState, np.random.Generator]:

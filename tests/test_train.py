@@ -1,0 +1,215 @@
+"""Training: each method learns, λ drives r up, the published path deviates exactly as P1/P2 say,
+runs are deterministic, and the fast routines equal their references."""
+
+import json
+
+import numpy as np
+import pytest
+import scipy.sparse
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from refprune.baselines import magnitude_prune, post_training_pruning, pre_training_pruning
+from refprune.cli import main
+from refprune.data.tasks import load_task
+from refprune.density import bandwidth, direct_kde, kde_at_point, scott_bandwidth_fast
+from refprune.export import load_sparse, save_sparse
+from refprune.gradcheck import Case, make_problem
+from refprune.gradients import fused_gradients, grad_tau, grad_threshold, grad_weight
+from refprune.lrp import LRPConfig, lrp_gradients
+from refprune.masks import soft_mask_and_slope
+from refprune.mlp import mlp_forward
+from refprune.optim import BETA1, BETA2, EPS, adam_init, adam_update
+from refprune.steps import PublishedPath, published_gradients
+from refprune.threshold import bracketed_threshold, empirical_threshold
+from refprune.train import TrainConfig, train
+
+SMALL = (1, 12, 12, 1)
+
+
+@pytest.fixture(scope="module")
+def synthetic():
+    return load_task("synthetic", alpha=2)
+
+
+def run(data, **kw):
+    cfg = TrainConfig(loss="mse", epochs=kw.pop("epochs", 15), batch_size=64, **kw)
+    return train(data, SMALL, cfg, log=None)
+
+
+@pytest.mark.parametrize("kw", [dict(method="dense"), dict(method="lrp"), dict(method="lrp", variant="published")],
+                         ids=["dense", "lrp-exact", "lrp-published"])
+def test_training_lowers_the_loss(synthetic, kw):
+    loss = np.array(run(synthetic, **kw)["history"].steps["loss"])
+    assert loss[-20:].mean() < 0.5 * loss[:20].mean()
+
+
+def test_regulariser_raises_r_when_the_data_term_is_weak(synthetic):
+    # λ = 10 pulls r towards 1 with force 2λ(1 − r) = 10 at r0 = 0.5; the data
+    # term of a 1-12-12-1 regression is orders of magnitude weaker
+    hist = run(synthetic, method="lrp", lam=10.0, lr_r=1e-2, epochs=3)["history"]
+    r = np.array(hist.steps["r"])
+    assert r[-1] > 0.5 + 0.05 and np.all(np.diff(r) >= -1e-12)
+
+
+def test_without_regulariser_r_stays_near_r0_at_the_thesis_rate(synthetic):
+    r = np.array(run(synthetic, method="lrp", lam=0.0, epochs=3)["history"].steps["r"])
+    # lr_r = 1e-4 and Adam's step is at most ~lr per step: 39 steps move r by < 4e-3
+    assert abs(r[-1] - 0.5) < 4e-3
+
+
+def test_runs_are_bitwise_deterministic_and_independent_of_threads(synthetic):
+    a = run(synthetic, method="lrp", epochs=3)
+    b = run(synthetic, method="lrp", epochs=3)
+    for key in ("r", "tau", "t", "loss"):
+        np.testing.assert_array_equal(a["history"].steps[key], b["history"].steps[key])
+    assert [{k: v for k, v in e.items() if k != "seconds"} for e in a["history"].epochs] == \
+           [{k: v for k, v in e.items() if k != "seconds"} for e in b["history"].epochs]
+
+
+# --- the published path deviates exactly as METHOD §6 P1 and P2 predict -------
+
+def exact_and_published(deviations, lam=1.0):
+    p = make_problem(Case(layers=(5, 7, 4), batch=6, lam=lam, tau0=0.3))
+    path = PublishedPath(frozenset(deviations))
+    # P2 evaluates 1/f at the order statistics around t, the exact path (and no P2) at t
+    cfg = LRPConfig(lam=lam, density=path.density, dt_dr_at="order_stats" if "P2" in deviations else "t")
+    exact = lrp_gradients(p.weights, p.biases, p.x, p.y, p.r, p.tau, cfg)
+    _, dW, db, d_tau, d_r, _ = published_gradients(p.weights, p.biases, p.x, p.y, p.r, p.tau,
+                                                   exact.threshold.t, lam, "ce", path)
+    return p, exact, dW, db, d_tau, d_r
+
+
+def test_p1_scales_weight_gradients_by_the_mask():
+    p, exact, dW, db, d_tau, d_r = exact_and_published({"P1"})
+    for l in range(2):
+        np.testing.assert_allclose(dW[l], exact.masks[l] * exact.grad_weights[l], rtol=1e-12, atol=1e-18)
+        np.testing.assert_allclose(db[l], exact.grad_biases[l], rtol=1e-12)
+    mg = [m * g for m, g in zip(exact.masks, exact.grad_masked)]  # an extra factor m per weight
+    assert d_tau == pytest.approx(grad_tau(mg, p.weights, exact.slopes, exact.logits, p.tau), rel=1e-12)
+    data_term = exact.dt_dr * grad_threshold(mg, p.weights, exact.slopes, exact.threshold.t, p.tau)
+    assert d_r == pytest.approx(data_term + 2 * 1.0 * (p.r - 1), rel=1e-12)
+
+
+def test_p2_flips_only_the_data_term_of_the_r_gradient():
+    p, exact, dW, db, d_tau, d_r = exact_and_published({"P2"})
+    reg = 2 * 1.0 * (p.r - 1)
+    assert d_r - reg == pytest.approx(-(exact.grad_r - reg), rel=1e-12)
+    assert d_tau == pytest.approx(exact.grad_tau, rel=1e-12)
+    for l in range(2):
+        np.testing.assert_allclose(dW[l], exact.grad_weights[l], rtol=1e-12)
+
+
+def test_no_deviation_is_the_exact_path():
+    p, exact, dW, db, d_tau, d_r = exact_and_published(set())
+    assert d_tau == pytest.approx(exact.grad_tau, rel=1e-12)
+    assert d_r == pytest.approx(exact.grad_r, rel=1e-12)
+    for l in range(2):
+        np.testing.assert_allclose(dW[l], exact.grad_weights[l], rtol=1e-12)
+
+
+# --- the fast routines of the training step equal their references ----------
+
+@settings(max_examples=25)
+@given(st.integers(0, 10**6), st.floats(1e-3, 1.0), st.sampled_from([np.float32, np.float64]))
+def test_fused_gradients_equal_the_separate_formulas(seed, tau, dtype):
+    rng = np.random.default_rng(seed)
+    W, g = (rng.standard_normal((6, 5)) * 0.3).astype(dtype), rng.standard_normal((6, 5)).astype(dtype)
+    t = 0.2
+    m, s, z = soft_mask_and_slope(W, t, tau)
+    dW, d_tau, d_t = fused_gradients(g, W, m, s, z, t, tau)
+    rtol = 1e-12 if dtype == np.float64 else 1e-4  # float32: a few ulp of float32 per term
+    np.testing.assert_allclose(dW, grad_weight(g, W, m, s, tau), rtol=rtol, atol=1e-30)
+    assert d_tau == pytest.approx(grad_tau([g], [W], [s], [z], tau), rel=rtol, abs=1e-9)
+    assert d_t == pytest.approx(grad_threshold([g], [W], [s], t, tau), rel=rtol, abs=1e-9)
+
+
+def test_point_kde_and_fast_bandwidth_equal_the_references():
+    a = np.abs(np.random.default_rng(0).standard_normal(5000))
+    h = bandwidth(a)
+    assert scott_bandwidth_fast(a) == pytest.approx(h, rel=1e-12)
+    assert kde_at_point(a.copy(), 0.7, h) == pytest.approx(direct_kde(a, [0.7], h)[0], rel=1e-12)
+    a32 = a.astype(np.float32)  # float32: pairwise sums and float32 exp, ~1e-6 relative
+    assert kde_at_point(a32, 0.7, h) == pytest.approx(direct_kde(a, [0.7], h)[0], rel=1e-5)
+
+
+@given(st.lists(st.floats(0, 10), min_size=2, max_size=300), st.floats(0.01, 0.99), st.floats(0, 1))
+def test_bracketed_selection_equals_full_selection(values, r, width):
+    a = np.array(values)
+    full = empirical_threshold(a, r)
+    got = bracketed_threshold(a, r, full.t - width, full.t + width)
+    if got is not None:  # None means the bracket missed; the caller falls back
+        assert got == full
+
+
+def test_adam_matches_the_written_out_pytorch_update():
+    rng = np.random.default_rng(0)
+    p = rng.standard_normal(4)
+    state = adam_init([p], lr=0.01)
+    ref, m, v = p.copy(), np.zeros(4), np.zeros(4)
+    for k in range(1, 6):
+        g = rng.standard_normal(4)
+        adam_update([p], [g], state)
+        m = BETA1 * m + (1 - BETA1) * g
+        v = BETA2 * v + (1 - BETA2) * g * g
+        ref = ref - 0.01 / (1 - BETA1**k) * m / (np.sqrt(v) / np.sqrt(1 - BETA2**k) + EPS)
+        np.testing.assert_allclose(p, ref, rtol=1e-14)
+
+
+# --- export, baselines, CLI --------------------------------------------------
+
+def test_sparse_export_round_trip_and_size(tmp_path):
+    rng = np.random.default_rng(0)
+    weights = magnitude_prune([rng.standard_normal((50, 40)).astype(np.float32),
+                               rng.standard_normal((40, 3)).astype(np.float32)], 0.9)
+    biases = [rng.standard_normal(40).astype(np.float32), rng.standard_normal(3).astype(np.float32)]
+    sizes = save_sparse(tmp_path / "m.npz", weights, biases)
+    W2, b2 = load_sparse(tmp_path / "m.npz")
+    x = rng.standard_normal((7, 50)).astype(np.float32)
+    np.testing.assert_array_equal(mlp_forward(x, W2, b2)[0], mlp_forward(x, weights, biases)[0])
+    # independent check of the CSR layout with scipy.sparse
+    with np.load(tmp_path / "m.npz") as f:
+        csr = scipy.sparse.csr_matrix((f["W0_data"], f["W0_indices"], f["W0_indptr"]), shape=(50, 40))
+    np.testing.assert_array_equal(csr.toarray(), weights[0])
+    assert sizes["sparse_bytes"] < 0.25 * sizes["dense_bytes"]  # 10% kept, 1-byte column indices
+
+
+def test_magnitude_prune_fraction_and_order():
+    W = [np.arange(1.0, 11.0).reshape(2, 5), -np.arange(11.0, 21.0).reshape(5, 2)]
+    pruned = magnitude_prune(W, 0.35)  # 20 weights, k = 7 smallest magnitudes
+    flat = np.concatenate([p.ravel() for p in pruned])
+    assert np.count_nonzero(flat == 0) == 7
+    assert np.abs(flat[flat != 0]).min() > 7
+
+
+def test_baselines_run_and_pre_training_mask_stays(synthetic):
+    cfg = TrainConfig(method="dense", loss="mse", epochs=2, batch_size=64)
+    recs = post_training_pruning(synthetic, SMALL, cfg, [0.0, 0.5, 0.99])
+    assert [r["ratio"] for r in recs] == [0.0, 0.5, 0.99] and "val_r2" in recs[0]
+    pre = pre_training_pruning(synthetic, SMALL, cfg, 0.5)
+    assert pre["sparsity"] == pytest.approx(0.5, abs=0.01)
+
+
+def test_cli_train_writes_a_complete_run_directory(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "--epochs", "2", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "epoch   2" in text and f"results in {out}" in text
+    for name in ("config.json", "history.json", "steps.npz", "params.npz", "model_sparse.npz", "summary.json"):
+        assert (out / name).stat().st_size > 0
+    summary = json.loads((out / "summary.json").read_text())
+    for key in ("test_r2", "sparsity", "sparsity_per_layer", "compression", "r", "tau", "epochs", "seconds"):
+        assert key in summary
+    assert summary["compression"] == pytest.approx(1 / (1 - summary["sparsity"]))
+    assert not list(out.glob(".*.tmp"))  # no temporary files left behind
+
+
+@pytest.mark.parametrize("args, match", [
+    (["--r0", "1.5"], "r0 must be in"), (["--epochs", "0"], "epochs must be >= 1"),
+    (["--data", "mnist"], "data_dir is required"), (["--data", "mnist", "--data-dir", "/nonexistent"], "nonexistent"),
+    (["--deviations", "P9", "--variant", "published"], "deviations must be a subset"),
+])
+def test_cli_train_bad_arguments(args, match, tmp_path, capsys):
+    assert main(["train", *args, "--out", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err
+    assert match in err and len(err.strip().splitlines()) == 1
