@@ -114,12 +114,55 @@ def run_train(args) -> int:
     return 0
 
 
+def add_figures_parser(sub) -> None:
+    p = sub.add_parser("figures", help="redraw the thesis's figures and tables from results/",
+                       description="Redraw every figure and table of the thesis from the results "
+                                   "directory; with --recompute, first run the jobs whose results are missing.")
+    p.add_argument("--only", action="append", help="figure group (masks, synthetic, mnist); repeatable")
+    p.add_argument("--out", help="figures directory (default: figures/ of the checkout)")
+    p.add_argument("--results", help="results directory (default: results/ of the checkout)")
+    p.add_argument("--recompute", action="store_true", help="run missing jobs before plotting")
+    p.add_argument("--quick", action="store_true",
+                   help="every pipeline at tiny size with stand-in data, in a temporary directory "
+                        "unless --out/--results are given (a smoke test)")
+    p.add_argument("--data-dir", help="MNIST IDX directory, needed to compute the MNIST jobs")
+    p.add_argument("--jobs", type=int, default=1, help="jobs run at once (default 1)")
+    p.add_argument("--shard", help="run only shard i of N of the jobs, as i/N")
+    p.set_defaults(run=run_figures_cmd)
+
+
+def run_figures_cmd(args) -> int:
+    import tempfile
+    from pathlib import Path
+
+    from .figures import GROUPS, run_figures
+    from .sweep import parse_shard
+
+    names = args.only or list(GROUPS)
+    shard = parse_shard(args.shard)
+    if args.quick:
+        tmp = Path(tempfile.mkdtemp(prefix="refprune-quick-"))
+        results = Path(args.results) if args.results else tmp / "results"
+        out = Path(args.out) if args.out else tmp / "figures"
+        run_figures(names, results, out, quick=True, recompute=True, n_jobs=args.jobs, shard=shard)
+    else:
+        from .figures.common import repo_root
+
+        results = Path(args.results) if args.results else repo_root() / "results"
+        out = Path(args.out) if args.out else repo_root() / "figures"
+        run_figures(names, results.resolve(), out.resolve(), recompute=args.recompute,
+                    data_dir=args.data_dir, n_jobs=args.jobs, shard=shard)
+    print(f"figures in {out.resolve()} (index: {(out / 'README.md').resolve()})")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="refprune", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"refprune {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     add_gradcheck_parser(sub)
     add_train_parser(sub)
+    add_figures_parser(sub)
     return parser
 
 

@@ -15,10 +15,19 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 
 
-def make_pool(threads: int | None):
-    """A one-worker pool when two or more threads are wanted (the caller is the other)."""
+# Below this many elements a hand-off to the worker (tens of microseconds)
+# costs more than the elementwise work it would take over.
+PARALLEL_MIN_SIZE = 65536
+
+
+def make_pool(threads: int | None, size: int = PARALLEL_MIN_SIZE):
+    """A one-worker pool when two or more threads are wanted (the caller is the other).
+
+    ``threads`` None means: two if the machine has them and the arrays have at
+    least ``PARALLEL_MIN_SIZE`` elements.
+    """
     if threads is None:
-        threads = min(2, os.cpu_count() or 1)
+        threads = min(2, os.cpu_count() or 1) if size >= PARALLEL_MIN_SIZE else 1
     return ThreadPoolExecutor(max_workers=1) if threads >= 2 else None
 
 

@@ -105,7 +105,7 @@ def new_state(weights, biases, r0: float, tau: float, lr: float, lr_r: float, lr
     return TrainState(weights=views, biases=biases, flat_w=flat_w, r=float(r0), tau=float(tau),
                       adam_wb=adam_init([flat_w] + biases, lr),
                       adam_r=AdamState(lr=lr_r), adam_tau=AdamState(lr=lr_tau),
-                      pool=make_pool(threads))
+                      pool=make_pool(threads, flat_w.size))
 
 
 def buffers(state: TrainState) -> dict:

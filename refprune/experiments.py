@@ -1,0 +1,134 @@
+"""The thesis's experiments as sweep jobs (METHOD §5): what each job runs and what it keeps.
+
+Job kinds (see :mod:`refprune.sweep`):
+
+``train``
+    One training run (dense or LRP, either variant) on ``synthetic``,
+    ``mnist`` or ``tiny_mnist``; keeps the summary, the per-epoch history, the
+    per-step r, τ, t and loss downsampled to at most ``MAX_TRACE`` points, and
+    (``keep_masks``) the final hard masks bit-packed, for the heat maps.
+``overfit``
+    The practical example's fit (Figs. 4.1/4.2): a dense 1-32-32-32-1 network
+    trained on one batch (the first ``batch_size`` points of the fixed training
+    split) for ``epochs`` epochs; keeps the final loss and R² on that batch.
+``post_pruning``
+    Train dense on the training split, then prune globally by magnitude at
+    each ratio of a grid and evaluate train and validation (Figs. 4.4/4.5).
+``pre_pruning``
+    Prune the initial weights at one ratio, train with the mask fixed,
+    evaluate (Figs. 4.6/4.7).
+
+``tiny_mnist`` is a stand-in for MNIST with the same shapes and classes but
+random pixels, small enough for a smoke test (``refprune figures --quick``);
+no figure of the index is made from it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .baselines import post_training_pruning, pre_training_pruning
+from .data.tasks import DEFAULT_LAYERS, LOSS_OF_TASK, load_task
+from .sweep import job_kind
+from .train import Dataset, TrainConfig, config_dict, train
+
+MAX_TRACE = 2000  # per-step traces kept: enough to draw r and τ per backward pass
+
+
+def tiny_mnist(seed: int = 0, n_train: int = 160, n_val: int = 40, n_test: int = 40) -> Dataset:
+    """Random 28×28 'images' in [0, 1] with labels 0..9 — a smoke-test stand-in for MNIST."""
+    rng = np.random.default_rng(seed)
+    def part(n):
+        return rng.random((n, 784)).astype(np.float32), rng.integers(0, 10, n)
+    (xt, yt), (xv, yv), (xs, ys) = part(n_train), part(n_val), part(n_test)
+    return Dataset("tiny_mnist", "classification", xt, yt, xv, yv, xs, ys)
+
+
+def job_data(job: dict) -> Dataset:
+    if job["data"] == "tiny_mnist":
+        return tiny_mnist()
+    return load_task(job["data"], alpha=job.get("alpha", 20), data_dir=job.get("data_dir"),
+                     seed=job.get("split_seed", 0))
+
+
+def job_layers(job: dict) -> tuple:
+    base = "mnist" if job["data"] in ("mnist", "tiny_mnist") else "synthetic"
+    return tuple(job.get("layers") or DEFAULT_LAYERS[base])
+
+
+def job_config(job: dict) -> TrainConfig:
+    base = "mnist" if job["data"] in ("mnist", "tiny_mnist") else "synthetic"
+    fields = {k: v for k, v in job.get("config", {}).items()}
+    fields.setdefault("loss", LOSS_OF_TASK[base])
+    if "deviations" in fields:
+        fields["deviations"] = tuple(fields["deviations"])
+    return TrainConfig(seed=job.get("seed", 0), **fields)
+
+
+def downsample(values, limit: int = MAX_TRACE) -> tuple[np.ndarray, np.ndarray]:
+    """(step indices, values) keeping at most ``limit`` evenly spaced points (the last included)."""
+    values = np.asarray(values, np.float64)
+    if values.size <= limit:
+        idx = np.arange(values.size)
+    else:
+        idx = np.unique(np.linspace(0, values.size - 1, limit).round().astype(np.int64))
+    return idx, values[idx]
+
+
+@job_kind("train")
+def run_train_job(job: dict):
+    data, layers, cfg = job_data(job), job_layers(job), job_config(job)
+    result = train(data, layers, cfg, log=None)
+    arrays = {}
+    for key, values in result["history"].steps.items():
+        idx, vals = downsample(values)
+        arrays[f"step_{key}"], arrays["step_index"] = vals, idx
+    arrays["n_steps"] = np.array(len(result["history"].steps["loss"]))
+    if job.get("keep_masks"):
+        for l, W in enumerate(result["weights"]):
+            arrays[f"mask{l + 1}"] = np.packbits(W != 0, axis=None)
+            arrays[f"mask{l + 1}_shape"] = np.array(W.shape)
+    record = {"summary": result["summary"], "epochs": result["history"].epochs,
+              "config": config_dict(cfg), "layers": list(layers)}
+    return record, arrays
+
+
+def unpack_mask(arrays: dict, layer: int) -> np.ndarray:
+    """A kept hard mask (1-based layer) as a bool array of the weight's shape."""
+    shape = tuple(arrays[f"mask{layer}_shape"])
+    bits = np.unpackbits(arrays[f"mask{layer}"], count=int(np.prod(shape)))
+    return bits.reshape(shape).astype(bool)
+
+
+def dense_config(job: dict) -> TrainConfig:
+    """Dense, MSE, Adam at lr 1e-3: ``epochs`` epochs of batch ``batch_size`` (thesis §4.1)."""
+    return TrainConfig(method="dense", loss="mse", epochs=job["epochs"],
+                       batch_size=job["batch_size"], seed=job["seed"])
+
+
+def first_batch(data: Dataset, size: int) -> Dataset:
+    """The first ``size`` training points as a data set of their own (the overfitted batch)."""
+    x, y = data.x_train[:size], data.y_train[:size]
+    return Dataset(f"{data.name}[batch {size}]", data.task, x, y, x, y, x, y)
+
+
+@job_kind("overfit")
+def run_overfit_job(job: dict):
+    data = first_batch(job_data(job), job["batch_size"])
+    result = train(data, job_layers(job), dense_config(job), log=None)
+    last = result["history"].epochs[-1]
+    record = {"alpha": job["alpha"], "seed": job["seed"],
+              "loss": last["train_loss_dense"], "r2": last["train_r2_dense"]}
+    return record, {}
+
+
+@job_kind("post_pruning")
+def run_post_pruning_job(job: dict):
+    records = post_training_pruning(job_data(job), job_layers(job), dense_config(job), job["ratios"])
+    return {"alpha": job["alpha"], "seed": job["seed"], "by_ratio": records}, {}
+
+
+@job_kind("pre_pruning")
+def run_pre_pruning_job(job: dict):
+    rec = pre_training_pruning(job_data(job), job_layers(job), dense_config(job), job["ratio"])
+    return {"alpha": job["alpha"], "seed": job["seed"], **rec}, {}

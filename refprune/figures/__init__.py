@@ -1,0 +1,45 @@
+"""Regenerate the thesis's figures and tables: compute (sweep jobs) then plot.
+
+Each figure group is a module with ``jobs(quick, data_dir) -> list[dict]``
+(the sweep jobs its figures need) and ``plot(results, out) -> list[dict]``
+(reads results, writes figures, returns index entries). :func:`run_figures`
+runs the missing jobs when asked, plots every group and writes the index.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from . import masks, mnist, synthetic
+from .index import write_index
+
+GROUPS = {"masks": masks, "synthetic": synthetic, "mnist": mnist}
+
+
+def all_jobs(names, quick: bool, data_dir) -> list:
+    return [job for name in names for job in GROUPS[name].jobs(quick, data_dir)]
+
+
+def run_figures(names, results: Path, out: Path, *, quick=False, recompute=False, data_dir=None,
+                n_jobs=1, shard=(0, 1), log=print) -> list:
+    """Run missing jobs (with ``recompute``), then plot every group and write the index."""
+    from ..sweep import run_sweep
+
+    unknown = set(names) - set(GROUPS)
+    if unknown:
+        raise ValueError(f"unknown figure group(s) {sorted(unknown)}; choose from {sorted(GROUPS)}")
+    if recompute:
+        jobs = all_jobs(names, quick, data_dir)
+        if any(j.get("data") == "mnist" for j in jobs) and data_dir is None:
+            raise ValueError("--data-dir (the MNIST IDX files) is needed to compute the MNIST figures")
+        run_sweep(jobs, results, n_jobs=n_jobs, shard=shard, log=log)
+    entries = []
+    for name in names:
+        new = GROUPS[name].plot(Path(results), Path(out))
+        for e in new:
+            e["group"] = name
+        entries += new
+        if log:
+            log(f"figures: {name}: {len(new)} made")
+    write_index(entries, Path(out), Path(results), quick=quick)
+    return entries

@@ -1,0 +1,200 @@
+"""LRP on MNIST (thesis §4.2): dense baseline, the four Table 4.6 runs in both variants,
+the r0 sweep, and Table 4.6 itself.
+
+Figs. 4.8 (dense per epoch), 4.9–4.14 (per run: loss and accuracy per epoch,
+τ and r per backward pass, sparsity per layer), 4.15/4.16 and Appendix A
+(mask heat maps of every layer), 4.17/4.18 (r per iteration for r0 = 0.1 …
+0.9, λ = 0 and λ = 10). Every LRP figure exists for the exact and the
+published gradient path (METHOD §6).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from ..experiments import unpack_mask
+from ..io import _atomic
+from ..sweep import load_arrays, load_results
+from .common import entry, save
+
+NAME = "mnist"
+VARIANTS = ("exact", "published")
+TABLE_RUNS = ((0.5, 0.0), (0.95, 0.0), (0.5, 10.0), (0.95, 10.0))
+THESIS_TABLE = {  # thesis Table 4.6: train acc, test acc, sparsity, compression
+    (0.5, 0.0): (99.8, 97.6, 0.0, 1.0), (0.95, 0.0): (98.9, 97.2, 86.6, 7.46),
+    (0.5, 10.0): (99.96, 98.1, 95.3, 21.28), (0.95, 10.0): (98.6, 97.2, 97.9, 47.62)}
+THESIS_RUN_FIGS = {(0.5, 0.0): "Figs. 4.9–4.11", (0.95, 0.0): "Fig. 4.12",
+                   (0.5, 10.0): "Fig. 4.13", (0.95, 10.0): "Fig. 4.14"}
+THESIS_MASK_FIGS = {(0.95, 10.0): "Fig. 4.15 (layer 1), App. A", (0.95, 0.0): "Fig. 4.16 (layer 1), App. A"}
+THESIS_DENSE = {"test_loss": 0.0927, "test_accuracy": 0.979}
+FULL = {"data": "mnist", "epochs": 25, "sweep_epochs": 15, "sweep_r0": [round(0.1 * i, 1) for i in range(1, 10)],
+        "sweep_seeds": {"published": [0, 1, 2, 3, 4], "exact": [0]}}
+QUICK = {"data": "tiny_mnist", "epochs": 2, "sweep_epochs": 1, "sweep_r0": [0.3, 0.7],
+         "sweep_seeds": {"published": [0], "exact": [0]}}
+
+
+def run_name(variant, r0, lam, seed=0):
+    return f"t46_{variant}_r0{r0:.2f}_lam{lam:g}_s{seed}"
+
+
+def jobs(quick: bool, data_dir=None) -> list:
+    s = QUICK if quick else FULL
+    base = {"kind": "train", "data": s["data"], "data_dir": None if quick else data_dir}
+    out = [{**base, "name": "mnist_dense_s0", "seed": 0, "config": {"method": "dense", "epochs": s["epochs"]}}]
+    for variant in VARIANTS:
+        for r0, lam in TABLE_RUNS:
+            out.append({**base, "name": run_name(variant, r0, lam), "seed": 0, "keep_masks": True,
+                        "config": {"method": "lrp", "variant": variant, "r0": r0, "lam": lam,
+                                   "epochs": s["epochs"]}})
+        for lam in (0.0, 10.0):
+            for r0 in s["sweep_r0"]:
+                for seed in s["sweep_seeds"][variant]:
+                    out.append({**base, "name": f"rsweep_{variant}_lam{lam:g}_r0{r0:.1f}_s{seed}", "seed": seed,
+                                "config": {"method": "lrp", "variant": variant, "r0": r0, "lam": lam,
+                                           "epochs": s["sweep_epochs"]}})
+    return out
+
+
+def one(results, name):
+    recs = [r for r in load_results(results, name) if r["job"]["name"] == name]
+    return recs[0] if recs else None
+
+
+def curves_figure(rec, title, hard=True):
+    ep = [e["epoch"] for e in rec["epochs"]]
+    modes = ("dense",) if rec["config"]["method"] == "dense" else ("soft", "hard")
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
+    for mode in modes:
+        for split, style in (("train", "-"), ("val", "--")):
+            axes[0].plot(ep, [e[f"{split}_loss_{mode}"] for e in rec["epochs"]], style, label=f"{split} ({mode})")
+            axes[1].plot(ep, [e[f"{split}_accuracy_{mode}"] for e in rec["epochs"]], style, label=f"{split} ({mode})")
+    axes[0].set(xlabel="epoch", ylabel="loss", title="Loss")
+    axes[1].set(xlabel="epoch", ylabel="accuracy", title="Accuracy")
+    axes[1].legend(fontsize=7)
+    fig.suptitle(title)
+    return fig
+
+
+def plot_dense(results, out) -> list:
+    rec = one(results, "mnist_dense_s0")
+    if rec is None:
+        return []
+    save(curves_figure(rec, "Dense 784-512-512-10"), out, "fig4_8_mnist_dense")
+    return [entry("fig4_8_mnist_dense", "Fig. 4.8", f"dense baseline per epoch (test accuracy "
+                  f"{rec['summary']['test_accuracy']:.4f}; thesis 0.979)", "mnist_dense_s0",
+                  seconds=rec["seconds"])]
+
+
+def plot_run(results, out, variant, r0, lam) -> list:
+    name = run_name(variant, r0, lam)
+    rec = one(results, name)
+    if rec is None:
+        return []
+    arrays = load_arrays(results, name)
+    label = f"LRP {variant}, r0 = {r0}, λ = {lam:g}"
+    stem = f"lrp_{variant}_r0{r0:.2f}_lam{lam:g}"
+    thesis = THESIS_RUN_FIGS[(r0, lam)]
+    save(curves_figure(rec, label), out, f"{stem}_curves")
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
+    axes[0].plot(arrays["step_index"], arrays["step_tau"])
+    axes[0].set(xlabel="backward pass", ylabel="τ", yscale="log", title="τ per backward pass")
+    axes[1].plot(arrays["step_index"], arrays["step_r"])
+    axes[1].set(xlabel="backward pass", ylabel="r", title="r per backward pass")
+    fig.suptitle(label)
+    save(fig, out, f"{stem}_r_tau")
+    per_layer = rec["summary"]["sparsity_per_layer"]
+    fig, ax = plt.subplots(figsize=(5, 3.4))
+    ax.bar([f"layer {i + 1}" for i in range(len(per_layer))], per_layer)
+    ax.set(ylabel="sparsity", ylim=(0, 1), title=f"Sparsity per layer, {label}")
+    save(fig, out, f"{stem}_sparsity")
+    masks = [unpack_mask(arrays, l) for l in range(1, len(per_layer) + 1)]
+    fig, axes = plt.subplots(1, len(masks), figsize=(15, 4), gridspec_kw={"width_ratios": [m.shape[0] for m in masks]})
+    for l, (ax, m) in enumerate(zip(axes, masks), 1):
+        ax.imshow(m.T, aspect="auto", interpolation="nearest", cmap="viridis")  # rows: output neurons
+        ax.set(title=f"layer {l} ({m.shape[1]}×{m.shape[0]})", xlabel="input feature", ylabel="output neuron")
+    fig.suptitle(f"Hard masks (yellow kept, purple pruned), {label}")
+    save(fig, out, f"{stem}_masks")
+    s = rec["summary"]
+    note = f"test acc {s['test_accuracy']:.4f}, sparsity {s['sparsity']:.4f}"
+    return [entry(f"{stem}_curves", f"{thesis} (loss, accuracy)", f"{label}: loss and accuracy per epoch; {note}",
+                  name, seconds=rec["seconds"]),
+            entry(f"{stem}_r_tau", f"{thesis} (τ, r)", f"{label}: τ and r per backward pass", name),
+            entry(f"{stem}_sparsity", f"{thesis} (sparsity)", f"{label}: sparsity per layer", name),
+            entry(f"{stem}_masks", THESIS_MASK_FIGS.get((r0, lam), "App. A"), f"{label}: hard masks of every layer", name)]
+
+
+def plot_sweep(results, out, variant) -> list:
+    entries = []
+    for lam, stem_thesis in ((0.0, "Fig. 4.17"), (10.0, "Fig. 4.18")):
+        recs = load_results(results, f"rsweep_{variant}_lam{lam:g}_")
+        if not recs:
+            continue
+        fig, ax = plt.subplots(figsize=(7, 4))
+        cmap = plt.get_cmap("viridis")
+        seeds = sorted({r["job"]["seed"] for r in recs})
+        for rec in recs:
+            arrays = load_arrays(results, rec["job"]["name"])
+            r0 = rec["job"]["config"]["r0"]
+            ax.plot(arrays["step_index"], arrays["step_r"], color=cmap(r0), lw=0.8)
+        sm = plt.cm.ScalarMappable(cmap=cmap, norm=plt.Normalize(0, 1))
+        fig.colorbar(sm, ax=ax, label="r0")
+        ax.set(xlabel="iteration", ylabel="r", ylim=(0, 1),
+               title=f"r per iteration, LRP {variant}, λ = {lam:g} ({len(seeds)} seed(s) per r0)")
+        stem = f"rsweep_{variant}_lam{lam:g}"
+        save(fig, out, stem)
+        epochs = recs[0]["job"]["config"]["epochs"]
+        entries.append(entry(stem, stem_thesis, f"r per iteration for r0 = 0.1…0.9, λ = {lam:g}, {variant} "
+                             f"path, {len(seeds)} seed(s), {epochs} epochs", f"rsweep_{variant}_lam{lam:g}_*",
+                             seconds=sum(r["seconds"] for r in recs)))
+    return entries
+
+
+def table_rows(results) -> list:
+    rows = []
+    for r0, lam in TABLE_RUNS:
+        thesis = THESIS_TABLE[(r0, lam)]
+        row = {"run": f"r0 = {r0}, λ = {lam:g}", "thesis_train_acc": thesis[0], "thesis_test_acc": thesis[1],
+               "thesis_sparsity": thesis[2], "thesis_compression": thesis[3]}
+        for variant in VARIANTS:
+            rec = one(results, run_name(variant, r0, lam))
+            if rec is None:
+                continue
+            s = rec["summary"]
+            last = rec["epochs"][-1]
+            row.update({f"{variant}_train_acc": round(100 * last["train_accuracy_hard"], 2),
+                        f"{variant}_test_acc": round(100 * s["test_accuracy"], 2),
+                        f"{variant}_sparsity": round(100 * s["sparsity"], 2),
+                        f"{variant}_compression": round(s["compression"], 2)})
+        rows.append(row)
+    return rows
+
+
+def write_table(results, out) -> list:
+    rows = table_rows(results)
+    if not any(len(r) > 5 for r in rows):
+        return []
+    keys = list(dict.fromkeys(k for r in rows for k in r))
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=keys)
+    writer.writeheader()
+    writer.writerows(rows)
+    out.mkdir(parents=True, exist_ok=True)
+    _atomic(out / "table4_6.csv", lambda fh: fh.write(buf.getvalue().encode()))
+    md = ["| run | " + " | ".join(k for k in keys if k != "run") + " |", "|---" * len(keys) + "|"]
+    md += ["| " + " | ".join(str(r.get(k, "—")) for k in keys) + " |" for r in rows]
+    _atomic(out / "table4_6.md", lambda fh: fh.write(("\n".join(md) + "\n").encode()))
+    return [entry("table4_6", "Table 4.6", "train/test accuracy (%), sparsity (%), compression; thesis and "
+                  "both variants side by side", "t46_*", files=["table4_6.md", "table4_6.csv"], rows=rows)]
+
+
+def plot(results, out) -> list:
+    entries = plot_dense(results, out)
+    for variant in VARIANTS:
+        for r0, lam in TABLE_RUNS:
+            entries += plot_run(results, out, variant, r0, lam)
+        entries += plot_sweep(results, out, variant)
+    return entries + write_table(results, out)

@@ -1,0 +1,151 @@
+"""The practical example (thesis §3.1, §4.1): datasets, overfitting per α, magnitude pruning.
+
+Figs. 3.1/3.2/4.3 (the data), 4.1/4.2 (one batch overfitted for 1000 epochs
+per α, 5 seeds), 4.4/4.5 (post-training pruning, α = 20, 21, 22) and 4.6/4.7
+(pre-training pruning, α = 20, 21).
+
+Protocol choices the thesis leaves open (documented in the figure index):
+the overfitted batch is the first 64 points of the fixed training split;
+the networks pruned after training are trained on the whole training split
+for 300 epochs of batch 64. Adam at lr 1e-3 throughout.
+"""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from ..data.synthetic import make_synthetic
+from ..sweep import load_results
+from .common import band, entry, minmax, save
+
+FULL = {"alphas": list(range(1, 31)), "seeds": list(range(5)), "overfit_epochs": 1000,
+        "prune_epochs": 300, "ratios": [round(0.05 * i, 2) for i in range(20)] + [0.97, 0.99]}
+QUICK = {"alphas": [1, 2], "seeds": [0, 1], "overfit_epochs": 20, "prune_epochs": 3,
+         "ratios": [0.0, 0.5, 0.9]}
+BATCH = 64
+POST_ALPHAS, PRE_ALPHAS = (20, 21, 22), (20, 21)
+
+
+def settings(quick: bool) -> dict:
+    return QUICK if quick else FULL
+
+
+def alphas_for(group: tuple, quick: bool) -> list:
+    return [1, 2] if quick else list(group)
+
+
+def jobs(quick: bool, data_dir=None) -> list:
+    s = settings(quick)
+    base = {"data": "synthetic", "batch_size": BATCH}
+    out = [{**base, "name": f"overfit_a{a:02d}_s{seed}", "kind": "overfit", "alpha": a, "seed": seed,
+            "epochs": s["overfit_epochs"]} for a in s["alphas"] for seed in s["seeds"]]
+    out += [{**base, "name": f"postprune_a{a:02d}_s{seed}", "kind": "post_pruning", "alpha": a, "seed": seed,
+             "epochs": s["prune_epochs"], "ratios": s["ratios"]}
+            for a in alphas_for(POST_ALPHAS, quick) for seed in s["seeds"]]
+    out += [{**base, "name": f"preprune_a{a:02d}_s{seed}_p{p:.2f}", "kind": "pre_pruning", "alpha": a,
+             "seed": seed, "epochs": s["prune_epochs"], "ratio": p}
+            for a in alphas_for(PRE_ALPHAS, quick) for seed in s["seeds"] for p in s["ratios"]]
+    return out
+
+
+def plot_data(out) -> list:
+    entries = []
+    for alpha, stem, thesis in ((1, "fig3_1_data_alpha1", "Fig. 3.1"), (25, "fig3_2_data_alpha25", "Fig. 3.2")):
+        d = make_synthetic(alpha)
+        fig, ax = plt.subplots(figsize=(5, 3.4))
+        ax.plot(d.x_all[:, 0], d.y_all[:, 0], lw=1)
+        ax.set(xlabel="x (rescaled to [0, 1])", ylabel="y", title=f"Synthetic data set, α = {alpha}")
+        save(fig, out, stem)
+        entries.append(entry(stem, thesis, f"the synthetic data set (eq. 3.1) for α = {alpha}", "—"))
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.2), sharey=True)
+    for ax, alpha in zip(axes, POST_ALPHAS):
+        d = make_synthetic(alpha)
+        ax.plot(d.x_all[:, 0], d.y_all[:, 0], lw=1)
+        ax.set(xlabel="x", title=f"α = {alpha}")
+    axes[0].set_ylabel("y")
+    save(fig, out, "fig4_3_data_alpha20_22")
+    entries.append(entry("fig4_3_data_alpha20_22", "Fig. 4.3", "the data sets for α = 20, 21, 22", "—"))
+    return entries
+
+
+def by_alpha(records, key) -> tuple[list, np.ndarray]:
+    """(alphas, array seeds × alphas) of a scalar field of overfit records."""
+    alphas = sorted({r["alpha"] for r in records})
+    seeds = sorted({r["seed"] for r in records})
+    table = {(r["alpha"], r["seed"]): r[key] for r in records}
+    return alphas, np.array([[table[(a, s)] for a in alphas] for s in seeds])
+
+
+def plot_overfit(results, out) -> list:
+    recs = load_results(results, "overfit_")
+    if not recs:
+        return []
+    alphas, loss = by_alpha(recs, "loss")
+    _, r2 = by_alpha(recs, "r2")
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
+    for ax, scale in zip(axes, ("linear", "log")):
+        band(ax, alphas, loss, "mean ± std")
+        minmax(ax, alphas, loss, "seeds")
+        ax.set(xlabel="α", ylabel="MSE on the batch", yscale=scale, title=f"Overfitted batch loss ({scale})")
+    axes[0].legend(fontsize=7)
+    save(fig, out, "fig4_1_overfit_loss")
+    fig, ax = plt.subplots(figsize=(5.5, 3.6))
+    band(ax, alphas, r2, "mean ± std")
+    minmax(ax, alphas, r2, "seeds")
+    ax.set(xlabel="α", ylabel="R²", title="Overfitted batch R² per frequency")
+    ax.legend(fontsize=7)
+    save(fig, out, "fig4_2_overfit_r2")
+    n = loss.shape[0]
+    return [entry("fig4_1_overfit_loss", "Fig. 4.1", f"loss per α after overfitting one batch, {n} seeds", "overfit_*"),
+            entry("fig4_2_overfit_r2", "Fig. 4.2", f"R² per α after overfitting one batch, {n} seeds", "overfit_*")]
+
+
+def pruning_curves(results, prefix: str, alpha: int):
+    """(ratios, train R² seeds×ratios, val R² seeds×ratios) for one α."""
+    if prefix == "postprune_":
+        recs = load_results(results, f"postprune_a{alpha:02d}_")
+        ratios = [x["ratio"] for x in recs[0]["by_ratio"]] if recs else []
+        tr = np.array([[x["train_r2"] for x in r["by_ratio"]] for r in recs])
+        va = np.array([[x["val_r2"] for x in r["by_ratio"]] for r in recs])
+        return ratios, tr, va
+    recs = load_results(results, f"preprune_a{alpha:02d}_")
+    ratios = sorted({r["ratio"] for r in recs})
+    seeds = sorted({r["seed"] for r in recs})
+    t = {(r["seed"], r["ratio"]): r for r in recs}
+    tr = np.array([[t[(s, p)]["train_r2"] for p in ratios] for s in seeds])
+    va = np.array([[t[(s, p)]["val_r2"] for p in ratios] for s in seeds])
+    return ratios, tr, va
+
+
+def plot_pruning_group(results, out, prefix, alphas, stems, theses, when) -> list:
+    curves = {a: pruning_curves(results, prefix, a) for a in alphas}
+    if not all(len(c[0]) for c in curves.values()):
+        return []
+    entries = []
+    for kind, stem, thesis in zip(("mean", "minmax"), stems, theses):
+        fig, axes = plt.subplots(1, len(alphas), figsize=(5 * len(alphas), 3.6), squeeze=False)
+        for ax, a in zip(axes[0], alphas):
+            ratios, tr, va = curves[a]
+            draw = band if kind == "mean" else minmax
+            draw(ax, ratios, tr, "train")
+            draw(ax, ratios, va, "validation")
+            ax.set(xlabel="pruning ratio", ylabel="R²", title=f"α = {a}", ylim=(-0.2, 1.02))
+        axes[0][0].legend(fontsize=7)
+        fig.suptitle(f"R² {'mean ± std' if kind == 'mean' else 'min/max'} per pruning ratio, {when} pruning")
+        save(fig, out, stem)
+        n = curves[alphas[0]][1].shape[0]
+        entries.append(entry(stem, thesis, f"{when} global magnitude pruning, R² {kind} over {n} seeds, "
+                                           f"α = {', '.join(map(str, alphas))}", f"{prefix}*"))
+    return entries
+
+
+def plot(results, out) -> list:
+    entries = plot_data(out) + plot_overfit(results, out)
+    post = sorted({r["alpha"] for r in load_results(results, "postprune_")})
+    pre = sorted({r["alpha"] for r in load_results(results, "preprune_")})
+    entries += plot_pruning_group(results, out, "postprune_", post, ("fig4_4_post_pruning_mean", "fig4_5_post_pruning_minmax"),
+                                  ("Fig. 4.4", "Fig. 4.5"), "post-training")
+    entries += plot_pruning_group(results, out, "preprune_", pre, ("fig4_6_pre_pruning_mean", "fig4_7_pre_pruning_minmax"),
+                                  ("Fig. 4.6", "Fig. 4.7"), "pre-training")
+    return entries

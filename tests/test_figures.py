@@ -1,0 +1,38 @@
+"""`refprune figures --quick`: every pipeline end to end at tiny size, into a temporary directory."""
+
+import re
+
+from refprune.cli import main
+from refprune.figures import GROUPS
+
+
+def test_quick_figures_produce_every_file(tmp_path, capsys):
+    out, results = tmp_path / "figures", tmp_path / "results"
+    assert main(["figures", "--quick", "--out", str(out), "--results", str(results)]) == 0
+    index = (out / "README.md").read_text()
+    files = re.findall(r"\]\(([^)]+)\)", index)
+    expected_stems = {"fig2_1_hard_mask", "fig2_2_soft_mask", "fig3_1_data_alpha1", "fig3_2_data_alpha25",
+                      "fig4_1_overfit_loss", "fig4_2_overfit_r2", "fig4_3_data_alpha20_22",
+                      "fig4_4_post_pruning_mean", "fig4_5_post_pruning_minmax", "fig4_6_pre_pruning_mean",
+                      "fig4_7_pre_pruning_minmax", "fig4_8_mnist_dense"}
+    for variant in ("exact", "published"):
+        for run in ("r00.50_lam0", "r00.95_lam0", "r00.50_lam10", "r00.95_lam10"):
+            expected_stems |= {f"lrp_{variant}_{run}_{k}" for k in ("curves", "r_tau", "sparsity", "masks")}
+        expected_stems |= {f"rsweep_{variant}_lam0", f"rsweep_{variant}_lam10"}
+    made = {f.rsplit(".", 1)[0] for f in files}
+    assert expected_stems <= made, expected_stems - made
+    for stem in expected_stems:
+        for ext in ("png", "pdf"):
+            assert (out / f"{stem}.{ext}").stat().st_size > 1000
+    for name in ("table4_6.md", "table4_6.csv"):
+        assert (out / name).stat().st_size > 0
+    assert "Table 4.6" in index and "Quick mode" in index
+    # a second call only redraws: every job is already done
+    assert main(["figures", "--quick", "--out", str(out), "--results", str(results)]) == 0
+    assert "0 to run" in capsys.readouterr().out
+
+
+def test_unknown_group_is_a_one_line_error(capsys, tmp_path):
+    assert main(["figures", "--only", "nope", "--out", str(tmp_path), "--results", str(tmp_path)]) == 2
+    assert "unknown figure group" in capsys.readouterr().err
+    assert set(GROUPS) == {"masks", "synthetic", "mnist"}
