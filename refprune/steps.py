@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .density import (DensityConfig, density_at, kde_at_point, scott_bandwidth_fast,
-                      scott_bandwidth_from_sums)
+from .density import (DensityConfig, density_at, fast_nearest_binned_density_at, kde_at_point,
+                      scott_bandwidth_fast, scott_bandwidth_from_sums)
 from .gradients import (fused_gradients, grad_ratio, grad_tau, grad_threshold, grad_weight,
                         regulariser, threshold_derivative)
 from .losses import loss_and_grad
@@ -303,13 +303,16 @@ def exact_step(state: TrainState, x, y, loss: str, lam: float,
     return value + regulariser(r, lam)
 
 
+# P5: the published density — nearest-bin FFT KDE, renormalised to unit area
+PUBLISHED_DENSITY = DensityConfig(binning="nearest", renormalize=True)
+
+
 @dataclass(frozen=True)
 class PublishedPath:
     """Which deviations of the published code (METHOD §6) a published step applies."""
 
     deviations: frozenset = field(default_factory=lambda: frozenset(DEVIATIONS))
-    density: DensityConfig = field(default_factory=lambda: DensityConfig(
-        binning="nearest", renormalize=True))  # P5: nearest bins, renormalised
+    density: DensityConfig = field(default_factory=lambda: PUBLISHED_DENSITY)
 
     def __post_init__(self):
         unknown = set(self.deviations) - set(DEVIATIONS)
@@ -320,7 +323,7 @@ class PublishedPath:
         return name in self.deviations
 
 
-def published_hook(G, W, t: float, tau: float, dt_dr: float, r: float, lam: float):
+def published_hook(G, W, t: float, tau: float, dt_dr: float, r: float, lam: float, mask_parts=None):
     """The published code's gradient hook: its formulas applied to whatever .grad holds.
 
     Parameters
@@ -330,24 +333,40 @@ def published_hook(G, W, t: float, tau: float, dt_dr: float, r: float, lam: floa
         already-transformed gradient on the second and third runs under P3).
     W : list of ndarray
         Weights the masks are rebuilt from.
+    mask_parts : tuple of lists, optional
+        (masks, slopes, logits) already computed for these W, t and τ.
 
     Returns
     -------
     dW, d_tau, d_r
     """
-    masks, slopes, logits = zip(*(soft_mask_and_slope(Wl, t, tau) for Wl in W))
+    masks, slopes, logits = mask_parts or layer_masks(W, t, tau)
     dW = [grad_weight(Gl, Wl, m, s, tau) for Gl, Wl, m, s in zip(G, W, masks, slopes)]
     d_tau = grad_tau(G, W, slopes, logits, tau)
     d_r = grad_ratio(grad_threshold(G, W, slopes, t, tau), dt_dr, r, lam)
     return dW, d_tau, d_r
 
 
+def layer_masks(W, t: float, tau: float):
+    """(masks, slopes, logits) of every layer, as lists."""
+    return tuple(list(part) for part in zip(*(soft_mask_and_slope(Wl, t, tau) for Wl in W)))
+
+
+def published_inverse_density(a: np.ndarray, points, path: PublishedPath) -> list[float]:
+    """1/f at the points with the path's density; the published one (P5) by its fast route."""
+    d = path.density
+    if d == PUBLISHED_DENSITY:
+        f = fast_nearest_binned_density_at(a, np.asarray(points, np.float64), d.renormalize, d.grid_size)
+        return [threshold_derivative(float(v)) for v in f]
+    return inverse_density(a, points, d)
+
+
 def published_dt_dr(a: np.ndarray, thr: Threshold, path: PublishedPath) -> float:
     """dt/dr as published: −½(1/f(a_k) + 1/f(a_{k+1})) under P2, else +1/f(t)."""
     if path.has("P2"):
-        inv = inverse_density(a, [thr.lower, thr.upper], path.density)
+        inv = published_inverse_density(a, [thr.lower, thr.upper], path)
         return -0.5 * (inv[0] + inv[1])
-    return inverse_density(a, [thr.t], path.density)[0]
+    return published_inverse_density(a, [thr.t], path)[0]
 
 
 def published_gradients(weights, biases, x, y, r: float, tau: float, t: float,
@@ -376,7 +395,8 @@ def published_gradients(weights, biases, x, y, r: float, tau: float, t: float,
     G : list of ndarray
         The weight gradient the hook received (m·g under P1, else g).
     """
-    masks = [soft_mask_and_slope(W, t, tau)[0] for W in weights]
+    parts = layer_masks(weights, t, tau)
+    masks = parts[0]
     out, cache = mlp_forward(x, [m * W for m, W in zip(masks, weights)], biases)
     value, dout = loss_and_grad(loss, out, y)
     g, db = mlp_backward(dout, cache)
@@ -384,7 +404,7 @@ def published_gradients(weights, biases, x, y, r: float, tau: float, t: float,
     a = magnitudes(weights)
     thr = thr if thr is not None else empirical_threshold(a, r)
     dt_dr = published_dt_dr(a, thr, path)
-    dW, d_tau, d_r = published_hook(G, weights, t, tau, dt_dr, r, lam)
+    dW, d_tau, d_r = published_hook(G, weights, t, tau, dt_dr, r, lam, parts)
     return value, dW, db, d_tau, d_r, G
 
 
@@ -405,7 +425,8 @@ def published_step(state: TrainState, x, y, loss: str, lam: float, path: Publish
     re-selected every step (P6's full re-sort, by partition here).
     """
     W, b, tau, r = state.weights, state.biases, state.tau, state.r
-    thr = empirical_threshold(magnitudes(W), r)
+    # the published code re-sorts all |w| (P6); the bracketed selection gives the same t
+    thr = step_threshold(state, np.abs(state.flat_w, out=buffers(state)["a"]))
     t_mask, tau_mask = thr.t, tau
     if path.has("P4") and np.isfinite(state.stale_t):
         t_mask, tau_mask = state.stale_t, state.stale_tau
@@ -413,8 +434,9 @@ def published_step(state: TrainState, x, y, loss: str, lam: float, path: Publish
     adam_step(state, np.concatenate([d.ravel() for d in dW]), db)
     if path.has("P3"):
         dt_dr2 = published_dt_dr(magnitudes(W), thr, path)  # weights already updated
-        dW2, _, d_r = published_hook(dW, W, t_mask, tau_mask, dt_dr2, r, lam)
-        _, d_tau, _ = published_hook(dW2, W, t_mask, tau_mask, dt_dr2, r, lam)
+        parts2 = layer_masks(W, t_mask, tau_mask)            # runs 2 and 3 share W, t and τ
+        dW2, _, d_r = published_hook(dW, W, t_mask, tau_mask, dt_dr2, r, lam, parts2)
+        _, d_tau, _ = published_hook(dW2, W, t_mask, tau_mask, dt_dr2, r, lam, parts2)
     update_r_tau(state, d_r, d_tau)
     state.stale_t, state.stale_tau = thr.t, tau  # from the pre-update weights (P4)
     state.t = t_mask
