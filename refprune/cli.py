@@ -92,7 +92,8 @@ def add_train_parser(sub) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--dtype", choices=("float32", "float64"), default="float32")
     p.add_argument("--density", choices=("direct", "fft"), default="direct",
-                   help="dt/dr density: direct KDE sum at t (exact, default) or the binned FFT estimate")
+                   help="dt/dr density: direct KDE sum at t reflected at 0 (exact; default) or the "
+                        "thesis's binned FFT estimate")
     p.add_argument("--out", help="run directory (default runs/<data>-<method>-seed<seed>)")
     p.set_defaults(run=run_train)
 
@@ -162,6 +163,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     add_gradcheck_parser(sub)
     add_train_parser(sub)
+    from .cli_vectors import add_vectors_parsers
+    add_vectors_parsers(sub)
     add_figures_parser(sub)
     return parser
 

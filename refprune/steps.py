@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .density import (DensityConfig, density_at, fast_nearest_binned_density_at, kde_at_point,
+from .density import (PUBLISHED_DENSITY, DensityConfig, density_at, fast_nearest_binned_density_at,
+                      kde_at_point,
                       scott_bandwidth_fast, scott_bandwidth_from_sums)
 from .gradients import (fused_gradients, grad_ratio, grad_tau, grad_threshold, grad_weight,
                         regulariser, threshold_derivative)
@@ -169,14 +170,14 @@ def dense_step(state: TrainState, x, y, loss: str) -> float:
 def split_kde(a: np.ndarray, x: float, h: float, scratch, pool) -> float:
     """:func:`kde_at_point` of the two halves of ``a``, combined (a KDE is a mean over samples)."""
     first, second = halves(a.size)
-    f1, f2 = split_run(pool, lambda: kde_at_point(a[first], x, h, scratch[first]),
-                       lambda: kde_at_point(a[second], x, h, scratch[second]))
+    f1, f2 = split_run(pool, lambda: kde_at_point(a[first], x, h, scratch[first], reflect=True),
+                       lambda: kde_at_point(a[second], x, h, scratch[second], reflect=True))
     return (f1 * (first.stop - first.start) + f2 * (second.stop - second.start)) / a.size
 
 
 def inverse_density(a: np.ndarray, points, density: DensityConfig | None, scratch=None,
                     pool=None) -> list[float]:
-    """1/f at the points: direct sum (density None) or the configured estimate."""
+    """1/f at the points: direct reflected sum, the default DensityConfig (density None), or the configured estimate."""
     if density is None:
         h = scott_bandwidth_fast(a)
         scratch = np.empty_like(a) if scratch is None else scratch
@@ -255,7 +256,7 @@ def phase_gradients_density_adam(state: TrainState, a, g, m, s, z, t: float, h: 
 
     def part(sl):
         _, d_tau, d_t = fused_gradients(g[sl], p[sl], m[sl], s[sl], z[sl], t, state.tau, (dw[sl], q[sl]))
-        f_part = kde_at_point(a[sl], t, h, kde[sl]) * (sl.stop - sl.start)
+        f_part = kde_at_point(a[sl], t, h, kde[sl], reflect=True) * (sl.stop - sl.start)
         adam_moments_step(p[sl], dw[sl], mw[sl], vw[sl], tw[sl], st.step, st.lr)
         return d_tau, d_t, f_part
 
@@ -280,8 +281,10 @@ def exact_step(state: TrainState, x, y, loss: str, lam: float,
     lam : float
         λ of the regulariser (thesis eq. (2.23)).
     density : DensityConfig or None
-        None: dt/dr from the direct KDE sum at t (exact, O(n)); otherwise the
-        configured estimate (e.g. the thesis's binned FFT).
+        None: dt/dr from the direct KDE sum at t, reflected at 0 — the
+        default ``DensityConfig()`` computed on the training path (exact,
+        O(n)); otherwise the configured estimate (e.g. the thesis's binned FFT,
+        ``THESIS_DENSITY``).
 
     Returns
     -------
@@ -301,10 +304,6 @@ def exact_step(state: TrainState, x, y, loss: str, lam: float,
     state.t = thr.t
     state.step += 1
     return value + regulariser(r, lam)
-
-
-# P5: the published density — nearest-bin FFT KDE, renormalised to unit area
-PUBLISHED_DENSITY = DensityConfig(binning="nearest", renormalize=True)
 
 
 @dataclass(frozen=True)

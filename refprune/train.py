@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from .density import DensityConfig
+from .density import THESIS_DENSITY
 from .losses import LOSSES, accuracy, loss_and_grad, r2_score
 from .masks import hard_mask, soft_mask, sparsity
 from .mlp import check_layer_sizes, init_mlp, mlp_forward
@@ -154,7 +154,7 @@ def init_state(layers, cfg: TrainConfig) -> tuple[TrainState, np.random.Generato
 
 def make_step(cfg: TrainConfig):
     """The step function of the configured method and variant."""
-    density = DensityConfig() if cfg.density == "fft" else None
+    density = THESIS_DENSITY if cfg.density == "fft" else None  # None: the default, on the fast path
     if cfg.method == "dense":
         return lambda s, x, y: dense_step(s, x, y, cfg.loss)
     if cfg.variant == "exact":

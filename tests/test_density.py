@@ -390,18 +390,19 @@ DTDR_CASES = [
 def test_dt_dr_against_closed_form(big_samples, name, reflect, r, tol):
     t, f_true = _closed_form(name, r)
     inv, f = inverse_density_at(big_samples[name], np.array([t]),
-                                DensityConfig(reflect=reflect))
+                                DensityConfig(method="fft", reflect=reflect))
     err = abs(inv[0] * f_true - 1.0)
     assert err <= tol
     assert inv[0] == 1.0 / f[0] == 1.0 / density_at(big_samples[name], t,
-                                                    DensityConfig(reflect=reflect))
+                                                    DensityConfig(method="fft", reflect=reflect))
 
 
 def test_reflection_removes_boundary_bias(big_samples):
     t, f_true = _closed_form("exponential", 0.1)
     a = big_samples["exponential"]
-    plain = abs(f_true / density_at(a, t) - 1.0)
-    reflected = abs(f_true / density_at(a, t, DensityConfig(reflect=True)) - 1.0)
+    plain = abs(f_true / density_at(a, t, DensityConfig(method="fft", reflect=False)) - 1.0)
+    reflected = abs(f_true / density_at(a, t, DensityConfig(method="fft", reflect=True)) - 1.0)
+    assert density_at(a, t) == density_at(a, t, DensityConfig(method="direct", reflect=True))  # the default
     assert plain >= DTDR_BOUNDARY_MIN_ERR > DTDR_RTOL >= reflected
 
 
@@ -409,7 +410,7 @@ def test_fft_and_direct_methods_agree_at_threshold():
     a = DISTS["halfnormal"]
     t = np.array([0.2, 0.7, 1.6])
     for reflect in (False, True):
-        fft = density_at(a, t, DensityConfig(reflect=reflect))
+        fft = density_at(a, t, DensityConfig(reflect=reflect, method="fft"))
         exact = density_at(a, t, DensityConfig(reflect=reflect, method="direct"))
         np.testing.assert_array_equal(exact, direct_kde(a, t, bandwidth(a), reflect))
         assert _max_rel(fft, exact) <= GRID_TOL_LINEAR_1024
@@ -419,7 +420,7 @@ def test_inverse_density_refuses_where_density_vanishes():
     a = DISTS["halfnormal"]
     for point in (a.max() + 50.0, -1e3):
         with pytest.raises(ValueError, match="dt/dr"):
-            inverse_density_at(a, [0.5, point])
+            inverse_density_at(a, [0.5, point], DensityConfig(method="fft", reflect=False))
         with pytest.raises(ValueError, match="dt/dr"):
             inverse_density_at(a, [point], DensityConfig(method="direct"))
     with pytest.raises(ValueError, match="dt/dr"):  # below 0 with reflection
@@ -584,4 +585,5 @@ def test_density_at_outside_the_fft_grid_uses_the_direct_sum():
     h = bandwidth(a)
     point = np.array([a.min() / 2])
     assert point[0] < a.min() - 3 * h
-    np.testing.assert_allclose(density_at(a, point, DensityConfig()), direct_kde(a, point, h), rtol=1e-15)
+    np.testing.assert_allclose(density_at(a, point, DensityConfig(method="fft", reflect=False)),
+                               direct_kde(a, point, h), rtol=1e-15)

@@ -129,6 +129,9 @@ def test_point_kde_and_fast_bandwidth_equal_the_references():
     h = bandwidth(a)
     assert scott_bandwidth_fast(a) == pytest.approx(h, rel=1e-12)
     assert kde_at_point(a.copy(), 0.7, h) == pytest.approx(direct_kde(a, [0.7], h)[0], rel=1e-12)
+    for x in (0.0, 0.05, 0.7):  # reflected: the extra term is included below KERNEL_REACH·h, negligible above
+        assert kde_at_point(a.copy(), x, h, reflect=True) == pytest.approx(
+            direct_kde(a, [x], h, reflect=True)[0], rel=1e-12)
     a32 = a.astype(np.float32)  # float32: pairwise sums and float32 exp, ~1e-6 relative
     assert kde_at_point(a32, 0.7, h) == pytest.approx(direct_kde(a, [0.7], h)[0], rel=1e-5)
 
@@ -219,7 +222,7 @@ def test_fast_published_density_equals_the_reference():
     from refprune.density import DensityConfig, density_at, fast_nearest_binned_density_at
     a = np.abs(np.random.default_rng(3).standard_normal(200_000)).astype(np.float32) * 0.05
     points = np.array([0.01, 0.03, 0.05])
-    ref = density_at(a, points, DensityConfig(binning="nearest", renormalize=True))
+    ref = density_at(a, points, DensityConfig(method="fft", binning="nearest", reflect=False, renormalize=True))
     # float32 bin positions can move a sample to the next bin: |Δf| <= ~1/(n Δ) per moved
     # sample, relative ~1e-5 here (observed ~2e-7)
     np.testing.assert_allclose(fast_nearest_binned_density_at(a, points), ref, rtol=1e-5)
