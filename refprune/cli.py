@@ -119,7 +119,7 @@ def add_figures_parser(sub) -> None:
     p = sub.add_parser("figures", help="redraw the thesis's figures and tables from results/",
                        description="Redraw every figure and table of the thesis from the results "
                                    "directory; with --recompute, first run the jobs whose results are missing.")
-    p.add_argument("--only", action="append", help="figure group (masks, synthetic, mnist); repeatable")
+    p.add_argument("--only", action="append", help="figure group (masks, synthetic, mnist, deviations); repeatable")
     p.add_argument("--out", help="figures directory (default: figures/ of the checkout)")
     p.add_argument("--results", help="results directory (default: results/ of the checkout)")
     p.add_argument("--recompute", action="store_true", help="run missing jobs before plotting")

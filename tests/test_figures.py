@@ -19,6 +19,7 @@ def test_quick_figures_produce_every_file(tmp_path, capsys):
         for run in ("r00.50_lam0", "r00.95_lam0", "r00.50_lam10", "r00.95_lam10"):
             expected_stems |= {f"lrp_{variant}_{run}_{k}" for k in ("curves", "r_tau", "sparsity", "masks")}
         expected_stems |= {f"rsweep_{variant}_lam0", f"rsweep_{variant}_lam10"}
+    expected_stems |= {"study_deviations_lam0", "study_deviations_lam10"}
     made = {f.rsplit(".", 1)[0] for f in files}
     assert expected_stems <= made, expected_stems - made
     for stem in expected_stems:
@@ -35,4 +36,4 @@ def test_quick_figures_produce_every_file(tmp_path, capsys):
 def test_unknown_group_is_a_one_line_error(capsys, tmp_path):
     assert main(["figures", "--only", "nope", "--out", str(tmp_path), "--results", str(tmp_path)]) == 2
     assert "unknown figure group" in capsys.readouterr().err
-    assert set(GROUPS) == {"masks", "synthetic", "mnist"}
+    assert set(GROUPS) == {"masks", "synthetic", "mnist", "deviations"}
