@@ -78,7 +78,8 @@ def downsample(values, limit: int = MAX_TRACE) -> tuple[np.ndarray, np.ndarray]:
 @job_kind("train")
 def run_train_job(job: dict):
     data, layers, cfg = job_data(job), job_layers(job), job_config(job)
-    result = train(data, layers, cfg, log=None)
+    log = (lambda line: print(f"    {job['name']}: {line}", flush=True)) if job.get("progress") else None
+    result = train(data, layers, cfg, log=log)
     arrays = {}
     for key, values in result["history"].steps.items():
         idx, vals = downsample(values)

@@ -130,12 +130,23 @@ def magnitudes(weights) -> np.ndarray:
 
 
 def step_threshold(state: TrainState, a: np.ndarray) -> Threshold:
-    """t(r) for this step: bracketed selection around the previous t, else full selection."""
+    """t(r) for this step: bracketed selection around the previous t, else full selection.
+
+    Also fills ``a`` with |w| (each half on its own thread, with the scan).
+    """
     thr = None
+    w = state.flat_w
     if np.isfinite(state.bracket) and np.isfinite(state.t):
         lo, hi = state.t - state.bracket, state.t + state.bracket
-        (b1, in1), (b2, in2) = on_halves(state, lambda sl: bracket_scan(a[sl], lo, hi))
+
+        def scan(sl):
+            np.abs(w[sl], out=a[sl])
+            return bracket_scan(a[sl], lo, hi)
+
+        (b1, in1), (b2, in2) = on_halves(state, scan)
         thr = select_in_bracket(state.r, a.size, b1 + b2, np.concatenate([in1, in2]))
+    else:
+        np.abs(w, out=a)
     if thr is None:
         thr = empirical_threshold(a, state.r)
     moved = abs(thr.t - state.t) if np.isfinite(state.t) else 0.0
@@ -194,7 +205,7 @@ def update_r_tau(state: TrainState, d_r: float, d_tau: float) -> None:
 
 def phase_threshold(state: TrainState) -> tuple[np.ndarray, Threshold]:
     """Magnitudes of all weights and t(r) (stop-gradient: t depends on r only)."""
-    a = np.abs(state.flat_w, out=buffers(state)["a"])
+    a = buffers(state)["a"]
     return a, step_threshold(state, a)
 
 
@@ -425,7 +436,7 @@ def published_step(state: TrainState, x, y, loss: str, lam: float, path: Publish
     """
     W, b, tau, r = state.weights, state.biases, state.tau, state.r
     # the published code re-sorts all |w| (P6); the bracketed selection gives the same t
-    thr = step_threshold(state, np.abs(state.flat_w, out=buffers(state)["a"]))
+    thr = step_threshold(state, buffers(state)["a"])
     t_mask, tau_mask = thr.t, tau
     if path.has("P4") and np.isfinite(state.stale_t):
         t_mask, tau_mask = state.stale_t, state.stale_tau

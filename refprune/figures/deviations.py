@@ -17,7 +17,7 @@ from ..sweep import load_arrays, load_results
 from .common import entry, save
 
 NAME = "deviations"
-EPOCHS = 3
+EPOCHS = 2
 PATHS = {"exact": None, "P1": ("P1",), "P2": ("P2",), "P3": ("P3",), "P4": ("P4",),
          "published": ("P1", "P2", "P3", "P4")}
 
