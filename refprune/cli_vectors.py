@@ -1,0 +1,72 @@
+"""``refprune vectors`` and ``refprune compare``: golden vectors for other implementations.
+
+Exit status of ``compare``: 0 if every supplied quantity matches, 1 on any
+mismatch, 2 on a bad candidate or argument (one line on stderr, from
+:func:`refprune.cli.main`).
+"""
+
+from __future__ import annotations
+
+import json
+
+
+def add_vectors_parsers(sub) -> None:
+    """Add the ``vectors`` and ``compare`` subcommands to the refprune parser."""
+    p = sub.add_parser("vectors", help="write the golden-vector cases (.npz each) and manifest.json",
+                       description="Write every golden-vector case (inputs and reference outputs of one "
+                                   "LRP pass) as DIR/<case>.npz, and DIR/manifest.json. Format: "
+                                   "docs/vectors.md.")
+    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--cases", help="comma-separated case names (default: all)")
+    p.add_argument("--list", action="store_true", help="only list the cases")
+    p.set_defaults(run=run_vectors)
+
+    p = sub.add_parser("compare", help="compare a candidate's outputs with a golden-vector case",
+                       description="Compare the quantities a candidate .npz supplies with the reference "
+                                   "of the case it names, per tolerance tier; diagnose mismatches. Exit "
+                                   "status 0 if all match, 1 on a mismatch, 2 on a bad candidate.")
+    p.add_argument("candidate", help="candidate .npz (key 'case' plus any output keys)")
+    p.add_argument("--vectors", metavar="DIR",
+                   help="directory written by 'refprune vectors' (default: generate the case's "
+                        "reference in memory; generation is deterministic)")
+    p.add_argument("--tier", choices=("float64", "float32"),
+                   help="tolerance tier (default: the case's own)")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(run=run_compare)
+
+
+def run_vectors(args) -> int:
+    """``refprune vectors``: write (or list) the cases; print a summary table."""
+    from pathlib import Path
+
+    from .vectors import CASE_NAMES, CASES, case_by_name, write_vectors
+
+    names = None
+    if args.cases:
+        names = [n.strip() for n in args.cases.split(",") if n.strip()]
+        for n in names:
+            case_by_name(n)
+    if args.list:
+        for case in CASES if names is None else [case_by_name(n) for n in names]:
+            print(f"{case.name:<18} {case.tier:<8} {case.description}")
+        return 0
+    out = Path(args.out).resolve()
+    manifest = write_vectors(out, names)
+    print(f"{'case':<18} {'tier':<8} {'layers':<14} {'loss':<4} {'r':>7} {'tau':>10} {'lam':>5}  description")
+    for e in manifest["cases"]:
+        print(f"{e['name']:<18} {e['tier']:<8} {','.join(map(str, e['layers'])):<14} {e['loss_kind']:<4} "
+              f"{e['r']:>7.4g} {e['tau']:>10.3g} {e['lam']:>5g}  {e['description']}")
+    print(f"wrote {len(manifest['cases'])} of {len(CASE_NAMES)} cases and manifest.json to {out}")
+    return 0
+
+
+def run_compare(args) -> int:
+    """``refprune compare``: print the report (text or JSON); 0 if all match, else 1."""
+    from .compare import compare_candidate, comparison_dict, format_comparison
+
+    comp = compare_candidate(args.candidate, args.vectors, args.tier)
+    if args.json:
+        print(json.dumps(comparison_dict(comp), indent=2))
+    else:
+        print(format_comparison(comp))
+    return 0 if comp.passed else 1
