@@ -57,6 +57,8 @@ class TrainState:
         ``[flat_w] + biases``.
     stale_t, stale_tau : float
         Published variant with P4: the t and τ the next forward pass masks with.
+    forward_t : float
+        Published variant: the t the last forward pass masked with.
     bracket : float
         Half-width of the next threshold-selection bracket.
     scratch : dict
@@ -76,6 +78,7 @@ class TrainState:
     t: float = float("nan")
     stale_t: float = float("nan")
     stale_tau: float = float("nan")
+    forward_t: float = float("nan")
     bracket: float = float("nan")
     step: int = 0
     scratch: dict = field(default_factory=dict)
@@ -380,76 +383,92 @@ def published_dt_dr(a: np.ndarray, thr: Threshold, path: PublishedPath) -> float
 
 
 def published_gradients(weights, biases, x, y, r: float, tau: float, t: float,
-                        lam: float, loss: str, path: PublishedPath, thr: Threshold | None = None):
-    """Gradients of one run of the published hook at masks m(w; t, τ), without updating.
+                        lam: float, loss: str, path: PublishedPath, thr: Threshold | None = None,
+                        t_forward: float | None = None, tau_forward: float | None = None):
+    """One forward/backward pass and the first run of the published hook, without updating.
 
     Parameters
     ----------
     weights, biases, x, y, r, tau, lam, loss
         As for :func:`refprune.lrp.lrp_gradients`.
     t : float
-        The threshold the masks use.
+        The threshold the hook's formulas and masks use (the published code's
+        t, recomputed after the backward pass from the current weights).
     path : PublishedPath
         Which deviations apply (P1 and P2 act here; P3 and P4 concern the step).
     thr : Threshold, optional
         Order statistics for P2's dt/dr (default: computed from the weights and r).
+    t_forward, tau_forward : float, optional
+        The t and τ the forward pass's masks use (P4: the previous step's);
+        default ``t`` and ``tau``.
 
     Returns
     -------
     value : float
         The batch's data loss.
     dW : list of ndarray
-        Weight gradients (m times the exact ones under P1).
+        Weight gradients (under P1, computed from m_forward·g).
     db : list of ndarray
     d_tau, d_r : float
     G : list of ndarray
-        The weight gradient the hook received (m·g under P1, else g).
+        The weight gradient the hook received (m_forward·g under P1, else g).
+    dt_dr : float
     """
-    parts = layer_masks(weights, t, tau)
-    masks = parts[0]
-    out, cache = mlp_forward(x, [m * W for m, W in zip(masks, weights)], biases)
+    t_forward = t if t_forward is None else t_forward
+    tau_forward = tau if tau_forward is None else tau_forward
+    forward_parts = layer_masks(weights, t_forward, tau_forward)
+    m_forward = forward_parts[0]
+    out, cache = mlp_forward(x, [m * W for m, W in zip(m_forward, weights)], biases)
     value, dout = loss_and_grad(loss, out, y)
     g, db = mlp_backward(dout, cache)
-    G = [m * gl for m, gl in zip(masks, g)] if path.has("P1") else g  # P1: autograd through a constant mask
+    G = [m * gl for m, gl in zip(m_forward, g)] if path.has("P1") else g  # P1: autograd through a constant mask
+    hook_parts = forward_parts if (t_forward, tau_forward) == (t, tau) else layer_masks(weights, t, tau)
     a = magnitudes(weights)
     thr = thr if thr is not None else empirical_threshold(a, r)
     dt_dr = published_dt_dr(a, thr, path)
-    dW, d_tau, d_r = published_hook(G, weights, t, tau, dt_dr, r, lam, parts)
-    return value, dW, db, d_tau, d_r, G
+    dW, d_tau, d_r = published_hook(G, weights, t, tau, dt_dr, r, lam, hook_parts)
+    return value, dW, db, d_tau, d_r, G, dt_dr
 
 
 def published_step(state: TrainState, x, y, loss: str, lam: float, path: PublishedPath) -> float:
     """One LRP step on the published code's gradient path (METHOD §6, P1–P4 switchable).
 
-    - P4: the forward pass masks with the t and τ of the previous step; t is
-      recomputed after the backward pass from the pre-update weights.
-    - P1: the weight gradient reaching the hook is m·g (autograd through a
-      mask it treats as constant), not g.
-    - P2: dt/dr = −½(1/f(a_k) + 1/f(a_{k+1})).
-    - P3: the hook runs before each of the three optimiser steps: weights with
-      run 1's gradient; r with run 2's, computed from masks rebuilt from the
-      updated weights (t unchanged) and the once-transformed weight gradient;
-      τ with run 3's (weight gradient transformed twice).
-    Without a deviation, that part follows the exact path. The density is the
-    published one (P5: nearest-bin FFT KDE, renormalised); all weights are
-    re-selected every step (P6's full re-sort, by partition here).
+    The published sequence, step k (weights W_k, ratio r_k, temperature τ_k):
+
+    1. forward with masks m(W_k; t, τ) — under P4 the t and τ of step k − 1
+       (masks built at the end of the previous step), else t_k and τ_k;
+       loss and backward give g = ∂L/∂ŵ, and under P1 autograd leaves
+       m_forward·g on the weights;
+    2. t_k = t(W_k, r_k) is recomputed from the pre-update weights;
+    3. hook run 1, with masks m(W_k; t_k, τ_k): ∂L/∂w, ∂L/∂τ, ∂L/∂r (under P2
+       with dt/dr = −½(1/f(a_k) + 1/f(a_{k+1}))); the weights step uses it;
+    4. under P3, hook run 2 — masks from the updated weights W_{k+1} with t_k,
+       τ_k, on the once-transformed weight gradient, dt/dr of run 1 (the
+       sorted weights are not refreshed between the optimiser steps) — gives
+       the r step's gradient, and run 3 (weight gradient transformed twice)
+       the τ step's; without P3, run 1 gives all three;
+    5. clamps. The masks left for the next forward pass are m(W_{k+1}; t_k, τ_k).
+
+    The density is the published one (P5: nearest-bin FFT KDE, renormalised);
+    t comes from the same bracketed selection as the exact step (the published
+    code re-sorts all |w|, P6: the same t). ``state.t`` records t_k (what the
+    published code logs), ``state.forward_t`` the t the forward pass used.
     """
     W, b, tau, r = state.weights, state.biases, state.tau, state.r
-    # the published code re-sorts all |w| (P6); the bracketed selection gives the same t
-    thr = step_threshold(state, buffers(state)["a"])
-    t_mask, tau_mask = thr.t, tau
+    thr = step_threshold(state, buffers(state)["a"])                 # t_k from W_k, r_k
+    t_fwd, tau_fwd = thr.t, tau
     if path.has("P4") and np.isfinite(state.stale_t):
-        t_mask, tau_mask = state.stale_t, state.stale_tau
-    value, dW, db, d_tau, d_r, _ = published_gradients(W, b, x, y, r, tau_mask, t_mask, lam, loss, path, thr)
+        t_fwd, tau_fwd = state.stale_t, state.stale_tau
+    value, dW, db, d_tau, d_r, _, dt_dr = published_gradients(
+        W, b, x, y, r, tau, thr.t, lam, loss, path, thr, t_forward=t_fwd, tau_forward=tau_fwd)
     adam_step(state, np.concatenate([d.ravel() for d in dW]), db)
     if path.has("P3"):
-        dt_dr2 = published_dt_dr(magnitudes(W), thr, path)  # weights already updated
-        parts2 = layer_masks(W, t_mask, tau_mask)            # runs 2 and 3 share W, t and τ
-        dW2, _, d_r = published_hook(dW, W, t_mask, tau_mask, dt_dr2, r, lam, parts2)
-        _, d_tau, _ = published_hook(dW2, W, t_mask, tau_mask, dt_dr2, r, lam, parts2)
+        parts2 = layer_masks(W, thr.t, tau)                          # W already updated; runs 2, 3 share it
+        dW2, _, d_r = published_hook(dW, W, thr.t, tau, dt_dr, r, lam, parts2)
+        _, d_tau, _ = published_hook(dW2, W, thr.t, tau, dt_dr, r, lam, parts2)
     update_r_tau(state, d_r, d_tau)
-    state.stale_t, state.stale_tau = thr.t, tau  # from the pre-update weights (P4)
-    state.t = t_mask
+    state.stale_t, state.stale_tau = thr.t, tau                      # the next forward's masks (P4)
+    state.t, state.forward_t = thr.t, t_fwd
     state.step += 1
     return value + regulariser(r, lam)
 

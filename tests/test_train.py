@@ -75,8 +75,8 @@ def exact_and_published(deviations, lam=1.0):
     # P2 evaluates 1/f at the order statistics around t, the exact path (and no P2) at t
     cfg = LRPConfig(lam=lam, density=path.density, dt_dr_at="order_stats" if "P2" in deviations else "t")
     exact = lrp_gradients(p.weights, p.biases, p.x, p.y, p.r, p.tau, cfg)
-    _, dW, db, d_tau, d_r, _ = published_gradients(p.weights, p.biases, p.x, p.y, p.r, p.tau,
-                                                   exact.threshold.t, lam, "ce", path)
+    _, dW, db, d_tau, d_r, _, _ = published_gradients(p.weights, p.biases, p.x, p.y, p.r, p.tau,
+                                                      exact.threshold.t, lam, "ce", path)
     return p, exact, dW, db, d_tau, d_r
 
 
@@ -226,3 +226,41 @@ def test_fast_published_density_equals_the_reference():
     # float32 bin positions can move a sample to the next bin: |Δf| <= ~1/(n Δ) per moved
     # sample, relative ~1e-5 here (observed ~2e-7)
     np.testing.assert_allclose(fast_nearest_binned_density_at(a, points), ref, rtol=1e-5)
+
+
+def test_p4_masks_the_forward_pass_with_the_previous_step_and_the_hook_with_the_fresh_t():
+    from refprune.steps import new_state, published_step
+    p = make_problem(Case(layers=(5, 7, 4), batch=6))
+    states = {d: new_state(p.weights, p.biases, p.r, p.tau, 1e-2, 1e-4, 1e-6, threads=1) for d in ("P4", "none")}
+    ts = {d: [] for d in states}
+    for _ in range(3):
+        for d, st in states.items():
+            published_step(st, p.x, p.y, "ce", 0.0, PublishedPath(frozenset({"P4"} if d == "P4" else set())))
+            ts[d].append((st.forward_t, st.t))
+    # without P4 the forward uses this step's t; with P4 the previous step's (the first step has none)
+    assert all(fwd == t for fwd, t in ts["none"])
+    assert ts["P4"][0][0] == ts["P4"][0][1]
+    assert [fwd for fwd, _ in ts["P4"][1:]] == [t for _, t in ts["P4"][:-1]]
+    assert ts["P4"][1][0] != ts["P4"][1][1]  # lr 1e-2 moves t within one step
+
+
+def test_p3_runs_two_and_three_follow_the_published_sequence():
+    from refprune.steps import layer_masks, new_state, published_hook, published_step
+    p = make_problem(Case(layers=(5, 7, 4), batch=6, lam=1.0))
+    path = PublishedPath(frozenset({"P3"}))
+    st = new_state(p.weights, p.biases, p.r, p.tau, 1e-2, 1e-2, 1e-2, threads=1)
+    w0 = [W.copy() for W in st.weights]
+    _, dW, db, d_tau1, d_r1, _, dt_dr = published_gradients(w0, p.biases, p.x, p.y, p.r, p.tau,
+                                                    empirical_threshold(np.abs(np.concatenate([w.ravel() for w in w0])), p.r).t,
+                                                    1.0, "ce", path)
+    r0, tau0 = st.r, st.tau
+    published_step(st, p.x, p.y, "ce", 1.0, path)
+    t = st.t
+    parts = layer_masks(st.weights, t, tau0)  # masks from the updated weights, t and τ of this step
+    dW2, _, d_r2 = published_hook(dW, st.weights, t, tau0, dt_dr, r0, 1.0, parts)
+    _, d_tau3, _ = published_hook(dW2, st.weights, t, tau0, dt_dr, r0, 1.0, parts)
+    # after one step Adam's first moment is exactly (1 − β1)·grad: the r step used run 2's
+    # gradient and the τ step run 3's, not run 1's
+    assert st.adam_r.m[0] == pytest.approx((1 - BETA1) * d_r2, rel=1e-12)
+    assert st.adam_tau.m[0] == pytest.approx((1 - BETA1) * d_tau3, rel=1e-12)
+    assert abs(d_r2 - d_r1) > 1e-3 * abs(d_r1) and abs(d_tau3 - d_tau1) > 1e-3 * abs(d_tau1)
