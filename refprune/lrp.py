@@ -7,9 +7,11 @@
     density f at t, dt/dr = 1/f(t)          (refprune.density)
     ∂L/∂w, ∂L/∂τ, ∂L/∂t, ∂L/∂r              (refprune.gradients)
 
-:func:`lrp_gradients` is the function the training loop and the gradient
-oracle share; :func:`masked_loss` is the loss alone with t given, which is
-what the oracle differentiates numerically.
+:func:`lrp_gradients` is what the gradient oracle and the golden vectors
+check; the training loop's exact step (:func:`refprune.steps.exact_step`)
+computes the same quantities by a fused, threaded route, tested equal piece
+by piece against the functions used here. :func:`masked_loss` is the loss
+alone with t given, which is what the oracle differentiates numerically.
 """
 
 from __future__ import annotations
