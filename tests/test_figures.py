@@ -37,3 +37,13 @@ def test_unknown_group_is_a_one_line_error(capsys, tmp_path):
     assert main(["figures", "--only", "nope", "--out", str(tmp_path), "--results", str(tmp_path)]) == 2
     assert "unknown figure group" in capsys.readouterr().err
     assert set(GROUPS) == {"masks", "synthetic", "mnist", "deviations"}
+
+
+def test_plotting_with_partial_results_draws_what_it_can(tmp_path):
+    from refprune.figures import run_figures
+    out = tmp_path / "figures"
+    entries = run_figures(list(GROUPS), tmp_path / "empty-results", out, log=None)
+    stems = {e["stem"] for e in entries}
+    assert {"fig2_1_hard_mask", "fig3_1_data_alpha1"} <= stems  # need no results
+    assert not any(s.startswith(("lrp_", "fig4_4", "rsweep_")) for s in stems)
+    assert (out / "README.md").exists()

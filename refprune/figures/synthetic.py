@@ -119,8 +119,9 @@ def pruning_curves(results, prefix: str, alpha: int):
 
 
 def plot_pruning_group(results, out, prefix, alphas, stems, theses, when) -> list:
+    """Mean and min/max figures for the α that have results (none: no figure)."""
     curves = {a: pruning_curves(results, prefix, a) for a in alphas}
-    if not all(len(c[0]) for c in curves.values()):
+    if not alphas or not all(len(c[0]) for c in curves.values()):
         return []
     entries = []
     for kind, stem, thesis in zip(("mean", "minmax"), stems, theses):
