@@ -41,5 +41,6 @@ def run_figures(names, results: Path, out: Path, *, quick=False, recompute=False
         entries += new
         if log:
             log(f"figures: {name}: {len(new)} made")
-    write_index(entries, Path(out), Path(results), quick=quick)
+    protocols = {name: GROUPS[name].PROTOCOL for name in names}
+    write_index(entries, Path(out), Path(results), quick=quick, protocols=protocols)
     return entries

@@ -18,6 +18,8 @@ from .common import entry, save
 
 NAME = "deviations"
 EPOCHS = 2
+PROTOCOL = (f"MNIST as in Table 4.1, r0 = 0.5, λ = 0 and 10, seed 0, reduced to {EPOCHS} epochs per run; "
+            "'P1'…'P4' each apply one deviation with the published density (P5); 'published' applies all four.")
 PATHS = {"exact": None, "P1": ("P1",), "P2": ("P2",), "P3": ("P3",), "P4": ("P4",),
          "published": ("P1", "P2", "P3", "P4")}
 

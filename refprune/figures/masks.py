@@ -9,6 +9,7 @@ from ..masks import hard_mask, soft_mask
 from .common import entry, save
 
 NAME = "masks"
+PROTOCOL = "no computation: the mask functions drawn for t = 0.5."
 T = 0.5  # threshold drawn
 TAUS = (0.01, 0.05, 0.2, 1.0)
 

@@ -22,6 +22,10 @@ from ..sweep import load_arrays, load_results
 from .common import entry, save
 
 NAME = "mnist"
+PROTOCOL = ("784-512-512-10, pixels in [0, 1], 48k/12k/10k train/validation/test (split seed 0), batch 32, "
+            "25 epochs, Table 4.1 (r0 as named, τ0 = 1e-2 × std W, lr 1e-3 / 1e-4 (r) / 1e-6 (τ), λ = 0 or 10), "
+            "float32, seed 0. The published variant applies P1–P4 with the published density (P5). "
+            "The r0 sweep (Figs. 4.17/4.18) is reduced: " + "{reduction}.")
 VARIANTS = ("exact", "published")
 TABLE_RUNS = ((0.5, 0.0), (0.95, 0.0), (0.5, 10.0), (0.95, 10.0))
 THESIS_TABLE = {  # thesis Table 4.6: train acc, test acc, sparsity, compression
@@ -38,6 +42,7 @@ THESIS_DENSE = {"test_loss": 0.0927, "test_accuracy": 0.979}
 SWEEP_EPOCHS = 2
 SWEEP_REDUCTION = (f"reduced from the thesis's 5 seeds × 15 epochs to 1 seed × {SWEEP_EPOCHS} epochs "
                    "(compute time)")
+PROTOCOL = PROTOCOL.format(reduction=SWEEP_REDUCTION)
 FULL = {"data": "mnist", "epochs": 25, "sweep_epochs": SWEEP_EPOCHS,
         "sweep_r0": [round(0.1 * i, 1) for i in range(1, 10)], "sweep_seeds": {"published": [0], "exact": [0]}}
 QUICK = {"data": "tiny_mnist", "epochs": 2, "sweep_epochs": 1, "sweep_r0": [0.3, 0.7],

@@ -24,6 +24,12 @@ FULL = {"alphas": list(range(1, 31)), "seeds": list(range(5)), "overfit_epochs":
 QUICK = {"alphas": [1, 2], "seeds": [0, 1], "overfit_epochs": 20, "prune_epochs": 3,
          "ratios": [0.0, 0.5, 0.9]}
 BATCH = 64
+PROTOCOL = ("1000 evenly spaced points of eq. (3.1) on [−1, 1] (inputs rescaled to [0, 1], outputs min–max "
+            "normalised × 10), one fixed 80/20 split for every α and seed; 1-32-32-32-1 ReLU, MSE, Adam lr 1e-3. "
+            "The thesis leaves the batch and the pruned networks' training open: here the overfitted batch is the "
+            "first 64 training points, 1000 epochs; the networks pruned after training are trained on the whole "
+            "training split for 300 epochs of batch 64; pre-training pruning trains the same way with the mask "
+            "fixed. α = 1…30 and 5 seeds for Figs. 4.1/4.2; pruning ratios 0, 0.05, …, 0.95, 0.97, 0.99.")
 POST_ALPHAS, PRE_ALPHAS = (20, 21, 22), (20, 21)
 
 
