@@ -60,7 +60,13 @@ def is_done(results: Path, job: dict) -> bool:
 
 
 def run_one(job: dict, results: str) -> tuple[str, float]:
-    """Run one job and write its result files (npz first, json last: json marks completion)."""
+    """Run one job and write its result files (npz first, json last: json marks completion).
+
+    A job finished meanwhile by another runner (another shard, machine or
+    process sharing the results directory) is not run again: (name, -1.0).
+    """
+    if is_done(Path(results), job):
+        return job["name"], -1.0
     start = time.perf_counter()
     record, arrays = JOB_KINDS[job["kind"]](job)
     results = Path(results)
@@ -113,7 +119,7 @@ def run_sweep(jobs, results, n_jobs: int = 1, shard=(0, 1), log=print) -> dict:
             name, sec = run_one(job, str(results))
             done += 1
             if log:
-                log(f"  [{done}/{len(todo)}] {name} ({sec:.1f}s)")
+                log(f"  [{done}/{len(todo)}] {name} ({'done elsewhere' if sec < 0 else f'{sec:.1f}s'})")
     else:
         with ProcessPoolExecutor(max_workers=n_jobs) as pool:
             futures = [pool.submit(run_one, job, str(results)) for job in todo]
@@ -121,7 +127,7 @@ def run_sweep(jobs, results, n_jobs: int = 1, shard=(0, 1), log=print) -> dict:
                 name, sec = fut.result()
                 done += 1
                 if log:
-                    log(f"  [{done}/{len(todo)}] {name} ({sec:.1f}s)")
+                    log(f"  [{done}/{len(todo)}] {name} ({'done elsewhere' if sec < 0 else f'{sec:.1f}s'})")
     return {"total": len(mine), "skipped": len(mine) - len(todo), "ran": done}
 
 

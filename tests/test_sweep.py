@@ -59,3 +59,12 @@ def test_bad_shard(text):
 def test_duplicate_job_names_are_rejected():
     with pytest.raises(ValueError, match="unique"):
         select(make_jobs(2) + make_jobs(1), (0, 1))
+
+
+def test_a_job_finished_by_another_runner_meanwhile_is_not_rerun(tmp_path):
+    from refprune.sweep import run_one
+    CALLS.clear()
+    job = make_jobs(1)[0]
+    run_one(job, str(tmp_path))
+    assert run_one(job, str(tmp_path)) == ("job00", -1.0)
+    assert CALLS == ["job00"]
