@@ -143,6 +143,8 @@ def test_bracketed_selection_equals_full_selection(values, r, width):
     got = bracketed_threshold(a, r, full.t - width, full.t + width)
     if got is not None:  # None means the bracket missed; the caller falls back
         assert got == full
+    if full.k > 0:  # a bracket around all the data always holds both order statistics
+        assert bracketed_threshold(a, r, -1.0, a.max() + 1.0) == full
 
 
 def test_adam_matches_the_written_out_pytorch_update():
