@@ -14,7 +14,6 @@ import csv
 import io
 
 import matplotlib.pyplot as plt
-import numpy as np
 
 from ..experiments import unpack_mask
 from ..io import _atomic
