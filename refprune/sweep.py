@@ -18,7 +18,6 @@ empty).
 from __future__ import annotations
 
 import json
-import os
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
@@ -142,7 +141,3 @@ def load_arrays(results, name: str) -> dict:
     with np.load(Path(results) / f"{name}.npz") as f:
         return {k: f[k] for k in f.files}
 
-
-def default_jobs() -> int:
-    """One job per core, at most 2 (each LRP job also uses a second thread)."""
-    return max(1, min(2, os.cpu_count() or 1))
