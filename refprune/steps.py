@@ -59,6 +59,10 @@ class TrainState:
         Published variant with P4: the t and τ the next forward pass masks with.
     forward_t : float
         Published variant: the t the last forward pass masked with.
+    next_forward_masks : tuple or None
+        Published variant under P4: (masks, slopes, logits) of the current
+        weights with ``stale_t`` and ``stale_tau``, left by the last step for
+        the next forward pass (computed once, not twice).
     bracket : float
         Half-width of the next threshold-selection bracket.
     scratch : dict
@@ -79,6 +83,7 @@ class TrainState:
     stale_t: float = float("nan")
     stale_tau: float = float("nan")
     forward_t: float = float("nan")
+    next_forward_masks: tuple | None = None
     bracket: float = float("nan")
     step: int = 0
     scratch: dict = field(default_factory=dict)
@@ -365,6 +370,18 @@ def layer_masks(W, t: float, tau: float):
     return tuple(list(part) for part in zip(*(soft_mask_and_slope(Wl, t, tau) for Wl in W)))
 
 
+def flat_layer_masks(state: TrainState, a: np.ndarray, t: float, tau: float):
+    """:func:`layer_masks` of the state's weights from their flat magnitudes ``a``, each half on its own thread.
+
+    The mask is even in w, so |w| gives the same m, s and z bit for bit.
+    Fresh arrays each call (the published step keeps some of them for the
+    next step).
+    """
+    m, s, z, tmp = (np.empty_like(a) for _ in range(4))
+    on_halves(state, lambda sl: soft_mask_and_slope(a[sl], t, tau, (m[sl], s[sl], z[sl], tmp[sl])))
+    return tuple(layer_views(v, state.weights) for v in (m, s, z))
+
+
 def published_inverse_density(a: np.ndarray, points, path: PublishedPath) -> list[float]:
     """1/f at the points with the path's density; the published one (P5) by its fast route."""
     d = path.density
@@ -384,7 +401,8 @@ def published_dt_dr(a: np.ndarray, thr: Threshold, path: PublishedPath) -> float
 
 def published_gradients(weights, biases, x, y, r: float, tau: float, t: float,
                         lam: float, loss: str, path: PublishedPath, thr: Threshold | None = None,
-                        t_forward: float | None = None, tau_forward: float | None = None):
+                        t_forward: float | None = None, tau_forward: float | None = None,
+                        forward_parts=None, hook_parts=None, magnitudes_flat=None):
     """One forward/backward pass and the first run of the published hook, without updating.
 
     Parameters
@@ -401,6 +419,11 @@ def published_gradients(weights, biases, x, y, r: float, tau: float, t: float,
     t_forward, tau_forward : float, optional
         The t and τ the forward pass's masks use (P4: the previous step's);
         default ``t`` and ``tau``.
+    forward_parts, hook_parts : tuple of lists, optional
+        (masks, slopes, logits) already computed for the forward pass's and
+        the hook's t and τ (the fast step passes them; default: computed here).
+    magnitudes_flat : ndarray, optional
+        |w| of all weights, flat, if already at hand.
 
     Returns
     -------
@@ -416,14 +439,16 @@ def published_gradients(weights, biases, x, y, r: float, tau: float, t: float,
     """
     t_forward = t if t_forward is None else t_forward
     tau_forward = tau if tau_forward is None else tau_forward
-    forward_parts = layer_masks(weights, t_forward, tau_forward)
+    if forward_parts is None:
+        forward_parts = layer_masks(weights, t_forward, tau_forward)
     m_forward = forward_parts[0]
     out, cache = mlp_forward(x, [m * W for m, W in zip(m_forward, weights)], biases)
     value, dout = loss_and_grad(loss, out, y)
     g, db = mlp_backward(dout, cache)
     G = [m * gl for m, gl in zip(m_forward, g)] if path.has("P1") else g  # P1: autograd through a constant mask
-    hook_parts = forward_parts if (t_forward, tau_forward) == (t, tau) else layer_masks(weights, t, tau)
-    a = magnitudes(weights)
+    if hook_parts is None:
+        hook_parts = forward_parts if (t_forward, tau_forward) == (t, tau) else layer_masks(weights, t, tau)
+    a = magnitudes(weights) if magnitudes_flat is None else magnitudes_flat
     thr = thr if thr is not None else empirical_threshold(a, r)
     dt_dr = published_dt_dr(a, thr, path)
     dW, d_tau, d_r = published_hook(G, weights, t, tau, dt_dr, r, lam, hook_parts)
@@ -455,17 +480,24 @@ def published_step(state: TrainState, x, y, loss: str, lam: float, path: Publish
     published code logs), ``state.forward_t`` the t the forward pass used.
     """
     W, b, tau, r = state.weights, state.biases, state.tau, state.r
-    thr = step_threshold(state, buffers(state)["a"])                 # t_k from W_k, r_k
-    t_fwd, tau_fwd = thr.t, tau
+    a = buffers(state)["a"]
+    thr = step_threshold(state, a)                                   # t_k from W_k, r_k; a = |W_k|
+    hook_parts = flat_layer_masks(state, a, thr.t, tau)
+    t_fwd, tau_fwd, forward_parts = thr.t, tau, hook_parts
     if path.has("P4") and np.isfinite(state.stale_t):
         t_fwd, tau_fwd = state.stale_t, state.stale_tau
+        forward_parts = state.next_forward_masks                     # m(W_k; t_{k−1}, τ_{k−1}), or None
     value, dW, db, d_tau, d_r, _, dt_dr = published_gradients(
-        W, b, x, y, r, tau, thr.t, lam, loss, path, thr, t_forward=t_fwd, tau_forward=tau_fwd)
+        W, b, x, y, r, tau, thr.t, lam, loss, path, thr, t_forward=t_fwd, tau_forward=tau_fwd,
+        forward_parts=forward_parts, hook_parts=hook_parts, magnitudes_flat=a)
     adam_step(state, np.concatenate([d.ravel() for d in dW]), db)
-    if path.has("P3"):
-        parts2 = layer_masks(W, thr.t, tau)                          # W already updated; runs 2, 3 share it
+    parts2 = None
+    if path.has("P3") or path.has("P4"):
+        parts2 = flat_layer_masks(state, np.abs(state.flat_w), thr.t, tau)  # m(W_{k+1}; t_k, τ_k)
+    if path.has("P3"):                                               # runs 2, 3 share the masks
         dW2, _, d_r = published_hook(dW, W, thr.t, tau, dt_dr, r, lam, parts2)
         _, d_tau, _ = published_hook(dW2, W, thr.t, tau, dt_dr, r, lam, parts2)
+    state.next_forward_masks = parts2 if path.has("P4") else None    # the next forward's masks (P4)
     update_r_tau(state, d_r, d_tau)
     state.stale_t, state.stale_tau = thr.t, tau                      # the next forward's masks (P4)
     state.t, state.forward_t = thr.t, t_fwd

@@ -266,3 +266,19 @@ def test_p3_runs_two_and_three_follow_the_published_sequence():
     assert st.adam_r.m[0] == pytest.approx((1 - BETA1) * d_r2, rel=1e-12)
     assert st.adam_tau.m[0] == pytest.approx((1 - BETA1) * d_tau3, rel=1e-12)
     assert abs(d_r2 - d_r1) > 1e-3 * abs(d_r1) and abs(d_tau3 - d_tau1) > 1e-3 * abs(d_tau1)
+
+
+def test_published_step_reusing_the_p4_forward_masks_equals_recomputing_them():
+    # the step keeps m(W_{k+1}; t_k, τ_k) for the next forward pass instead of
+    # recomputing it; dropping the kept masks before each step must change nothing
+    from refprune.steps import new_state, published_step
+    p = make_problem(Case(layers=(5, 7, 4), batch=6, lam=1.0))
+    path = PublishedPath()
+    kept, fresh = (new_state(p.weights, p.biases, p.r, p.tau, 1e-2, 1e-2, 1e-4, threads=1) for _ in range(2))
+    for _ in range(4):
+        fresh.next_forward_masks = None
+        published_step(kept, p.x, p.y, "ce", 1.0, path)
+        published_step(fresh, p.x, p.y, "ce", 1.0, path)
+        assert kept.next_forward_masks is not None
+    np.testing.assert_array_equal(kept.flat_w, fresh.flat_w)
+    assert (kept.r, kept.tau, kept.forward_t) == (fresh.r, fresh.tau, fresh.forward_t)
