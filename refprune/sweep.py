@@ -77,13 +77,17 @@ def run_one(job: dict, results: str) -> tuple[str, float]:
 
 
 def select(jobs, shard: tuple[int, int]) -> list[dict]:
-    """The jobs of one shard, in name order; names must be unique."""
+    """The jobs of one shard, in the given order; names must be unique.
+
+    A job's shard is its position in name order modulo N, so the split does
+    not depend on the order the jobs are listed in (the order they run in).
+    """
     names = [j["name"] for j in jobs]
     if len(set(names)) != len(names):
         raise ValueError("job names must be unique")
-    ordered = sorted(jobs, key=lambda j: j["name"])
+    position = {name: pos for pos, name in enumerate(sorted(names))}
     i, n = shard
-    return [j for pos, j in enumerate(ordered) if pos % n == i]
+    return [j for j in jobs if position[j["name"]] % n == i]
 
 
 def run_sweep(jobs, results, n_jobs: int = 1, shard=(0, 1), log=print) -> dict:

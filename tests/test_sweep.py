@@ -43,6 +43,14 @@ def test_shards_partition_the_jobs():
     assert sorted(names) == [j["name"] for j in jobs] and len(set(names)) == 7
 
 
+def test_jobs_run_in_the_given_order_and_shards_do_not_depend_on_it():
+    jobs = make_jobs(7)
+    shuffled = [jobs[i] for i in (4, 0, 6, 2, 5, 1, 3)]
+    assert select(shuffled, (0, 1)) == shuffled
+    for i in range(3):
+        assert sorted(j["name"] for j in select(shuffled, (i, 3))) == [j["name"] for j in select(jobs, (i, 3))]
+
+
 def test_parallel_jobs_write_the_same_results(tmp_path):
     run_sweep(make_jobs(4), tmp_path / "a", n_jobs=1, log=None)
     run_sweep(make_jobs(4), tmp_path / "b", n_jobs=2, log=None)
