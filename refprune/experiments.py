@@ -9,8 +9,9 @@ Job kinds (see :mod:`refprune.sweep`):
     (``keep_masks``) the final hard masks bit-packed, for the heat maps.
 ``overfit``
     The practical example's fit (Figs. 4.1/4.2): a dense 1-32-32-32-1 network
-    trained on one batch (the first ``batch_size`` points of the fixed training
-    split) for ``epochs`` epochs; keeps the final loss and R² on that batch.
+    trained on one fixed subset (the first ``points`` points of the fixed
+    training split, minibatches of ``batch_size``) for ``epochs`` epochs;
+    keeps the final loss and R² on that subset.
 ``post_pruning``
     Train dense on the training split, then prune globally by magnitude at
     each ratio of a grid and evaluate train and validation (Figs. 4.4/4.5).
@@ -102,8 +103,8 @@ def unpack_mask(arrays: dict, layer: int) -> np.ndarray:
 
 
 def dense_config(job: dict) -> TrainConfig:
-    """Dense, MSE, Adam at lr 1e-3: ``epochs`` epochs of batch ``batch_size`` (thesis §4.1)."""
-    return TrainConfig(method="dense", loss="mse", epochs=job["epochs"],
+    """Dense, MSE, Adam at the job's ``lr`` (default 1e-3): ``epochs`` epochs of batch ``batch_size`` (thesis §4.1)."""
+    return TrainConfig(method="dense", loss="mse", epochs=job["epochs"], lr=job.get("lr", 1e-3),
                        batch_size=job["batch_size"], seed=job["seed"])
 
 
@@ -115,7 +116,7 @@ def first_batch(data: Dataset, size: int) -> Dataset:
 
 @job_kind("overfit")
 def run_overfit_job(job: dict):
-    data = first_batch(job_data(job), job["batch_size"])
+    data = first_batch(job_data(job), job.get("points", job["batch_size"]))
     result = train(data, job_layers(job), dense_config(job), log=None)
     last = result["history"].epochs[-1]
     record = {"alpha": job["alpha"], "seed": job["seed"],

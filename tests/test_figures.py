@@ -47,3 +47,12 @@ def test_plotting_with_partial_results_draws_what_it_can(tmp_path):
     assert {"fig2_1_hard_mask", "fig3_1_data_alpha1"} <= stems  # need no results
     assert not any(s.startswith(("lrp_", "fig4_4", "rsweep_")) for s in stems)
     assert (out / "README.md").exists()
+
+
+def test_coarse_to_fine_is_a_permutation_that_starts_with_the_ends_and_the_middle():
+    from refprune.figures.mnist import coarse_to_fine
+    values = [round(0.1 * i, 1) for i in range(1, 10)]
+    order = coarse_to_fine(values[::-1])
+    assert sorted(order) == values
+    assert order[:3] == [0.1, 0.9, 0.5]
+    assert coarse_to_fine([0.7, 0.3]) == [0.3, 0.7]
