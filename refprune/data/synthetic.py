@@ -47,11 +47,12 @@ constants:
     small integers (0–4) used as training seeds, so that the split and the
     initialisation never come from the same random stream.
 ``DEFAULT_BATCH_SIZE = 64``
-    Mini-batch size for training on this task, and the size of the "single
-    batch" overfitted in Fig. 4.1/4.2.
+    A mini-batch size for ad hoc training on this task. The figures'
+    protocol (:mod:`refprune.figures.synthetic`) sets its own: batches of 32,
+    and a subset of the first 256 training points overfitted in Figs. 4.1/4.2.
 
 Training and validation points are stored in permutation order (not sorted
-by x), so the first ``DEFAULT_BATCH_SIZE`` training points are spread over the
+by x), so the first training points, however many, are spread over the
 whole interval. The full sorted grid is kept as ``x_all``/``y_all`` for plots.
 """
 
