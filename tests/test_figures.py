@@ -56,3 +56,10 @@ def test_coarse_to_fine_is_a_permutation_that_starts_with_the_ends_and_the_middl
     assert sorted(order) == values
     assert order[:3] == [0.1, 0.9, 0.5]
     assert coarse_to_fine([0.7, 0.3]) == [0.3, 0.7]
+
+
+def test_the_sweep_figure_draws_only_the_longest_protocol_present():
+    from refprune.figures.mnist import longest_protocol
+    recs = [{"job": {"name": n, "config": {"epochs": e}}} for n, e in (("a_e2", 2), ("b_e15", 15), ("c_e15", 15))]
+    assert [r["job"]["name"] for r in longest_protocol(recs)] == ["b_e15", "c_e15"]
+    assert longest_protocol([]) == []
