@@ -171,27 +171,41 @@ def longest_protocol(recs) -> list:
     return [r for r in recs if r["job"]["config"]["epochs"] == most]
 
 
+def sweep_figure(results, recs, title):
+    """One panel per r0 (as the thesis's Figs. 4.17/4.18), a line per seed, each panel on its own r scale."""
+    r0s = sorted({r["job"]["config"]["r0"] for r in recs})
+    cols = min(3, len(r0s))
+    rows = -(-len(r0s) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 2.5 * rows), squeeze=False)
+    for ax, r0 in zip(axes.flat, r0s):
+        for rec in (r for r in recs if r["job"]["config"]["r0"] == r0):
+            arrays = load_arrays(results, rec["job"]["name"])
+            ax.plot(arrays["step_index"], arrays["step_r"], lw=0.8, label=f"seed {rec['job']['seed']}")
+        ax.set_title(f"r0 = {r0:g}", fontsize=9)
+        ax.tick_params(labelsize=7)
+    for ax in axes.flat[len(r0s):]:
+        ax.axis("off")
+    for ax in axes[-1]:
+        ax.set_xlabel("iteration", fontsize=8)
+    for ax in axes[:, 0]:
+        ax.set_ylabel("r", fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig, r0s
+
+
 def plot_sweep(results, out, variant) -> list:
     entries = []
     for lam, stem_thesis in ((0.0, "Fig. 4.17"), (10.0, "Fig. 4.18")):
         recs = longest_protocol(load_results(results, f"rsweep_{variant}_lam{lam:g}_"))
         if not recs:
             continue
-        fig, ax = plt.subplots(figsize=(7, 4))
-        cmap = plt.get_cmap("viridis")
         seeds = sorted({r["job"]["seed"] for r in recs})
-        for rec in recs:
-            arrays = load_arrays(results, rec["job"]["name"])
-            r0 = rec["job"]["config"]["r0"]
-            ax.plot(arrays["step_index"], arrays["step_r"], color=cmap(r0), lw=0.8)
-        sm = plt.cm.ScalarMappable(cmap=cmap, norm=plt.Normalize(0, 1))
-        fig.colorbar(sm, ax=ax, label="r0")
-        ax.set(xlabel="iteration", ylabel="r", ylim=(0, 1),
-               title=f"r per iteration, LRP {variant}, λ = {lam:g} ({len(seeds)} seed(s) per r0)")
+        fig, r0s = sweep_figure(results, recs, f"r per iteration, LRP {variant}, λ = {lam:g} "
+                                               f"({len(seeds)} seed(s) per r0)")
         stem = f"rsweep_{variant}_lam{lam:g}"
         save(fig, out, stem)
         epochs = recs[0]["job"]["config"]["epochs"]
-        r0s = sorted({r["job"]["config"]["r0"] for r in recs})
         full = (len(seeds), epochs, len(r0s)) == (5, 15, 9)
         reduced = "" if full else f" ({SWEEP_REDUCTION})"
         entries.append(entry(stem, stem_thesis, f"r per iteration for r0 = {', '.join(f'{v:g}' for v in r0s)}, "
