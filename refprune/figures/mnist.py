@@ -171,7 +171,13 @@ def longest_protocol(recs) -> list:
     return [r for r in recs if r["job"]["config"]["epochs"] == most]
 
 
-def sweep_figure(results, recs, title):
+# Where the thesis's Figs. 4.17/4.18 end on their "iteration" axes (read off the
+# figures; the thesis does not say what an iteration is: 15 epochs of 48,000
+# images at batch 32 are 22,500 steps). Marked on ours for comparison.
+THESIS_SWEEP_LAST_ITERATION = {0.0: 8_300, 10.0: 11_300}
+
+
+def sweep_figure(results, recs, title, thesis_end=None):
     """One panel per r0 (as the thesis's Figs. 4.17/4.18), a line per seed, each panel on its own r scale."""
     r0s = sorted({r["job"]["config"]["r0"] for r in recs})
     cols = min(3, len(r0s))
@@ -181,8 +187,11 @@ def sweep_figure(results, recs, title):
         for rec in (r for r in recs if r["job"]["config"]["r0"] == r0):
             arrays = load_arrays(results, rec["job"]["name"])
             ax.plot(arrays["step_index"], arrays["step_r"], lw=0.8, label=f"seed {rec['job']['seed']}")
+        if thesis_end is not None:
+            ax.axvline(thesis_end, color="0.5", ls=":", lw=1, label="thesis's axis ends")
         ax.set_title(f"r0 = {r0:g}", fontsize=9)
         ax.tick_params(labelsize=7)
+    axes.flat[0].legend(fontsize=6)
     for ax in axes.flat[len(r0s):]:
         ax.axis("off")
     for ax in axes[-1]:
@@ -202,7 +211,7 @@ def plot_sweep(results, out, variant) -> list:
             continue
         seeds = sorted({r["job"]["seed"] for r in recs})
         fig, r0s = sweep_figure(results, recs, f"r per iteration, LRP {variant}, λ = {lam:g} "
-                                               f"({len(seeds)} seed(s) per r0)")
+                                               f"({len(seeds)} seed(s) per r0)", THESIS_SWEEP_LAST_ITERATION[lam])
         stem = f"rsweep_{variant}_lam{lam:g}"
         save(fig, out, stem)
         epochs = recs[0]["job"]["config"]["epochs"]
