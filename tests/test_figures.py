@@ -25,9 +25,9 @@ def test_quick_figures_produce_every_file(tmp_path, capsys):
     for stem in expected_stems:
         for ext in ("png", "pdf"):
             assert (out / f"{stem}.{ext}").stat().st_size > 1000
-    for name in ("table4_6.md", "table4_6.csv"):
+    for name in ("table4_6.md", "table4_6.csv", "rsweep_vs_thesis.md", "rsweep_vs_thesis.csv"):
         assert (out / name).stat().st_size > 0
-    assert "Table 4.6" in index and "Quick mode" in index
+    assert "Table 4.6" in index and "Quick mode" in index and "## r0 sweep" in index
     # a second call only redraws: every job is already done
     assert main(["figures", "--quick", "--out", str(out), "--results", str(results)]) == 0
     assert "0 to run" in capsys.readouterr().out

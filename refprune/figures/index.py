@@ -66,6 +66,9 @@ def write_index(entries, out: Path, results: Path, quick: bool = False, protocol
         lines.append(f"| {e['stem']} {links} | {e['thesis']} | {e['caption']} | {cmd} | "
                      f"{seeds_of(results, e['jobs'])} | {run_time(results, e['jobs'])} |")
     for e in entries:
+        if "section" in e:
+            title, markdown = e["section"]
+            lines += ["", f"## {title}", "", *markdown]
         if e["stem"] == "table4_6":
             lines += ["", "## Table 4.6: thesis and reproduction", "",
                       "Accuracy and sparsity in %, compression = 1/(1 − sparsity); train accuracy is the last "

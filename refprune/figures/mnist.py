@@ -14,6 +14,7 @@ import csv
 import io
 
 import matplotlib.pyplot as plt
+import numpy as np
 
 from ..experiments import unpack_mask
 from ..io import _atomic
@@ -177,6 +178,58 @@ def longest_protocol(recs) -> list:
 THESIS_SWEEP_LAST_ITERATION = {0.0: 8_300, 10.0: 11_300}
 
 
+# r at the end of each panel of the thesis's Figs. 4.17 (λ = 0) and 4.18
+# (λ = 10), read off the figures by eye (±0.01; a range where its five seeds
+# visibly differ). Source: thesis pp. 49 (Figs. 4.17/4.18).
+THESIS_SWEEP_END_R = {
+    0.0: {0.1: "0.00", 0.2: "0.00", 0.3: "0.03–0.04", 0.4: "0.12", 0.5: "0.21–0.32", 0.6: "0.48–0.50",
+          0.7: "0.64–0.66", 0.8: "0.77–0.78", 0.9: "0.87"},
+    10.0: {0.1: "0.90", 0.2: "0.92", 0.3: "0.93", 0.4: "0.93", 0.5: "0.93", 0.6: "0.935", 0.7: "0.94",
+           0.8: "0.945", 0.9: "0.96"}}
+
+
+def r_at(results, name: str, step: float) -> float:
+    """r of a run at a step, interpolated in its downsampled trace."""
+    arrays = load_arrays(results, name)
+    return float(np.interp(step, arrays["step_index"], arrays["step_r"]))
+
+
+def sweep_rows(results) -> list:
+    """Per λ and r0: the thesis's final r beside both variants' r at the thesis's last iteration and at the end."""
+    rows = []
+    for lam, by_r0 in THESIS_SWEEP_END_R.items():
+        last = THESIS_SWEEP_LAST_ITERATION[lam]
+        for r0, thesis in by_r0.items():
+            row = {"λ": f"{lam:g}", "r0": f"{r0:g}", "thesis's last step": f"≈{last:,}", "thesis r there": thesis}
+            for variant in VARIANTS:
+                recs = longest_protocol(load_results(results, f"rsweep_{variant}_lam{lam:g}_r0{r0:.1f}_"))
+                name = recs[0]["job"]["name"] if recs else None
+                row[f"{variant} r there"] = f"{r_at(results, name, last):.3f}" if name else "—"
+                row[f"{variant} r at the end"] = f"{r_at(results, name, np.inf):.3f}" if name else "—"
+            rows.append(row)
+    return rows
+
+
+def write_sweep_table(results, out) -> list:
+    rows = [r for r in sweep_rows(results) if any(r[f"{v} r there"] != "—" for v in VARIANTS)]
+    if not rows:
+        return []
+    keys = list(dict.fromkeys(k for r in rows for k in r))
+    md = ["| " + " | ".join(keys) + " |", "|---" * len(keys) + "|"]
+    md += ["| " + " | ".join(r.get(k, "—") for k in keys) + " |" for r in rows]
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=keys)
+    writer.writeheader()
+    writer.writerows(rows)
+    out.mkdir(parents=True, exist_ok=True)
+    _atomic(out / "rsweep_vs_thesis.md", lambda fh: fh.write(("\n".join(md) + "\n").encode()))
+    _atomic(out / "rsweep_vs_thesis.csv", lambda fh: fh.write(buf.getvalue().encode()))
+    return [entry("rsweep_vs_thesis", "Figs. 4.17/4.18", "r of the r0 sweep at the thesis's last iteration and at "
+                  "the end of 15 epochs, both variants, beside the thesis's final r (read off its figures)",
+                  "rsweep_*", files=["rsweep_vs_thesis.md", "rsweep_vs_thesis.csv"],
+                  section=("r0 sweep: the thesis's final r and the reproduction", md))]
+
+
 def sweep_figure(results, recs, title, thesis_end=None):
     """One panel per r0 (as the thesis's Figs. 4.17/4.18), a line per seed, each panel on its own r scale."""
     r0s = sorted({r["job"]["config"]["r0"] for r in recs})
@@ -268,4 +321,4 @@ def plot(results, out) -> list:
         for r0, lam in TABLE_RUNS:
             entries += plot_run(results, out, variant, r0, lam)
         entries += plot_sweep(results, out, variant)
-    return entries + write_table(results, out)
+    return entries + write_sweep_table(results, out) + write_table(results, out)
