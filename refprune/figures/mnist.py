@@ -48,7 +48,7 @@ PROTOCOL = PROTOCOL.format(reduction=SWEEP_REDUCTION)
 FULL = {"data": "mnist", "epochs": 25, "sweep_epochs": SWEEP_EPOCHS,
         "sweep_r0": {v: [round(0.1 * i, 1) for i in range(1, 10)] for v in VARIANTS},
         "sweep_seeds": {"published": [0], "exact": [0]}}
-QUICK = {"data": "tiny_mnist", "epochs": 2, "sweep_epochs": 1, "sweep_r0": {"exact": [0.3, 0.7], "published": [0.3, 0.7]},
+QUICK = {"data": "tiny_mnist", "epochs": 2, "sweep_epochs": 1, "sweep_r0": {v: [0.3, 0.7] for v in VARIANTS},
          "sweep_seeds": {"published": [0], "exact": [0]}}
 
 
