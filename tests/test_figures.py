@@ -63,3 +63,15 @@ def test_the_sweep_figure_draws_only_the_longest_protocol_present():
     recs = [{"job": {"name": n, "config": {"epochs": e}}} for n, e in (("a_e2", 2), ("b_e15", 15), ("c_e15", 15))]
     assert [r["job"]["name"] for r in longest_protocol(recs)] == ["b_e15", "c_e15"]
     assert longest_protocol([]) == []
+
+
+def test_reading_numbers_script_prints_every_section_from_the_committed_results():
+    import subprocess
+    import sys
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run([sys.executable, str(root / "scripts" / "reading_numbers.py")],
+                         capture_output=True, text=True, check=True).stdout
+    for title in ("Overfit R² per α", "pruning after training", "pruning before training", "Table 4.6 runs"):
+        assert title in out
+    assert "(no results)" not in out

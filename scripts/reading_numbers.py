@@ -1,0 +1,73 @@
+"""Print the numbers that results/READING.md quotes, computed from the committed results.
+
+Usage: python scripts/reading_numbers.py [--results DIR]
+
+Reads only result files (no training). Prints, for the synthetic task, the
+overfit R² per α (mean and min over seeds) and the validation R² per pruning
+ratio after and before training; for Table 4.6, r of each run at the step
+where the thesis's Fig. 4.12 trace ends (≈18,800) and at the end. The r0
+sweep's numbers are in the generated figures/rsweep_vs_thesis.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from refprune.figures.mnist import TABLE_RUNS, VARIANTS, r_at, run_name
+from refprune.figures.synthetic import POST_ALPHAS, PRE_ALPHAS, TAG
+from refprune.sweep import load_results
+
+THESIS_FIG_4_12_LAST_STEP = 18_800  # where the thesis's r trace of Fig. 4.12 ends (read off the figure)
+
+
+def overfit_lines(results) -> list[str]:
+    by_alpha = defaultdict(list)
+    for rec in load_results(results, f"overfit_{TAG}_"):
+        by_alpha[rec["alpha"]].append(rec["r2"])
+    return [f"  α = {a:2d}: mean {np.mean(v):.2f}, min {np.min(v):.2f} ({len(v)} seeds)"
+            for a, v in sorted(by_alpha.items())]
+
+
+def pruning_lines(results, prefix: str, alphas) -> list[str]:
+    lines = []
+    for alpha in alphas:
+        by_ratio = defaultdict(list)
+        for rec in load_results(results, f"{prefix}_{TAG}_a{alpha:02d}_"):
+            for row in rec.get("by_ratio", [rec]):
+                by_ratio[row["ratio"]].append(row["val_r2"])
+        cells = ", ".join(f"{p:g}: {np.mean(v):.2f}" for p, v in sorted(by_ratio.items()))
+        lines.append(f"  α = {alpha}: {cells}")
+    return lines
+
+
+def table_run_lines(results) -> list[str]:
+    lines = []
+    for variant in VARIANTS:
+        for r0, lam in TABLE_RUNS:
+            name = run_name(variant, r0, lam)
+            lines.append(f"  {name}: r at step {THESIS_FIG_4_12_LAST_STEP:,} "
+                         f"{r_at(results, name, THESIS_FIG_4_12_LAST_STEP):.3f}, at the end {r_at(results, name, np.inf):.3f}")
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--results", type=Path, default=Path(__file__).resolve().parents[1] / "results")
+    args = parser.parse_args()
+    sections = [("Overfit R² per α (Fig. 4.2)", overfit_lines(args.results)),
+                ("Validation R² per ratio, pruning after training (Fig. 4.4)",
+                 pruning_lines(args.results, "postprune", POST_ALPHAS)),
+                ("Validation R² per ratio, pruning before training (Fig. 4.6)",
+                 pruning_lines(args.results, "preprune", PRE_ALPHAS)),
+                ("Table 4.6 runs: r", table_run_lines(args.results))]
+    for title, lines in sections:
+        print(title)
+        print("\n".join(lines) if lines else "  (no results)")
+
+
+if __name__ == "__main__":
+    main()
