@@ -104,7 +104,7 @@ def unpack_mask(arrays: dict, layer: int) -> np.ndarray:
 
 def dense_config(job: dict) -> TrainConfig:
     """Dense, MSE, Adam at the job's ``lr`` (default 1e-3): ``epochs`` epochs of batch ``batch_size`` (thesis §4.1)."""
-    return TrainConfig(method="dense", loss="mse", epochs=job["epochs"], lr=job.get("lr", 1e-3),
+    return TrainConfig(method="dense", loss="mse", epochs=job["epochs"], lr=job.get("lr", TrainConfig.lr),
                        batch_size=job["batch_size"], seed=job["seed"])
 
 

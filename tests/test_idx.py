@@ -147,7 +147,7 @@ def test_corrupt_gzip_truncated_stream(tmp_path):
     assert "cut-idx1-ubyte.gz" in str(err.value)
 
 
-def test_missing_file(tmp_path):
+def test_reading_a_missing_idx_file_names_it(tmp_path):
     with pytest.raises(FileNotFoundError, match="nothing-here"):
         read_idx(tmp_path / "nothing-here")
 
@@ -276,7 +276,7 @@ def test_missing_directory(tmp_path):
     assert "no-such-dir" in str(err.value)
 
 
-def test_missing_file(mnist_dir):
+def test_loading_mnist_with_a_missing_file(mnist_dir):
     os.remove(mnist_dir / MNIST_FILES["train_labels"])
     with pytest.raises(FileNotFoundError) as err:
         load_mnist(mnist_dir)

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from refprune.sweep import JOB_KINDS, job_kind, load_results, parse_shard, run_sweep, select
+from refprune.sweep import job_kind, load_results, parse_shard, run_sweep, select
 
 CALLS = []
 

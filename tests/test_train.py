@@ -236,9 +236,9 @@ def test_p4_masks_the_forward_pass_with_the_previous_step_and_the_hook_with_the_
     states = {d: new_state(p.weights, p.biases, p.r, p.tau, 1e-2, 1e-4, 1e-6, threads=1) for d in ("P4", "none")}
     ts = {d: [] for d in states}
     for _ in range(3):
-        for d, st in states.items():
-            published_step(st, p.x, p.y, "ce", 0.0, PublishedPath(frozenset({"P4"} if d == "P4" else set())))
-            ts[d].append((st.forward_t, st.t))
+        for d, state in states.items():
+            published_step(state, p.x, p.y, "ce", 0.0, PublishedPath(frozenset({"P4"} if d == "P4" else set())))
+            ts[d].append((state.forward_t, state.t))
     # without P4 the forward uses this step's t; with P4 the previous step's (the first step has none)
     assert all(fwd == t for fwd, t in ts["none"])
     assert ts["P4"][0][0] == ts["P4"][0][1]
