@@ -1,6 +1,6 @@
 """The results table of docs/derivations.md, evaluated independently of the package.
 
-Every formula of the table ("Results at a glance", R1–R9) is written out again
+Every formula of the table ("Results at a glance", R1–R11) is written out again
 below in NumPy (and the standard library's ``math.erf``), sharing no code with
 refprune: its own threshold, bandwidth, reflected KDE and CDF, quantile solver,
 MLP forward and backward pass, mask, and central differences. On one tiny case
@@ -79,14 +79,15 @@ def magnitudes(weights):
 
 
 def mask_and_slope(W, t, tau):
-    Z = (W * W - t * t) / tau               # D2: z = (w² − t²)/τ
-    M = 1.0 / (1.0 + np.exp(-Z))            # m = σ(z)
-    return M, M * (1.0 - M), Z              # s = m(1 − m)
+    """R4: Z = (W ⊙ W − t²)/τ, M = σ(Z), S = M ⊙ (1 − M)."""
+    Z = (W * W - t * t) / tau
+    M = 1.0 / (1.0 + np.exp(-Z))
+    return M, M * (1.0 - M), Z
 
 
-def forward(weights, biases, x, y, t, tau):
+def forward(weights, biases, x, y, t, tau, mask=mask_and_slope):
     """Mean squared error of the MLP with masked weights Ŵ = M ⊙ W (D3)."""
-    masked = [mask_and_slope(W, t, tau)[0] * W for W in weights]
+    masked = [mask(W, t, tau)[0] * W for W in weights]
     pre = x @ masked[0] + biases[0]
     out = np.maximum(pre, 0.0) @ masked[1] + biases[1]
     return float(np.mean((out - y) ** 2)), masked, pre, out
@@ -100,10 +101,12 @@ def backward(masked, pre, out, x, y):
     return [x.T @ d_pre, hidden.T @ d_out], [d_pre.sum(0), d_out.sum(0)]
 
 
-# ------------------------------------------------------------ the results table, R1–R9
+# ------------------------------------------------------------ the results table, R1–R11
 # Each entry is one row of "Results at a glance"; the mutation test swaps one of them.
 
 FORMULAS = {
+    # R4  Z = (W ⊙ W − t²)/τ, M = σ(Z), S = M ⊙ (1 − M)
+    "mask": mask_and_slope,
     # R1  t = (a_k + a_{k+1})/2, k = ⌊r n⌋ (a_0 := 0)
     "threshold": lambda a, r: 0.5 * (np.concatenate([[0.0], np.sort(a)])[int(math.floor(r * a.size))]
                                      + np.sort(a)[int(math.floor(r * a.size))]),
@@ -144,8 +147,8 @@ def analytic(case, F):
     weights, biases, x, y = case
     a = magnitudes(weights)
     t, h = smoothed_threshold(a, R, F)
-    M, S, Z = zip(*(mask_and_slope(W, t, TAU) for W in weights))
-    loss, masked, pre, out = forward(weights, biases, x, y, t, TAU)
+    M, S, Z = zip(*(F["mask"](W, t, TAU) for W in weights))
+    loss, masked, pre, out = forward(weights, biases, x, y, t, TAU, F["mask"])
     G, db = backward(masked, pre, out, x, y)
     dL_dt = F["dt"](G, weights, M, S, Z, t, TAU)
     dt_dr = F["dt_dr"](F["density"](t, a, h))
@@ -171,7 +174,7 @@ def numeric(case, F, t):
     weights, biases, x, y = case
 
     def loss(ws=weights, bs=biases, t_=t, tau=TAU):
-        return forward(ws, bs, x, y, t_, tau)[0]
+        return forward(ws, bs, x, y, t_, tau, F["mask"])[0]
 
     def perturbed(arrays, l, idx):
         def at(v):
@@ -260,6 +263,10 @@ def _with(name, fn):
 
 
 MUTATIONS = {
+    # R4: the slope without its (1 − M) factor; the logit on |w| instead of w²
+    "S = M": _with("mask", lambda W, t, tau: (lambda M, S, Z: (M, M, Z))(*mask_and_slope(W, t, tau))),
+    "logit on |w|": _with("mask", lambda W, t, tau: (lambda Z: (1 / (1 + np.exp(-Z)), np.exp(-Z) / (1 + np.exp(-Z)) ** 2, Z))(
+        (np.abs(W) - t) / tau)),
     # R1: the larger order statistic instead of the midpoint
     "t = a_(k+1)": _with("threshold", lambda a, r: np.sort(a)[int(math.floor(r * a.size))]),
     # R2: population std (the published code's ddof = 0)
