@@ -19,7 +19,7 @@ N = 1_000_000
 J = 10_000
 # 5 standard errors of q̂_j (relative s.e. 1/√(2j) = 7.1e-3); the curvature bias
 # (j/n)²·q''/(6q) is at most 5.3e-4 at these r (Exp(1), r = 0.75: 1e-4·2/(6·0.0625)),
-# and the KDE's own error at n = 1e6 is below 1e-2 (docs/derivations.md §5).
+# and the KDE's own error at n = 1e6 is below 1e-2 (docs/derivations.md, appendix A4).
 Q_TOL = 5.0 / np.sqrt(2 * J)
 RATIOS = (0.1, 0.5, 0.75)
 # A fixed seed makes the KS p-value a fixed number; 1e-3 rejects a true Exp(1)
