@@ -11,6 +11,8 @@ central finite differences by :mod:`refprune.gradcheck`.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 
@@ -78,19 +80,38 @@ def grad_threshold(gs, ws, ss, t: float, tau: float) -> float:
 def threshold_derivative(density_at_t: float) -> float:
     """dt/dr = 1/f(t)   (thesis eq. (2.16), from F(t(r)) = r).
 
+    The one gate of every dt/dr route (exact, fused training step, published
+    emulation). It accepts f(t) exactly when it is a finite, positive, *normal*
+    number of its own floating dtype (float64 for Python floats), and refuses
+    otherwise: f(t) <= 0 or NaN (the derivative does not exist), f(t) infinite
+    (1/f would silently be 0), or f(t) subnormal (it has lost relative
+    precision, and in float64 1/f overflows to inf). There is deliberately no
+    floor relative to the data's scale: the training paths evaluate f̂(t) by
+    the direct kernel sum, accurate to a few ulp at any normal positive value,
+    so such a floor would refuse correct values (docs/derivations.md §5).
+
     Parameters
     ----------
     density_at_t : float
-        f(t) > 0, the density of the magnitudes at the threshold.
+        f(t), the density of the magnitudes at the threshold.
 
     Returns
     -------
     float
-        Positive: raising r raises t.
+        1/f(t) in float64, positive and finite: raising r raises t.
+
+    Raises
+    ------
+    ValueError
+        If f(t) is not a finite, positive, normal float.
     """
-    if not density_at_t > 0:
-        raise ValueError(f"density_at_t must be > 0 for dt/dr = 1/f(t), got {density_at_t!r}")
-    return 1.0 / density_at_t  # thesis eq. (2.16)
+    dtype = np.asarray(density_at_t).dtype
+    tiny = np.finfo(dtype if np.issubdtype(dtype, np.floating) else np.float64).tiny
+    f = float(density_at_t)
+    if not (tiny <= f < math.inf):
+        raise ValueError(f"density_at_t must be a finite, positive, normal float for dt/dr = 1/f(t) "
+                         f"(>= {tiny:.3g} in {dtype}), got {density_at_t!r}")
+    return 1.0 / f  # thesis eq. (2.16)
 
 
 def grad_ratio(dL_dt: float, dt_dr: float, r: float, lam: float) -> float:
