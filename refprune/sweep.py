@@ -206,19 +206,27 @@ def run_sweep(jobs, results, kinds: dict, n_jobs: int = 1, shard=(0, 1), schedul
     else:
         outcomes = in_process(calls, results)
     counts = {"total": len(mine), "done": 0, "skipped": len(mine) - len(calls), "failed": 0, "errors": {}}
-    for i, (job, outcome, exc) in enumerate(outcomes, 1):
-        if exc is not None:
-            counts["failed"] += 1
-            counts["errors"][job["name"]] = describe(exc)
-            say(f"  [{i}/{len(calls)}] {job['name']} FAILED: {describe(exc)}")
-        elif outcome is None or not write_result(results, job, outcome):
-            counts["skipped"] += 1
-            say(f"  [{i}/{len(calls)}] {job['name']} (done elsewhere)")
-        else:
-            counts["done"] += 1
-            say(f"  [{i}/{len(calls)}] {job['name']} ({outcome[2]:.1f}s)")
+    try:
+        for i, (job, outcome, exc) in enumerate(outcomes, 1):
+            tally(counts, results, job, outcome, exc, f"  [{i}/{len(calls)}] {job['name']}", say)
+    finally:
+        outcomes.close()  # an interrupted client stops its workers or tasks now
     say(summary_line(counts))
     return counts
+
+
+def tally(counts: dict, results: Path, job: dict, outcome, exc, head: str, say) -> None:
+    """Write one finished job's result (or note its error) and count it."""
+    if exc is not None:
+        counts["failed"] += 1
+        counts["errors"][job["name"]] = describe(exc)
+        say(f"{head} FAILED: {describe(exc)}")
+    elif outcome is None or not write_result(results, job, outcome):
+        counts["skipped"] += 1
+        say(f"{head} (done elsewhere)")
+    else:
+        counts["done"] += 1
+        say(f"{head} ({outcome[2]:.1f}s)")
 
 
 def summary_line(counts: dict) -> str:
