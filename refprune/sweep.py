@@ -190,6 +190,9 @@ def run_sweep(jobs, results, kinds: dict, n_jobs: int = 1, shard=(0, 1), schedul
         (already done, here or elsewhere), ``failed`` and ``errors``
         (failed job name → one-line error).
     """
+    if scheduler:
+        from .sweep_dask import on_dask, parse_scheduler
+        parse_scheduler(scheduler)
     results = Path(results)
     results.mkdir(parents=True, exist_ok=True)
     mine = select(jobs, shard)
@@ -199,7 +202,6 @@ def run_sweep(jobs, results, kinds: dict, n_jobs: int = 1, shard=(0, 1), schedul
     say(f"sweep: {len(mine)} jobs in shard {shard[0]}/{shard[1]}, {len(mine) - len(calls)} already done, "
         f"{len(calls)} to run ({where})")
     if scheduler:
-        from .sweep_dask import on_dask
         outcomes = on_dask(calls, scheduler)
     elif n_jobs > 1 and len(calls) > 1:
         outcomes = in_processes(calls, results, n_jobs)

@@ -59,7 +59,7 @@ def dask_client(scheduler: str):
     if how == "local":
         cluster = distributed.LocalCluster(
             n_workers=what, threads_per_worker=1, processes=True, host="127.0.0.1",
-            dashboard_address=None, local_directory=tempfile.gettempdir())
+            dashboard_address="127.0.0.1:0", local_directory=tempfile.gettempdir())
         client = distributed.Client(cluster)
     else:
         try:

@@ -55,12 +55,16 @@ def test_run_figures_names_the_failed_jobs(tmp_path, monkeypatch):
     import refprune.experiments as experiments
     from refprune.figures import run_figures
 
-    def broken(job):
-        raise RuntimeError("no such thing")
-    monkeypatch.setitem(experiments.JOB_KINDS, "pre_pruning", broken)
-    with pytest.raises(SweepFailed, match=r"failed: preprune_p2_a01_s0_p0\.00 \(RuntimeError: no such thing\)"):
+    def fake(job):  # quick stand-in for every synthetic kind; one job fails
+        if job["name"] == "preprune_p2_a01_s0_p0.50":
+            raise RuntimeError("no such thing")
+        return {}, {}
+    for kind in ("overfit", "post_pruning", "pre_pruning"):
+        monkeypatch.setitem(experiments.JOB_KINDS, kind, fake)
+    with pytest.raises(SweepFailed, match=r"1 failed.*; failed: preprune_p2_a01_s0_p0\.50 \(RuntimeError: no such"):
         run_figures(["synthetic"], tmp_path / "r", tmp_path / "f", quick=True, recompute=True, log=None)
-    assert load_results(tmp_path / "r", "overfit")  # the other kinds' results are written
+    assert len(load_results(tmp_path / "r")) == 19  # the other 19 jobs' results are written
+    assert not (tmp_path / "f").exists()  # nothing is plotted from an incomplete sweep
 
 
 def test_an_unknown_kind_is_a_clear_error_before_anything_runs(tmp_path):
@@ -120,3 +124,26 @@ def test_a_result_another_runner_wrote_while_the_job_ran_is_kept(tmp_path):
     write_result(tmp_path, job, ({"value": "theirs"}, {}, 1.0))
     assert not write_result(tmp_path, job, ({"value": "mine"}, {}, 1.0))
     assert load_results(tmp_path)[0]["value"] == "theirs"
+
+
+def test_a_scheduler_without_dask_installed_is_a_clear_error(tmp_path, monkeypatch):
+    import sys
+    monkeypatch.setitem(sys.modules, "distributed", None)  # as if the cluster extra were not installed
+    with pytest.raises(ValueError, match=r"optional 'cluster' extra: pip install -e \"\.\[cluster\]\""):
+        run_sweep(make_jobs(2), tmp_path, KINDS, scheduler="local:2", log=None)
+    assert not list(tmp_path.glob("*.json"))
+
+
+@pytest.mark.parametrize("text", ["local:0", "local:two", "local:", " "])
+def test_bad_scheduler(text):
+    from refprune.sweep_dask import parse_scheduler
+    with pytest.raises(ValueError, match="--scheduler"):
+        parse_scheduler(text)
+
+
+def test_bad_scheduler_on_the_command_line_is_one_line_and_status_2(tmp_path, capsys):
+    from refprune.cli import main
+    status = main(["figures", "--quick", "--only", "synthetic", "--scheduler", "local:0",
+                   "--results", str(tmp_path / "r"), "--out", str(tmp_path / "f")])
+    err = capsys.readouterr().err
+    assert status == 2 and err.count("\n") == 1 and "local:N needs N >= 1" in err
