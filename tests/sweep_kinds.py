@@ -54,3 +54,15 @@ def make_jobs(n, starts=None, overrides=None):
     overrides = overrides or {}
     return [{"name": f"job{i:02d}", "kind": "square", "x": i, "starts": str(starts) if starts else None,
              **overrides.get(i, {})} for i in range(n)]
+
+
+def interrupt_after(n):
+    """A log callback that interrupts the client (as Ctrl-C would) once n jobs have finished."""
+    finished = []
+
+    def log(line):
+        if line.startswith("  ["):
+            finished.append(line)
+            if len(finished) == n:
+                raise KeyboardInterrupt
+    return log

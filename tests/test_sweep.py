@@ -3,21 +3,9 @@
 import json
 
 import pytest
-from sweep_kinds import KINDS, make_jobs, starts
+from sweep_kinds import KINDS, interrupt_after, make_jobs, starts
 
 from refprune.sweep import SweepFailed, load_results, parse_shard, run_one, run_sweep, select
-
-
-def interrupt_after(n):
-    """A log callback that interrupts the client (as Ctrl-C would) once n jobs have finished."""
-    finished = []
-
-    def log(line):
-        if line.startswith("  ["):
-            finished.append(line)
-            if len(finished) == n:
-                raise KeyboardInterrupt
-    return log
 
 
 @pytest.mark.parametrize("n_jobs", [1, 2])

@@ -14,8 +14,7 @@ import pytest
 distributed = pytest.importorskip(
     "distributed", reason="the cluster tests need Dask, the optional extra: pip install -e \".[cluster]\"")
 
-from sweep_kinds import KINDS, make_jobs, starts  # noqa: E402
-from test_sweep import interrupt_after  # noqa: E402
+from sweep_kinds import KINDS, interrupt_after, make_jobs, starts  # noqa: E402
 
 from refprune.cli import main  # noqa: E402
 from refprune.experiments import JOB_KINDS  # noqa: E402
