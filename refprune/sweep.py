@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 import numpy as np
@@ -144,8 +145,11 @@ def in_processes(calls, results, n_jobs: int):
                 job, fn = queue.pop()
                 if is_done(results, job):
                     yield job, None, None
-                else:
+                    continue
+                try:
                     pending[pool.submit(compute, fn, job)] = job
+                except BrokenProcessPool as exc:  # a process died (e.g. killed): report, go on
+                    yield job, None, exc
             finished, _ = wait(pending, return_when=FIRST_COMPLETED)
             for fut in finished:
                 job, exc = pending.pop(fut), fut.exception()

@@ -3,7 +3,7 @@
 import json
 
 import pytest
-from sweep_kinds import KINDS, interrupt_after, make_jobs, starts
+from sweep_kinds import KINDS, die, interrupt_after, make_jobs, starts
 
 from refprune.sweep import SweepFailed, load_results, parse_shard, run_one, run_sweep, select
 
@@ -135,3 +135,11 @@ def test_bad_scheduler_on_the_command_line_is_one_line_and_status_2(tmp_path, ca
                    "--results", str(tmp_path / "r"), "--out", str(tmp_path / "f")])
     err = capsys.readouterr().err
     assert status == 2 and err.count("\n") == 1 and "local:N needs N >= 1" in err
+
+
+def test_a_local_process_that_dies_fails_its_jobs_by_name_and_the_sweep_ends(tmp_path):
+    jobs = make_jobs(4, overrides={1: {"kind": "die"}})
+    counts = run_sweep(jobs, tmp_path, {**KINDS, "die": die}, n_jobs=2, log=None)
+    assert counts["failed"] >= 1 and "job01" in counts["errors"]
+    assert counts["done"] + counts["failed"] == 4
+    assert all("BrokenProcessPool" in err for err in counts["errors"].values())
