@@ -56,3 +56,15 @@ def test_jobs_2_runs_the_synthetic_sweep_under_every_start_method(tmp_path, star
     names = sorted(f"{j['name']}.json" for j in all_jobs(["synthetic"], True, None))
     assert sorted(p.name for p in results.glob("*.json")) == names
     assert result_contents(results) == serial_results
+
+
+@pytest.mark.parametrize("quick", [True, False])
+def test_every_job_carries_its_seed_and_its_name_says_it(quick):
+    """A job seeds itself from what its unique name says, so a rerun anywhere gives the same result."""
+    import re
+
+    from refprune.experiments import JOB_KINDS
+    from refprune.figures import GROUPS
+    for job in all_jobs(list(GROUPS), quick, "MNIST_DIR"):
+        assert job["kind"] in JOB_KINDS
+        assert isinstance(job.get("seed"), int) and re.search(rf"_s{job['seed']}(_|$)", job["name"]), job["name"]
