@@ -129,6 +129,8 @@ def add_figures_parser(sub) -> None:
     p.add_argument("--data-dir", help="MNIST IDX directory, needed to compute the MNIST jobs")
     p.add_argument("--jobs", type=int, default=1, help="jobs run at once (default 1)")
     p.add_argument("--shard", help="run only shard i of N of the jobs, as i/N")
+    p.add_argument("--scheduler", help="run the jobs on this Dask scheduler (address), or on local:N worker "
+                                       "processes (needs the cluster extra)")
     p.set_defaults(run=run_figures_cmd)
 
 
@@ -145,14 +147,15 @@ def run_figures_cmd(args) -> int:
         tmp = Path(tempfile.mkdtemp(prefix="refprune-quick-"))
         results = Path(args.results) if args.results else tmp / "results"
         out = Path(args.out) if args.out else tmp / "figures"
-        run_figures(names, results, out, quick=True, recompute=True, n_jobs=args.jobs, shard=shard)
+        run_figures(names, results, out, quick=True, recompute=True, n_jobs=args.jobs, shard=shard,
+                    scheduler=args.scheduler)
     else:
         from .figures.common import repo_root
 
         results = Path(args.results) if args.results else repo_root() / "results"
         out = Path(args.out) if args.out else repo_root() / "figures"
         run_figures(names, results.resolve(), out.resolve(), recompute=args.recompute,
-                    data_dir=args.data_dir, n_jobs=args.jobs, shard=shard)
+                    data_dir=args.data_dir, n_jobs=args.jobs, shard=shard, scheduler=args.scheduler)
     print(f"figures in {out.resolve()} (index: {(out / 'README.md').resolve()})")
     return 0
 

@@ -1,6 +1,6 @@
 """The thesis's experiments as sweep jobs (METHOD §5): what each job runs and what it keeps.
 
-Job kinds (see :mod:`refprune.sweep`):
+Job kinds, registered in :data:`JOB_KINDS` (a plain dict, see :mod:`refprune.sweep`):
 
 ``train``
     One training run (dense or LRP, either variant) on ``synthetic``,
@@ -30,7 +30,6 @@ import numpy as np
 
 from .baselines import post_training_pruning, pre_training_pruning
 from .data.tasks import DEFAULT_LAYERS, LOSS_OF_TASK, load_task
-from .sweep import job_kind
 from .train import Dataset, TrainConfig, config_dict, train
 
 MAX_TRACE = 2000  # per-step traces kept: enough to draw r and τ per backward pass
@@ -76,7 +75,6 @@ def downsample(values, limit: int = MAX_TRACE) -> tuple[np.ndarray, np.ndarray]:
     return idx, values[idx]
 
 
-@job_kind("train")
 def run_train_job(job: dict):
     data, layers, cfg = job_data(job), job_layers(job), job_config(job)
     log = (lambda line: print(f"    {job['name']}: {line}", flush=True)) if job.get("progress") else None
@@ -114,7 +112,6 @@ def first_batch(data: Dataset, size: int) -> Dataset:
     return Dataset(f"{data.name}[batch {size}]", data.task, x, y, x, y, x, y)
 
 
-@job_kind("overfit")
 def run_overfit_job(job: dict):
     data = first_batch(job_data(job), job.get("points", job["batch_size"]))
     result = train(data, job_layers(job), dense_config(job), log=None)
@@ -124,13 +121,22 @@ def run_overfit_job(job: dict):
     return record, {}
 
 
-@job_kind("post_pruning")
 def run_post_pruning_job(job: dict):
     records = post_training_pruning(job_data(job), job_layers(job), dense_config(job), job["ratios"])
     return {"alpha": job["alpha"], "seed": job["seed"], "by_ratio": records}, {}
 
 
-@job_kind("pre_pruning")
 def run_pre_pruning_job(job: dict):
     rec = pre_training_pruning(job_data(job), job_layers(job), dense_config(job), job["ratio"])
     return {"alpha": job["alpha"], "seed": job["seed"], **rec}, {}
+
+
+# The job registry: kind → function(job) -> (record, arrays). A plain dict, so a
+# worker of any start method or machine finds every kind by importing this
+# module; job dicts name their kind, and results depend on nothing else.
+JOB_KINDS = {
+    "train": run_train_job,
+    "overfit": run_overfit_job,
+    "post_pruning": run_post_pruning_job,
+    "pre_pruning": run_pre_pruning_job,
+}

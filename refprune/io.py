@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -57,9 +58,21 @@ def _finite(obj):
     return obj
 
 
+# Every .npz member gets this zip timestamp (the earliest zip can hold), not the
+# wall clock as numpy.savez_compressed gives it: the same arrays give the same bytes.
+ZIP_TIMESTAMP = (1980, 1, 1, 0, 0, 0)
+
+
 def write_npz(path, **arrays) -> Path:
-    """Write arrays to a compressed .npz, atomically."""
-    return _atomic(path, lambda fh: np.savez_compressed(fh, **arrays))
+    """Write arrays to a compressed .npz, atomically and byte-for-byte deterministically."""
+    def write(fh):
+        with zipfile.ZipFile(fh, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+            for key, value in arrays.items():
+                info = zipfile.ZipInfo(f"{key}.npy", date_time=ZIP_TIMESTAMP)
+                info.compress_type = zipfile.ZIP_DEFLATED
+                with zf.open(info, "w", force_zip64=True) as member:
+                    np.lib.format.write_array(member, np.asanyarray(value))
+    return _atomic(path, write)
 
 
 def read_json(path):

@@ -1,39 +1,64 @@
-"""The sweep runner: atomic per-job results, resume after interruption, shards."""
+"""The sweep runner: atomic per-job results, resume after interruption, shards, failures."""
 
 import json
 
 import pytest
+from sweep_kinds import KINDS, die, interrupt_after, make_jobs, starts
 
-from refprune.sweep import job_kind, load_results, parse_shard, run_sweep, select
-
-CALLS = []
-
-
-@job_kind("test_square")
-def square_job(job):
-    CALLS.append(job["name"])
-    if job.get("explode"):
-        raise KeyboardInterrupt  # an interruption in the middle of the sweep
-    return {"value": job["x"] ** 2}, {}
+from refprune.sweep import SweepFailed, load_results, parse_shard, run_one, run_sweep, select
 
 
-def make_jobs(n, explode_at=None):
-    return [{"name": f"job{i:02d}", "kind": "test_square", "x": i, "explode": i == explode_at} for i in range(n)]
-
-
-def test_interrupted_sweep_resumes_without_redoing_finished_jobs(tmp_path):
-    CALLS.clear()
+@pytest.mark.parametrize("n_jobs", [1, 2])
+def test_interrupted_sweep_resumes_without_redoing_finished_jobs(tmp_path, n_jobs):
+    log = tmp_path / "starts.txt"
+    results = tmp_path / "results"
     with pytest.raises(KeyboardInterrupt):
-        run_sweep(make_jobs(6, explode_at=3), tmp_path, log=None)
-    assert sorted(p.name for p in tmp_path.glob("*.json")) == ["job00.json", "job01.json", "job02.json"]
-    assert not list(tmp_path.glob(".*"))  # no half-written file left behind
-    before = {p.name: p.stat().st_mtime_ns for p in tmp_path.glob("*.json")}
-    CALLS.clear()
-    counts = run_sweep(make_jobs(6), tmp_path, log=None)
-    assert counts == {"total": 6, "skipped": 3, "ran": 3}
-    assert CALLS == ["job03", "job04", "job05"]
-    assert all(tmp_path.joinpath(n).stat().st_mtime_ns == t for n, t in before.items())
-    assert [r["value"] for r in load_results(tmp_path, "job")] == [i * i for i in range(6)]
+        run_sweep(make_jobs(6, log), results, KINDS, n_jobs=n_jobs, log=interrupt_after(3))
+    written = sorted(p.stem for p in results.glob("*.json"))
+    assert len(written) == 3
+    assert not list(results.glob(".*"))  # no half-written file left behind
+    before = {p.name: p.stat().st_mtime_ns for p in results.iterdir()}
+    log.unlink()
+    counts = run_sweep(make_jobs(6, log), results, KINDS, n_jobs=n_jobs, log=None)
+    assert (counts["done"], counts["skipped"], counts["failed"]) == (3, 3, 0)
+    assert sorted(name for name, _ in starts(log)) == sorted(set(f"job{i:02d}" for i in range(6)) - set(written))
+    assert all(results.joinpath(n).stat().st_mtime_ns == t for n, t in before.items())
+    assert [r["value"] for r in load_results(results, "job")] == [i * i for i in range(6)]
+
+
+@pytest.mark.parametrize("n_jobs", [1, 2])
+def test_a_failing_job_is_reported_by_name_and_the_others_finish(tmp_path, n_jobs):
+    lines = []
+    jobs = make_jobs(5, overrides={2: {"fail": True}})
+    counts = run_sweep(jobs, tmp_path, KINDS, n_jobs=n_jobs, log=lines.append)
+    assert (counts["total"], counts["done"], counts["failed"], counts["skipped"]) == (5, 4, 1, 0)
+    assert counts["errors"] == {"job02": "ValueError: job job02 was told to fail"}
+    assert sorted(p.stem for p in tmp_path.glob("*.json")) == ["job00", "job01", "job03", "job04"]
+    assert lines[-1].startswith("sweep: 4 done, 1 failed, 0 skipped (of 5); failed: job02 (ValueError")
+    counts = run_sweep(make_jobs(5), tmp_path, KINDS, n_jobs=n_jobs, log=None)  # rerun: retries only job02
+    assert (counts["done"], counts["skipped"], counts["failed"]) == (1, 4, 0)
+
+
+def test_run_figures_names_the_failed_jobs(tmp_path, monkeypatch):
+    import refprune.experiments as experiments
+    from refprune.figures import run_figures
+
+    def fake(job):  # quick stand-in for every synthetic kind; one job fails
+        if job["name"] == "preprune_p2_a01_s0_p0.50":
+            raise RuntimeError("no such thing")
+        return {}, {}
+    for kind in ("overfit", "post_pruning", "pre_pruning"):
+        monkeypatch.setitem(experiments.JOB_KINDS, kind, fake)
+    with pytest.raises(SweepFailed, match=r"1 failed.*; failed: preprune_p2_a01_s0_p0\.50 \(RuntimeError: no such"):
+        run_figures(["synthetic"], tmp_path / "r", tmp_path / "f", quick=True, recompute=True, log=None)
+    assert len(load_results(tmp_path / "r")) == 19  # the other 19 jobs' results are written
+    assert not (tmp_path / "f").exists()  # nothing is plotted from an incomplete sweep
+
+
+def test_an_unknown_kind_is_a_clear_error_before_anything_runs(tmp_path):
+    with pytest.raises(ValueError, match=r"unknown job kind\(s\) \['nope'\]; registered: \['blocked', 'square'\]"):
+        run_sweep(make_jobs(2) + [{"name": "x", "kind": "nope"}], tmp_path, KINDS, log=None)
+    assert not list(tmp_path.iterdir())
 
 
 def test_shards_partition_the_jobs():
@@ -51,11 +76,15 @@ def test_jobs_run_in_the_given_order_and_shards_do_not_depend_on_it():
         assert sorted(j["name"] for j in select(shuffled, (i, 3))) == [j["name"] for j in select(jobs, (i, 3))]
 
 
-def test_parallel_jobs_write_the_same_results(tmp_path):
-    run_sweep(make_jobs(4), tmp_path / "a", n_jobs=1, log=None)
-    run_sweep(make_jobs(4), tmp_path / "b", n_jobs=2, log=None)
-    values = lambda d: [json.loads(p.read_text())["value"] for p in sorted(d.glob("*.json"))]
-    assert values(tmp_path / "a") == values(tmp_path / "b")
+def test_parallel_jobs_write_the_same_result_files(tmp_path):
+    run_sweep(make_jobs(4), tmp_path / "a", KINDS, n_jobs=1, log=None)
+    run_sweep(make_jobs(4), tmp_path / "b", KINDS, n_jobs=2, log=None)
+    for a in sorted((tmp_path / "a").iterdir()):
+        b = tmp_path / "b" / a.name
+        if a.suffix == ".npz":
+            assert a.read_bytes() == b.read_bytes()
+        else:
+            assert {**json.loads(a.read_text()), "seconds": 0} == {**json.loads(b.read_text()), "seconds": 0}
 
 
 @pytest.mark.parametrize("text", ["1", "3/3", "-1/2", "a/b"])
@@ -70,9 +99,47 @@ def test_duplicate_job_names_are_rejected():
 
 
 def test_a_job_finished_by_another_runner_meanwhile_is_not_rerun(tmp_path):
-    from refprune.sweep import run_one
-    CALLS.clear()
+    log = tmp_path / "starts.txt"
+    job = make_jobs(1, log)[0]
+    run_one(job, tmp_path, KINDS)
+    assert run_one(job, tmp_path, KINDS) == ("job00", -1.0)
+    assert [name for name, _ in starts(log)] == ["job00"]
+
+
+def test_a_result_another_runner_wrote_while_the_job_ran_is_kept(tmp_path):
+    from refprune.sweep import write_result
     job = make_jobs(1)[0]
-    run_one(job, str(tmp_path))
-    assert run_one(job, str(tmp_path)) == ("job00", -1.0)
-    assert CALLS == ["job00"]
+    write_result(tmp_path, job, ({"value": "theirs"}, {}, 1.0))
+    assert not write_result(tmp_path, job, ({"value": "mine"}, {}, 1.0))
+    assert load_results(tmp_path)[0]["value"] == "theirs"
+
+
+def test_a_scheduler_without_dask_installed_is_a_clear_error(tmp_path, monkeypatch):
+    import sys
+    monkeypatch.setitem(sys.modules, "distributed", None)  # as if the cluster extra were not installed
+    with pytest.raises(ValueError, match=r"optional 'cluster' extra: pip install -e \"\.\[cluster\]\""):
+        run_sweep(make_jobs(2), tmp_path, KINDS, scheduler="local:2", log=None)
+    assert not list(tmp_path.glob("*.json"))
+
+
+@pytest.mark.parametrize("text", ["local:0", "local:two", "local:", " "])
+def test_bad_scheduler(text):
+    from refprune.sweep_dask import parse_scheduler
+    with pytest.raises(ValueError, match="--scheduler"):
+        parse_scheduler(text)
+
+
+def test_bad_scheduler_on_the_command_line_is_one_line_and_status_2(tmp_path, capsys):
+    from refprune.cli import main
+    status = main(["figures", "--quick", "--only", "synthetic", "--scheduler", "local:0",
+                   "--results", str(tmp_path / "r"), "--out", str(tmp_path / "f")])
+    err = capsys.readouterr().err
+    assert status == 2 and err.count("\n") == 1 and "local:N needs N >= 1" in err
+
+
+def test_a_local_process_that_dies_fails_its_jobs_by_name_and_the_sweep_ends(tmp_path):
+    jobs = make_jobs(4, overrides={1: {"kind": "die"}})
+    counts = run_sweep(jobs, tmp_path, {**KINDS, "die": die}, n_jobs=2, log=None)
+    assert counts["failed"] >= 1 and "job01" in counts["errors"]
+    assert counts["done"] + counts["failed"] == 4
+    assert all("BrokenProcessPool" in err for err in counts["errors"].values())

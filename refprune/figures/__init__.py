@@ -21,9 +21,16 @@ def all_jobs(names, quick: bool, data_dir) -> list:
 
 
 def run_figures(names, results: Path, out: Path, *, quick=False, recompute=False, data_dir=None,
-                n_jobs=1, shard=(0, 1), log=print) -> list:
-    """Run missing jobs (with ``recompute``), then plot every group and write the index."""
-    from ..sweep import run_sweep
+                n_jobs=1, shard=(0, 1), scheduler=None, log=print) -> list:
+    """Run missing jobs (with ``recompute``), then plot every group and write the index.
+
+    ``n_jobs`` local processes, or ``scheduler`` (a Dask scheduler address or
+    ``local:N``), run the jobs; see :func:`refprune.sweep.run_sweep`. If any
+    job fails, the others' results are written and :class:`~refprune.sweep.SweepFailed`
+    names the failed ones (nothing is plotted; rerunning retries them).
+    """
+    from ..experiments import JOB_KINDS
+    from ..sweep import SweepFailed, run_sweep, summary_line
 
     unknown = set(names) - set(GROUPS)
     if unknown:
@@ -32,7 +39,9 @@ def run_figures(names, results: Path, out: Path, *, quick=False, recompute=False
         jobs = all_jobs(names, quick, data_dir)
         if any(j.get("data") == "mnist" for j in jobs) and data_dir is None:
             raise ValueError("--data-dir (the MNIST IDX files) is needed to compute the MNIST figures")
-        run_sweep(jobs, results, n_jobs=n_jobs, shard=shard, log=log)
+        counts = run_sweep(jobs, results, JOB_KINDS, n_jobs=n_jobs, shard=shard, scheduler=scheduler, log=log)
+        if counts["failed"]:
+            raise SweepFailed(f"{summary_line(counts)}; rerun to retry the failed jobs")
     entries = []
     for name in names:
         new = GROUPS[name].plot(Path(results), Path(out))

@@ -1,0 +1,94 @@
+"""Wall time of the thesis's full protocol, from the run times of the committed results.
+
+Usage: python scripts/sweep_time.py [--results DIR] [--seeds 5] [--workers 1,2,4,...]
+
+Reads only result files (no training). The full protocol is every figure
+group's jobs with ``--seeds`` seeds per r0-sweep run (Figs. 4.17/4.18, both
+variants, both λ) and per Table 4.6 row; the committed results have seed 0
+of those, so each further seed is given seed 0's measured run time. The
+other groups are taken as committed (the synthetic task already has 5 seeds).
+
+The wall time for N workers is the list schedule a sweep actually follows
+(``--jobs N``, or a Dask cluster of N single-threaded workers): jobs start in
+the sweep's order, each on the first worker that is free, and each takes the
+time its committed run took on the project's 2-core machine. Its lower bound
+is max(total / N, longest job).
+"""
+
+from __future__ import annotations
+
+import argparse
+import heapq
+import re
+from pathlib import Path
+
+from refprune.figures import GROUPS, all_jobs
+from refprune.sweep import load_results
+
+ROOT = Path(__file__).resolve().parents[1]
+SEEDED = re.compile(r"^(rsweep_|t46_).*_s0$")  # jobs the full protocol runs with more seeds
+
+
+def full_protocol(seeds: int) -> list[str]:
+    """Job names of the full protocol, in the order the sweep runs them."""
+    names = []
+    for job in all_jobs(list(GROUPS), quick=False, data_dir="MNIST_DIR"):
+        names.append(job["name"])
+        if SEEDED.match(job["name"]):
+            names += [f"{job['name'][:-1]}{s}" for s in range(1, seeds)]
+    return names
+
+
+def run_times(results, names) -> tuple[list[float], list[str]]:
+    """Each name's committed run time (a further seed: its seed 0's); and the names with none."""
+    measured = {r["job"]["name"]: r["seconds"] for r in load_results(results) if "job" in r}
+    times, missing = [], []
+    for name in names:
+        seed0 = re.sub(r"_s\d+$", "_s0", name)
+        seconds = measured.get(name, measured.get(seed0) if SEEDED.match(seed0) else None)
+        if seconds is None:
+            missing.append(name)
+        else:
+            times.append(seconds)
+    return times, missing
+
+
+def makespan(times, workers: int) -> float:
+    """Finish time of the list schedule: in order, each job on the first free worker."""
+    free = [0.0] * workers
+    for t in times:
+        heapq.heappush(free, heapq.heappop(free) + t)
+    return max(free)
+
+
+def report(results, seeds: int, workers) -> list[str]:
+    committed = [r["seconds"] for r in load_results(results) if "job" in r]
+    names = full_protocol(seeds)
+    times, missing = run_times(results, names)
+    total = sum(times)
+    lines = [f"committed results: {len(committed)} jobs, {sum(committed) / 3600:.1f} job-hours",
+             f"full protocol ({seeds} seeds per r0-sweep run and per Table 4.6 row): {len(names)} jobs, "
+             f"{total / 3600:.1f} job-hours; longest job {max(times, default=0) / 60:.1f} min",
+             f"{'workers':>7} {'wall time':>10} {'lower bound':>12} {'speed-up':>9}"]
+    one = makespan(times, 1)
+    for n in workers:
+        wall = makespan(times, n)
+        bound = max(total / n, max(times, default=0.0))
+        lines.append(f"{n:>7d} {wall / 3600:>8.2f} h {bound / 3600:>10.2f} h {one / wall if wall else 0:>8.1f}x")
+    if missing:
+        lines.append(f"no committed run time for {len(missing)} jobs (left out), e.g. {missing[0]}")
+    return lines
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--results", default=str(ROOT / "results"))
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--workers", default="1,2,4,8,16,32,64")
+    args = parser.parse_args(argv)
+    print("\n".join(report(Path(args.results), args.seeds, [int(n) for n in args.workers.split(",")])))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
