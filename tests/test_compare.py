@@ -16,12 +16,12 @@ from scipy.special import ndtr
 from refprune.cli import main
 from refprune.compare import compare_candidate, comparison_dict, format_comparison
 from refprune.density import density_at
-from refprune.diagnose import smoothed_t_derivatives
+from refprune.defects import smoothed_t_derivatives
 from refprune.lrp import lrp_gradients
 from refprune.threshold import smoothed_threshold
-from refprune.vectors import (CASES, case_by_name, config_of, make_vectors, n_layers_of,
-                              output_keys, reference_outputs, scalar, targets_of, text,
-                              weights_of, write_vectors)
+from refprune.vectors import CASES, case_by_name, make_vectors, reference_outputs, write_vectors
+from refprune.vectors_schema import (config_of, n_layers_of, output_keys, scalar, targets_of, text,
+                                     weights_of)
 
 _CACHE = {}
 
@@ -383,7 +383,8 @@ def test_float32_candidate_with_a_defect_is_matched_at_float32_tolerance():
     cand = {k: (v.astype(np.float32) if k != "case" else v) for k, v in inject_double_mask(data).items()}
     comp = compare_candidate(cand)
     assert comp.diagnosis.causes == ["double_mask"]
-    assert "float32 values" in " ".join(comp.diagnosis.evidence)
+    assert all(row.tier == "float32" for row in comp.rows)  # float32 values: the float32 tier
+    assert "rtol 0.0001" in " ".join(comp.diagnosis.evidence)
 
 
 def test_smoothed_t_derivative_model_matches_finite_differences():
