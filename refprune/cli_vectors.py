@@ -39,7 +39,8 @@ def run_vectors(args) -> int:
     """``refprune vectors``: write (or list) the cases; print a summary table."""
     from pathlib import Path
 
-    from .vectors import CASE_NAMES, CASES, case_by_name, write_vectors
+    from .vectors import CASE_NAMES, CASES, case_by_name
+    from .vectors_files import write_vectors
 
     names = None
     if args.cases:

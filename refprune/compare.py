@@ -28,7 +28,7 @@ import numpy as np
 from .diagnose import diagnose as run_diagnosis
 from .tolerances import TIER_ABS_FLOOR, TIER_RTOL, reference_scales, relative_errors, tier_of_dtype
 from .validation import check_choice
-from .vectors import reference_for
+from .vectors_files import reference_for
 from .vectors_from import carries_inputs, layout_of, reference_from_inputs
 from .vectors_schema import TIERS, input_keys, n_layers_of, output_keys, output_shapes, text
 

@@ -24,7 +24,8 @@ from .io import _atomic
 from .lrp import lrp_gradients
 from .tolerances import tolerance_table
 from .validation import check_choice
-from .vectors import MANIFEST, assemble_vectors, npz_bytes, read_manifest
+from .vectors import assemble_vectors
+from .vectors_files import MANIFEST, npz_bytes, read_manifest
 from .vectors_schema import (KDE_KEYS, LAYOUTS, SCHEMA_VERSION, TIERS, config_of, has_previous_step,
                              layer_keys, n_layers_of, previous_keys, scalar, targets_of, text, weights_of)
 

@@ -19,7 +19,8 @@ from refprune.density import density_at
 from refprune.defects import smoothed_t_derivatives
 from refprune.lrp import lrp_gradients
 from refprune.threshold import smoothed_threshold
-from refprune.vectors import CASES, case_by_name, make_vectors, reference_outputs, write_vectors
+from refprune.vectors import CASES, case_by_name, make_vectors, reference_outputs
+from refprune.vectors_files import write_vectors
 from refprune.vectors_schema import (config_of, n_layers_of, output_keys, scalar, targets_of, text,
                                      weights_of)
 

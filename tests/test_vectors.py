@@ -11,8 +11,8 @@ from refprune.tolerances import TIER_RTOL
 from refprune.lrp import lrp_gradients
 from refprune.masks import mask_logit
 from refprune.threshold import all_magnitudes, compute_threshold
-from refprune.vectors import (CASE_NAMES, CASES, MANIFEST, PREV_LR, case_by_name, load_vectors,
-                              make_vectors, reference_for, reference_outputs, write_vectors)
+from refprune.vectors import CASE_NAMES, CASES, PREV_LR, case_by_name, make_vectors, reference_outputs
+from refprune.vectors_files import MANIFEST, load_vectors, reference_for, write_vectors
 from refprune.vectors_schema import (config_of, input_keys, n_layers_of, output_keys, output_shapes,
                                      scalar, targets_of, text, weights_of)
 
