@@ -323,6 +323,8 @@ def compare_candidate(candidate, vectors_dir=None, tier: str | None = None,
     else:
         reference, source = reference_for(candidate_case(data), vectors_dir)
     checked = check_candidate(data, reference)
+    if carries_inputs(data):
+        checked.ignored = []  # the inputs were used, not ignored
     forced = check_choice(tier, "tier", TIERS) if tier is not None else None
     tier = forced or check_choice(text(reference, "tier"), "tier", TIERS)
     tiers = quantity_tiers(checked, tier, forced)
