@@ -26,7 +26,8 @@ from pathlib import Path
 import numpy as np
 
 from .diagnose import diagnose as run_diagnosis
-from .tolerances import TIER_ABS_FLOOR, TIER_RTOL, reference_scales, relative_errors, tier_of_dtype
+from .tolerances import (FLOAT32_KEY_RTOL, TIER_ABS_FLOOR, TIER_RTOL, reference_scales, relative_errors,
+                         rtol_for, tier_of_dtype)
 from .validation import check_choice
 from .vectors_files import reference_for
 from .vectors_from import carries_inputs, layout_of, reference_from_inputs
@@ -226,7 +227,7 @@ def compare_row(key: str, cand: np.ndarray, ref: np.ndarray, scale: float, tier:
                            f"shape {cand.shape} is the transpose of the expected {ref.shape}", tier)
     abs_err, rel_err = relative_errors(cand, ref, scale, TIER_ABS_FLOOR[tier])
     worst = float(rel_err.max())
-    return QuantityRow(key, ref.shape, float(abs_err.max()), worst, worst <= TIER_RTOL[tier], "", tier)
+    return QuantityRow(key, ref.shape, float(abs_err.max()), worst, worst <= rtol_for(key, tier), "", tier)
 
 
 def quantity_tiers(checked: CandidateValues, case_tier: str, forced: str | None) -> dict:
@@ -355,6 +356,9 @@ def format_comparison(comp: Comparison) -> str:
     """The human-readable report: header, table, missing keys, verdict, diagnosis."""
     lines = [f"compare  case={comp.case}  tier={comp.tier} (pass: max rel err <= {comp.rtol:g})  "
              f"reference: {comp.source}"]
+    if any(row.tier == "float32" and row.key in FLOAT32_KEY_RTOL for row in comp.rows):
+        lines.append("float32 tier: dt_dr and density pass at max rel err <= "
+                     f"{FLOAT32_KEY_RTOL['dt_dr']:g} (a float32 dt/dr is that accurate)")
     if comp.mixed:
         lines.append("mixed precision: each quantity is judged at the tier of its own dtype "
                      f"(float32: max rel err <= {TIER_RTOL['float32']:g}); see the tier column")

@@ -33,7 +33,7 @@ import numpy as np
 from .defects import DEFECTS, STALE, CaseInputs, case_inputs
 from .diagnose_search import (EXPLAINS, FLOAT32_UNIT_ROUNDOFF, MAX_DEFECTS, MAX_POSITIONS, Fit, Search,
                               defect_sets)
-from .tolerances import TIER_ABS_FLOOR, TIER_RTOL, relative_errors
+from .tolerances import TIER_ABS_FLOOR, TIER_RTOL, relative_errors, rtol_for
 from .vectors_schema import output_keys, scalar
 
 
@@ -115,7 +115,7 @@ def diagnose(reference: dict, checked, tiers, scales: dict) -> Diagnosis:
     if isinstance(tiers, str):
         tiers = {key: tiers for key in values}
     precision = "float32" if checked.float32_values else "float64"
-    rtol = {k: max(TIER_RTOL[tiers[k]], TIER_RTOL[precision]) for k in values}
+    rtol = {k: max(rtol_for(k, tiers[k]), rtol_for(k, precision)) for k in values}
     floor = {k: max(TIER_ABS_FLOOR[tiers[k]], TIER_ABS_FLOOR[precision]) for k in values}
     search = Search(ci, values, scales, rtol, floor)
     mismatches = mismatching_keys(values, reference, scales, tiers, checked.transposed)
@@ -131,9 +131,9 @@ def diagnose(reference: dict, checked, tiers, scales: dict) -> Diagnosis:
     if found is not None:
         diag = explained(found, search, ci, values, mismatches, tiers, max(rtol.values()), per_q, checked)
     else:
-        f32 = {k: TIER_RTOL["float32"] for k in values}
+        f32 = {k: rtol_for(k, "float32") for k in values}
         relaxed = Search(ci, values, scales, f32, {k: TIER_ABS_FLOOR["float32"] for k in values}).fit(())
-        if min(rtol.values()) < TIER_RTOL["float32"] and relaxed.explains:
+        if any(rtol[k] < f32[k] for k in values) and relaxed.explains:
             diag = roundoff(relaxed, values, mismatches, tiers, False, per_q)
         else:
             diag = unexplained(search, ci, values, mismatches, scales, tiers, per_q)
@@ -156,7 +156,7 @@ def mismatching_keys(values, reference, scales, tiers: dict, transposed) -> list
         tier = tiers[key]
         _, rel = relative_errors(value, np.asarray(reference[key], np.float64), scales[key],
                                  TIER_ABS_FLOOR[tier])
-        if float(rel.max()) > TIER_RTOL[tier]:
+        if float(rel.max()) > rtol_for(key, tier):
             out.append(key)
     return out
 
