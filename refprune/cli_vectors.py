@@ -29,12 +29,14 @@ def add_vectors_parsers(sub) -> None:
                        description="Compare the quantities a candidate .npz supplies with the reference "
                                    "of the case it names, per tolerance tier; diagnose mismatches. Exit "
                                    "status 0 if all match, 1 on a mismatch, 2 on a bad candidate.")
-    p.add_argument("candidate", help="candidate .npz (key 'case' plus any output keys)")
+    p.add_argument("candidate", help="candidate .npz (key 'case' plus any output keys; or carrying its own "
+                                     "inputs, judged against a reference computed from them)")
     p.add_argument("--vectors", metavar="DIR",
                    help="directory written by 'refprune vectors' (default: generate the case's "
                         "reference in memory; generation is deterministic)")
     p.add_argument("--tier", choices=("float64", "float32"),
-                   help="tolerance tier (default: the case's own)")
+                   help="judge every quantity at this tier (default: the case's own, and float32 for a "
+                        "quantity stored as float32)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(run=run_compare)
 

@@ -60,8 +60,8 @@ DEFECTS = {d.name: d for d in (
     Defect("stale_t_tau", "t and τ one step stale (METHOD §6 P4)",
            "t from W_prev, r_prev and τ = tau_prev in the masks and formulas"),
     Defect("density", "different density estimate for dt/dr (bandwidth rule, binning, grid, point)",
-           "dt/dr = 1/f for another bandwidth (Scott, Scott with ddof 0, Silverman), method "
-           "(direct sum, binned FFT, the published truncated 'same' convolution), binning, "
+           "dt/dr = 1/f for another bandwidth (Scott or 1.06·σ·n^(−1/5), σ with ddof 0 or 1; "
+           "Silverman), method (direct sum, binned FFT, the published P5 estimate), binning, "
            "grid size, reflection, renormalisation, or evaluation point"),
     Defect("float32_roundoff", "float32 round-off only (not a bug)",
            "every mismatch is within the float32 tier: the candidate computed in float32"),
