@@ -38,7 +38,7 @@ from .validation import check_choice
 
 # "direct": the exact sum; "fft": the binned FFT KDE (Theorem 2.1); "published":
 # the published code's estimate, every detail of METHOD §6 P5.
-METHODS = ("fft", "direct", "published")
+DENSITY_ESTIMATES = ("fft", "direct", "published")
 
 # dt/dr = 1/f(t) is refused where f(t) <= 1e-10 × (density of a uniform spread
 # over max − min + 6h). Below that the point is many bandwidths away from any
@@ -102,7 +102,7 @@ class DensityConfig:
         _check_grid_size(self.grid_size)
         check_choice(self.binning, "binning", BINNINGS)
         check_flag(self.reflect, "reflect")
-        check_choice(self.method, "method", METHODS)
+        check_choice(self.method, "method", DENSITY_ESTIMATES)
         check_flag(self.renormalize, "renormalize")
         check_ddof(self.ddof)
         if self.method == "published" and (self.reflect or self.binning != "nearest"

@@ -14,17 +14,16 @@ from itertools import combinations
 import numpy as np
 
 from .defects import EXCLUDED_PAIRS, OPTION_KEYS, PASS_FLAGS, SEARCHED, STALE, CaseInputs, model_pass
-from .density import DensityConfig, density_at
+from .density import BINNINGS, DensityConfig, density_at
 from .threshold import Threshold, all_magnitudes
 from .vectors_schema import scalar
 
 # Density models tried for dt/dr: bandwidth rules × ddof, FFT grid sizes (powers
-# of two around the thesis's 1024), binning rules, reflection, renormalisation,
+# of two around the thesis's 1024), every binning rule, reflection, renormalisation,
 # and the published estimate (METHOD §6 P5) with either ddof and either rule.
 BANDWIDTH_MODELS = (("scott", 1), ("scott", 0), ("silverman", 1), ("normal_reference", 0),
                     ("normal_reference", 1))
 GRID_SIZES = (256, 512, 1024, 2048, 4096)
-FFT_BINNINGS = ("linear", "nearest")
 # A model's error is reported as a multiple of the tolerance; a quantity
 # "explains" when it is <= 1.
 EXPLAINS = 1.0
@@ -73,7 +72,7 @@ def all_density_models() -> list:
         for m in GRID_SIZES:
             models += [DensityConfig(rule=rule, ddof=ddof, method="fft", grid_size=m, binning=binning,
                                      reflect=refl, renormalize=renorm)
-                       for binning in FFT_BINNINGS for refl in (False, True) for renorm in (False, True)]
+                       for binning in BINNINGS for refl in (False, True) for renorm in (False, True)]
             if rule != "silverman":
                 models.append(DensityConfig(rule=rule, ddof=ddof, method="published", grid_size=m,
                                             binning="nearest", reflect=False, renormalize=True))
