@@ -185,3 +185,14 @@ def test_load_vectors_rejects_other_files(tmp_path):
     (tmp_path / "junk.npz").write_text("not a zip")
     with pytest.raises(ValueError, match="not a readable"):
         load_vectors(tmp_path / "junk.npz")
+
+
+def test_files_without_the_newer_optional_keys_still_load(tmp_path):
+    """Schema-1 files written before kde_ddof (and user cases without a previous step) load."""
+    data = make_vectors(case_by_name("ce-tiny"))
+    old = {k: v for k, v in data.items() if k != "kde_ddof" and "prev" not in k}
+    path = tmp_path / "old.npz"
+    np.savez(path, **old)
+    loaded = load_vectors(path)
+    assert config_of(loaded).density.ddof == 1  # the ddof every file before kde_ddof used
+    assert config_of(data).density == config_of(loaded).density
