@@ -20,7 +20,7 @@ The error measure and the tiers are :mod:`refprune.tolerances`.
 from __future__ import annotations
 
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -105,7 +105,7 @@ class CandidateValues:
     ignored: list
     unknown: list
     float32_values: bool
-    dtypes: dict = None
+    dtypes: dict = field(default_factory=dict)
 
 
 def check_shape(key: str, arr: np.ndarray, expected: tuple, case: str, out_in: bool = False):

@@ -285,7 +285,7 @@ def compare(name: str, analytic: np.ndarray, numeric: np.ndarray, floor: np.ndar
 def vacuous_row(name: str, analytic: float) -> GradientRow:
     """The row of ∂L/∂τ or ∂L/∂t when no weight is within the band (|z| < Z_SATURATED).
 
-    Every s = m(1 − m) is then below e^{-Z_SATURATED/2}·… ≈ 0, so the true
+    Every s = m(1 − m) is then below e^{-Z_SATURATED} ≈ 1e-26, so the true
     gradient is negligible: the row fails only if the analytic value is not
     (|value| > FD_ABS_FLOOR), and is otherwise reported as vacuous.
     """
