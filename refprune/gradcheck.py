@@ -291,9 +291,9 @@ def vacuous_row(name: str, analytic: float) -> GradientRow:
     """
     size = abs(float(analytic))
     ok = size <= FD_ABS_FLOOR
-    note = "vacuous: no weight within the band" if ok else \
-        f"no weight within the band, yet the analytic value is {size:.3g} (> {FD_ABS_FLOOR:g})"
-    return GradientRow(name, (), size, float("nan"), 0, 0, ok, "vacuous" if ok else "FAIL", note)
+    note = (f"vacuous: no weight within the band (analytic value {size:.1e})" if ok else
+            f"no weight within the band, yet the analytic value is {size:.3g} (> {FD_ABS_FLOOR:g})")
+    return GradientRow(name, (), float("nan"), float("nan"), 0, 0, ok, "vacuous" if ok else "FAIL", note)
 
 
 def band_size(ev: "Evaluator") -> int:
