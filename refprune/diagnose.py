@@ -31,9 +31,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .defects import DEFECTS, STALE, CaseInputs, case_inputs
-from .diagnose_search import (EXPLAINS, FLOAT32_UNIT_ROUNDOFF, MAX_DEFECTS, MAX_POSITIONS, Fit, Search,
-                              defect_sets)
-from .tolerances import TIER_ABS_FLOOR, TIER_RTOL, relative_errors, rtol_for
+from .diagnose_search import EXPLAINS, MAX_DEFECTS, MAX_POSITIONS, Fit, Search, defect_sets
+from .tolerances import FLOAT32_UNIT_ROUNDOFF, TIER_ABS_FLOOR, TIER_RTOL, relative_errors, rtol_for
 from .vectors_schema import output_keys, scalar
 
 

@@ -27,8 +27,6 @@ GRID_SIZES = (256, 512, 1024, 2048, 4096)
 # A model's error is reported as a multiple of the tolerance; a quantity
 # "explains" when it is <= 1.
 EXPLAINS = 1.0
-# Relative rounding of a float32 number, 2⁻²⁴.
-FLOAT32_UNIT_ROUNDOFF = 2.0 ** -24
 # Entries of an array counted as "differing" when their error exceeds the tolerance;
 # at most this many positions are listed.
 MAX_POSITIONS = 4

@@ -45,6 +45,7 @@ from .lrp import lrp_gradients
 from .masks import mask_logit, soft_mask
 from .mlp import mlp_forward, relu_pattern
 from .threshold import smoothed_threshold
+from .tolerances import FLOAT32_UNIT_ROUNDOFF
 
 # Pass criterion for the worst relative error, per dtype of the analytic
 # gradient. float64: the issue's bound; the fourth-order stencil reaches
@@ -391,6 +392,28 @@ class Report:
         return [{**asdict(row), "shape": list(row.shape)} for row in self.rows]
 
 
+def check_float32_resolution(case: Case, result, tau: float) -> None:
+    """Raise if a float32 pass cannot resolve the band: then it is not the function being differenced.
+
+    Rounding w² and t² to float32 moves z = (w² − t²)/τ by up to
+    2t²/τ·2⁻²⁴; where weights lie in the band (|z| < Z_SATURATED) that changes
+    m, s and every gradient by about as much, relative. Above FD_RTOL["float32"]
+    no float32 implementation can pass, so the check refuses instead of failing.
+    """
+    if case.dtype != "float32":
+        return
+    t = float(result.threshold.t)
+    amplified = 2.0 * t * t / tau * FLOAT32_UNIT_ROUNDOFF
+    in_band = any(np.any(np.abs(z) < Z_SATURATED) for z in result.logits)
+    rtol = FD_RTOL["float32"]
+    if in_band and amplified > rtol:
+        raise ValueError(
+            f"float32 cannot resolve the transition band at τ = {tau:.3g}: rounding w² and t² to "
+            f"float32 moves z = (w² − t²)/τ by up to 2t²/τ·2⁻²⁴ = {amplified:.1e} > {rtol:g}, so a "
+            f"float32 pass is not the function being differenced; use --dtype float64, tau0 >= "
+            f"{case.tau0 * amplified / rtol:.1g}, or --band 0 (saturated masks only)")
+
+
 def gradcheck(case: Case = Case(), max_coords: int = MAX_COORDS) -> Report:
     """Check every LRP gradient of a case against finite differences.
 
@@ -403,6 +426,7 @@ def gradcheck(case: Case = Case(), max_coords: int = MAX_COORDS) -> Report:
     problem = make_problem(case)
     result = lrp_gradients(problem.weights, problem.biases, problem.x, problem.y,
                            problem.r, problem.tau, problem.config)
+    check_float32_resolution(case, result, problem.tau)
     grads = analytic_gradients(result)
     notes = []
     if case.threshold == "empirical":

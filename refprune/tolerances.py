@@ -32,6 +32,9 @@ TIER_RTOL = {"float64": 1e-10, "float32": 1e-4}
 TIER_ABS_FLOOR = {"float64": 1e-20, "float32": 1e-12}
 
 
+# Relative rounding of a float32 number, 2⁻²⁴.
+FLOAT32_UNIT_ROUNDOFF = 2.0 ** -24
+
 # Tighter float32 criteria for dt/dr and the density it comes from. A float32
 # implementation's honest error there is small: the direct Gaussian sum, or
 # the binned FFT estimate (float32 histogram, float32 FFT), at the float32 t,

@@ -214,3 +214,10 @@ def test_an_unresolvable_explicit_band_is_an_error():
 def test_band_must_be_a_non_negative_integer():
     with pytest.raises(ValueError, match="band must be an integer"):
         Case(band=-1)
+
+
+def test_float32_at_a_tau_it_cannot_resolve_is_a_clear_error(capsys):
+    assert main(["gradcheck", "--dtype", "float32", "--tau0", "1e-6"]) == 2
+    err = capsys.readouterr().err
+    assert "float32 cannot resolve the transition band" in err and len(err.strip().splitlines()) == 1
+    assert main(["gradcheck", "--dtype", "float32", "--tau0", "1e-6", "--band", "0"]) == 0
