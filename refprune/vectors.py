@@ -5,14 +5,16 @@ on a small MLP: its inputs (layer sizes, W and b of every layer, a batch x and
 targets y, the loss kind, r, τ, λ, the threshold rule and the KDE settings) and
 every output an implementation computes on the way (loss, t, soft masks,
 g = ∂L/∂ŵ, dt/dr and the density it came from, ∂L/∂t, and the gradients of
-every W, b, τ and r). ``refprune vectors --out DIR`` writes one ``.npz`` per
-case and ``manifest.json``; ``refprune compare`` checks another
-implementation's outputs against them (:mod:`refprune.compare`). The file
-format is specified in ``docs/vectors.md``.
+every W, b, τ and r). This module defines the cases and builds them;
+:mod:`refprune.vectors_files` writes them (``refprune vectors --out DIR``: one
+``.npz`` per case and ``manifest.json``), :mod:`refprune.vectors_from` builds a
+user's own case, and ``refprune compare`` checks another implementation's
+outputs against them (:mod:`refprune.compare`). The file format is specified
+in ``docs/vectors.md`` (key schema: :mod:`refprune.vectors_schema`).
 
 Properties every case has
 -------------------------
-- Inputs come from :func:`refprune.gradcheck.make_problem` with a fixed seed
+- Inputs come from :func:`refprune.gradcheck_case.make_problem` with a fixed seed
   (PyTorch-default initialisation), then rounded to float32: every input is
   exactly representable in float32, so a float32 implementation reads the
   same numbers a float64 one does. References are computed in float64.
@@ -30,7 +32,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .density import PUBLISHED_DENSITY, DensityConfig
-from .gradcheck import Case, make_problem
+from .gradcheck_case import Case, make_problem
 from .lrp import DT_DR_POINTS, LRPConfig, LRPResult, lrp_gradients
 from .optim import EPS as ADAM_EPS
 from .optim import R_MAX
