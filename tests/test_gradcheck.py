@@ -3,15 +3,16 @@
 import json
 
 import numpy as np
-
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from refprune.band import BAND_Z, BAND_Z_TOL, DEFAULT_BAND
 from refprune.cli import main
 from refprune.gradcheck import (FD_RTOL, Case, analytic_gradients, check_gradients,
                                 gradcheck, make_problem)
 from refprune.lrp import lrp_gradients
+from refprune.masks import mask_logit
 
 
 def rows_by_name(rows):
@@ -151,10 +152,6 @@ def test_cli_bad_layers_is_a_usage_error(capsys):
 
 # --- any τ: the band, vacuous rows, extreme values --------------------------
 
-from refprune.band import BAND_Z, DEFAULT_BAND  # noqa: E402
-from refprune.masks import mask_logit  # noqa: E402
-
-
 @pytest.mark.parametrize("args", [
     ["--tau0", "1e-5"], ["--tau0", "1e-6"], ["--tau0", "1e-6", "--threshold", "smoothed", "--lam", "10"],
 ], ids=["1e-5", "1e-6", "1e-6-smoothed-lam10"])
@@ -171,7 +168,12 @@ def test_small_tau0_places_the_default_band():
     result = lrp_gradients(problem.weights, problem.biases, problem.x, problem.y, problem.r,
                            problem.tau, problem.config)
     z = np.concatenate([mask_logit(W, result.threshold.t, problem.tau).ravel() for W in problem.weights])
-    assert np.count_nonzero(np.abs(z) <= BAND_Z * (1 + 1e-3)) == DEFAULT_BAND  # BAND_Z_TOL slack
+    # placement stops once t² moves by <= BAND_Z_TOL·τ, so each logit is within BAND_Z_TOL of its target
+    assert np.count_nonzero(np.abs(z) <= BAND_Z + BAND_Z_TOL) == DEFAULT_BAND
+
+
+# τ0 = τ/std then τ = τ0·std: two roundings, a few ulps; 1e-12 relative leaves ample room.
+TAU0_ROUNDTRIP_RTOL = 1e-12
 
 
 def tau_exactly(tau):
@@ -182,7 +184,7 @@ def tau_exactly(tau):
 
 def test_wrong_tau_gradient_at_tau_1e_minus_6_is_caught():
     problem, result, grads = case_and_grads(tau_exactly(1e-6))
-    assert abs(problem.tau - 1e-6) <= 1e-6 * 1e-12  # tau0 = τ/std: rounding only
+    assert abs(problem.tau - 1e-6) <= 1e-6 * TAU0_ROUNDTRIP_RTOL
     good = verdicts(problem, result, dict(grads))
     assert good["tau"].status == "pass" and good["t"].status == "pass"
     grads["tau"] = grads["tau"] * (1 + 1e-4)
