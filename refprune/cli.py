@@ -38,28 +38,30 @@ def add_gradcheck_parser(sub) -> None:
     p.add_argument("--dtype", choices=("float64", "float32"), default="float64",
                    help="dtype of the analytic gradients (finite differences are always float64)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--band", type=int, default=None,
+                   help="place N weights within the transition band of t (default: 6 when tau0 < 1e-3, else 0)")
     p.add_argument("--max-coords", type=int, default=None, help="coordinates checked per tensor")
     p.add_argument("--json", action="store_true", help="print the rows as JSON")
     p.set_defaults(run=run_gradcheck)
 
 
 def run_gradcheck(args) -> int:
-    from .gradcheck import MAX_COORDS, RTOL, Case, gradcheck
+    from .gradcheck import FD_RTOL, MAX_COORDS, Case, gradcheck
 
     case = Case(layers=args.layers, batch=args.batch, loss=args.loss, r=args.r, tau0=args.tau0,
-                lam=args.lam, seed=args.seed, threshold=args.threshold, dtype=args.dtype)
+                lam=args.lam, seed=args.seed, threshold=args.threshold, dtype=args.dtype, band=args.band)
     report = gradcheck(case, max_coords=args.max_coords or MAX_COORDS)
     if args.json:
         print(json.dumps(report.as_dicts(), indent=2))
         return 0 if report.passed else 1
     print(f"gradcheck  layers={','.join(map(str, case.layers))} batch={case.batch} loss={case.loss} "
           f"r={case.r} tau0={case.tau0} lam={case.lam} threshold={case.threshold} "
-          f"dtype={case.dtype} seed={case.seed}  (pass: max rel err <= {RTOL[case.dtype]:g})")
+          f"dtype={case.dtype} seed={case.seed}  (pass: max rel err <= {FD_RTOL[case.dtype]:g})")
     print(f"{'gradient':<8} {'shape':<10} {'max abs err':>12} {'max rel err':>12} {'checked':>8} {'skipped':>8}  result")
     for row in report.rows:
         shape = "x".join(map(str, row.shape)) or "scalar"
         print(f"{row.name:<8} {shape:<10} {row.max_abs_err:>12.3e} {row.max_rel_err:>12.3e} "
-              f"{row.checked:>8d} {row.skipped:>8d}  {'pass' if row.passed else 'FAIL'}")
+              f"{row.checked:>8d} {row.skipped:>8d}  {row.status}{'  (' + row.note + ')' if row.note else ''}")
     for note in report.notes:
         print(f"note: {note}")
     worst = max((row.max_rel_err for row in report.rows), default=float("nan"))

@@ -18,6 +18,10 @@ def add_vectors_parsers(sub) -> None:
                                    "docs/vectors.md.")
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--cases", help="comma-separated case names (default: all)")
+    p.add_argument("--from", dest="inputs", metavar="INPUTS.npz",
+                   help="compute the reference of your own inputs (docs/vectors.md, Inputs; "
+                        "layout = 'out_in' for PyTorch weights) and add it to DIR's manifest")
+    p.add_argument("--name", help="case name for --from (default: the file's 'case' key, else 'user')")
     p.add_argument("--list", action="store_true", help="only list the cases")
     p.set_defaults(run=run_vectors)
 
@@ -25,12 +29,14 @@ def add_vectors_parsers(sub) -> None:
                        description="Compare the quantities a candidate .npz supplies with the reference "
                                    "of the case it names, per tolerance tier; diagnose mismatches. Exit "
                                    "status 0 if all match, 1 on a mismatch, 2 on a bad candidate.")
-    p.add_argument("candidate", help="candidate .npz (key 'case' plus any output keys)")
+    p.add_argument("candidate", help="candidate .npz (key 'case' plus any output keys; or carrying its own "
+                                     "inputs, judged against a reference computed from them)")
     p.add_argument("--vectors", metavar="DIR",
                    help="directory written by 'refprune vectors' (default: generate the case's "
                         "reference in memory; generation is deterministic)")
     p.add_argument("--tier", choices=("float64", "float32"),
-                   help="tolerance tier (default: the case's own)")
+                   help="judge every quantity at this tier (default: the case's own, and float32 for a "
+                        "quantity stored as float32)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(run=run_compare)
 
@@ -39,8 +45,11 @@ def run_vectors(args) -> int:
     """``refprune vectors``: write (or list) the cases; print a summary table."""
     from pathlib import Path
 
-    from .vectors import CASE_NAMES, CASES, case_by_name, write_vectors
+    from .vectors import CASE_NAMES, CASES, case_by_name
+    from .vectors_files import write_vectors
 
+    if args.inputs:
+        return run_vectors_from(args)
     names = None
     if args.cases:
         names = [n.strip() for n in args.cases.split(",") if n.strip()]
@@ -57,6 +66,26 @@ def run_vectors(args) -> int:
         print(f"{e['name']:<18} {e['tier']:<8} {','.join(map(str, e['layers'])):<14} {e['loss_kind']:<4} "
               f"{e['r']:>7.4g} {e['tau']:>10.3g} {e['lam']:>5g}  {e['description']}")
     print(f"wrote {len(manifest['cases'])} of {len(CASE_NAMES)} cases and manifest.json to {out}")
+    return 0
+
+
+def run_vectors_from(args) -> int:
+    """``refprune vectors --from INPUTS.npz --out DIR``: one user case into DIR."""
+    from pathlib import Path
+
+    from .vectors_from import add_user_case
+
+    if args.cases or args.list:
+        raise ValueError("--from takes no --cases or --list")
+    out = Path(args.out).resolve()
+    entry = add_user_case(Path(args.inputs).resolve(), out, args.name)
+    print(f"{entry['name']:<18} {entry['tier']:<8} {','.join(map(str, entry['layers'])):<14} "
+          f"{entry['loss_kind']:<4} r={entry['r']:.4g} tau={entry['tau']:.3g} t={entry['t']:.6g} "
+          f"dt_dr={entry['dt_dr']:.6g}")
+    if not entry["previous_step"]:
+        print("note: no previous step (W_prev*, b_prev*, r_prev, tau_prev): compare will skip "
+              "the stale-state diagnosis for this case")
+    print(f"wrote {entry['file']} and added it to {out / 'manifest.json'}")
     return 0
 
 

@@ -4,58 +4,38 @@ A *candidate* is an ``.npz`` file with a ``case`` key naming a case of
 :mod:`refprune.vectors` and any subset of that case's output keys (``loss``,
 ``t``, ``mask1``…, ``grad_masked_W1``…, ``dt_dr``, ``density``, ``grad_t``,
 ``grad_W1``…, ``grad_b1``…, ``grad_tau``, ``grad_r``), computed by the
-candidate from the case's inputs. Each supplied quantity is compared with the
-reference under the tolerance tier of the case (float64 or float32); quantities
-not supplied are listed, not failed. Each mismatch is handed to
-:mod:`refprune.diagnose`, which names the known implementation error that
-explains it, if one does.
+candidate from the case's inputs. A candidate that carries its own inputs
+(``layers``, every ``W``/``b``, ``x``, ``y``, ``loss_kind``, ``r``, ``tau``…) is
+judged against a reference computed from them (:mod:`refprune.vectors_from`);
+``layout = "out_in"`` declares its weight-shaped arrays in PyTorch's (out, in)
+layout. Each supplied quantity is compared with the reference under a
+tolerance tier: the case's, or float32 for a quantity stored as float32 (a
+mixed-precision candidate is judged per quantity); quantities not supplied are
+listed, not failed. Each mismatch is handed to :mod:`refprune.diagnose`, which
+names the known implementation error that explains it, if one does.
 
-Error measure
--------------
-For every element, ``rel = |candidate − reference| / max(|reference|, scale, ABS_FLOOR)``
-with ``scale`` the natural size of the quantity (:func:`reference_scales`); a
-quantity passes if its largest ``rel`` is at most ``RTOL[tier]``. The scale
-makes the test relative where a quantity is large and absolute, at the size the
-quantity's own rounding error has, where it is small or cancels.
+The error measure and the tiers are :mod:`refprune.tolerances`.
 """
 
 from __future__ import annotations
 
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from .masks import soft_mask_and_slope
+from .diagnose import diagnose as run_diagnosis
+from .tolerances import (FLOAT32_KEY_RTOL, TIER_ABS_FLOOR, TIER_RTOL, reference_scales, relative_errors,
+                         rtol_for, tier_of_dtype)
 from .validation import check_choice
-from .vectors import (TIERS, input_keys, n_layers_of, output_keys, output_shapes, reference_for,
-                      scalar, text, weights_of)
+from .vectors_files import reference_for
+from .vectors_from import carries_inputs, layout_of, reference_from_inputs
+from .vectors_schema import TIERS, input_keys, n_layers_of, output_keys, output_shapes, text
 
-# Pass criterion on the largest relative error (see the module notes), per tier.
-# float64: an independent float64 implementation (tests/test_compare.py's
-# naive_pass: np.sort, s = m(1 − m), w·w − t·t, its own backward pass) agrees
-# with the references to <= 2e-15 on every other case and to 2e-12 on the
-# near-hard-mask case (s = m(1 − m) near m = 1); 1e-10 leaves >= 50× room and
-# is still far below what any real defect changes.
-# float32: lrp_gradients on float32 arrays and naive_pass in float32 reach
-# <= 1e-6 on the float32-tier cases (sums of a few thousand float32 terms,
-# epsilon 6e-8); 1e-4 leaves 100× room for larger sums and other summation orders.
-RTOL = {"float64": 1e-10, "float32": 1e-4}
-# Smallest denominator of the relative error: a gradient component below it
-# moves no parameter of magnitude >= 1e-5 by even one ulp at any learning rate
-# <= 1 (ulp(1e-5) is 1.7e-21 in float64 and 9.1e-13 in float32). It only
-# matters where a quantity and its scale are both ~0 (e.g. ∂L/∂t when every
-# mask is saturated at τ = 1e-12, where a capped exponent leaves ~1e-290).
-ABS_FLOOR = {"float64": 1e-20, "float32": 1e-12}
 FLOAT_TYPES = (np.float32, np.float64)
 # At most this many problems are spelled out in the one-line error.
 MAX_PROBLEMS_SHOWN = 3
-
-
-def tolerance_table() -> dict:
-    """The tolerance tiers, as written into the manifest."""
-    return {tier: {"rtol": RTOL[tier], "abs_floor": ABS_FLOOR[tier]} for tier in TIERS}
 
 
 # --------------------------------------------------------------------------
@@ -116,6 +96,8 @@ class CandidateValues:
         Keys that are neither inputs nor outputs of the case.
     float32_values : bool
         Every supplied value is float32, or exactly representable in float32.
+    dtypes : dict
+        Output key → the dtype it was stored with ("float32" or "float64").
     """
 
     values: dict
@@ -123,14 +105,19 @@ class CandidateValues:
     ignored: list
     unknown: list
     float32_values: bool
+    dtypes: dict = field(default_factory=dict)
 
 
-def check_shape(key: str, arr: np.ndarray, expected: tuple, case: str):
-    """(array reshaped, transposed?) or a problem string."""
+def check_shape(key: str, arr: np.ndarray, expected: tuple, case: str, out_in: bool = False):
+    """(array reshaped, transposed?) or a problem string; ``out_in`` arrays are turned to (in, out)."""
     if expected == ():
         if arr.size != 1:
             return f"{key} must be a scalar (shape () or (1,)), got shape {arr.shape}"
         return arr.reshape(()), False
+    if out_in and len(expected) == 2:
+        if arr.shape != expected[::-1]:
+            return f"{key} has shape {arr.shape}; layout out_in expects {expected[::-1]}"
+        return arr.T, False
     if arr.shape == expected:
         return arr, False
     if len(expected) == 2 and arr.shape == expected[::-1]:
@@ -139,12 +126,12 @@ def check_shape(key: str, arr: np.ndarray, expected: tuple, case: str):
     return f"{key} has shape {arr.shape}; case {case} expects {expected}{layout}"
 
 
-def check_value(key: str, raw, expected: tuple, case: str):
+def check_value(key: str, raw, expected: tuple, case: str, out_in: bool = False):
     """(float64 array, transposed?) for one output key, or a problem string."""
     arr = np.asarray(raw)
     if arr.dtype.type not in FLOAT_TYPES:
         return f"{key} has dtype {arr.dtype}; outputs must be float32 or float64"
-    checked = check_shape(key, arr, expected, case)
+    checked = check_shape(key, arr, expected, case, out_in)
     if isinstance(checked, str):
         return checked
     arr, transposed = checked
@@ -173,19 +160,22 @@ def check_candidate(candidate: dict, reference: dict) -> CandidateValues:
     case = text(reference, "case")
     L = n_layers_of(reference["layers"])
     shapes = output_shapes(tuple(int(d) for d in reference["layers"]))
-    inputs = set(input_keys(L))
+    inputs = set(input_keys(L)) | {"layout"}
+    out_in = layout_of(candidate) == "out_in"
     values, raw_arrays, transposed, ignored, unknown, problems = {}, [], [], [], [], []
+    dtypes = {}
     for key in candidate:
         if key == "case":
             continue
         if key not in shapes:
             (ignored if key in inputs else unknown).append(key)
             continue
-        checked = check_value(key, candidate[key], shapes[key], case)
+        checked = check_value(key, candidate[key], shapes[key], case, out_in)
         if isinstance(checked, str):
             problems.append(checked)
             continue
         raw_arrays.append(checked[0])
+        dtypes[key] = str(np.asarray(candidate[key]).dtype)
         values[key] = np.asarray(checked[0], np.float64)
         if checked[1]:
             transposed.append(key)
@@ -199,69 +189,16 @@ def check_candidate(candidate: dict, reference: dict) -> CandidateValues:
     order = {key: i for i, key in enumerate(output_keys(L))}
     values = dict(sorted(values.items(), key=lambda kv: order[kv[0]]))
     return CandidateValues(values, transposed, sorted(ignored), sorted(unknown),
-                           is_float32_valued(raw_arrays))
+                           is_float32_valued(raw_arrays), dtypes)
 
 
 # --------------------------------------------------------------------------
 # scales and errors
 
 
-def layer_terms(reference: dict):
-    """Per layer (w, g, s, z) at the reference's t and τ."""
-    W = weights_of(reference)
-    g = weights_of(reference, "grad_masked_W")
-    t, tau = scalar(reference, "t"), scalar(reference, "tau")
-    out = []
-    for Wl, gl in zip(W, g):
-        _, s, z = soft_mask_and_slope(Wl, t, tau)
-        out.append((Wl, gl, s, z))
-    return out
-
-
-def reference_scales(reference: dict) -> dict:
-    """The natural size of every output quantity, for the error's denominator.
-
-    Returns
-    -------
-    dict
-        Output key → float:
-
-        - ``loss``, ``t``, ``dt_dr``, ``density``: their own magnitude;
-        - ``mask*``: 1 (a mask lies in [0, 1]);
-        - ``grad_masked_W*``, ``grad_W*``, ``grad_b*``: the largest magnitude of
-          that layer's array (rounding in a backward pass is relative to it);
-        - ``grad_t``: (2t/τ)·Σ|g·w·s|, ``grad_tau``: Σ|g·w·s·z|/τ — the sums of
-          the absolute terms of eqs. (2.11) and (2.10), which bound the
-          rounding of the signed sums;
-        - ``grad_r``: |dt/dr|·scale(grad_t) + |2λ(r − 1)| (eq. (2.11) + (2.23)).
-    """
-    L = n_layers_of(reference["layers"])
-    t, tau = scalar(reference, "t"), scalar(reference, "tau")
-    terms = layer_terms(reference)
-    sum_gws = sum(float(np.sum(np.abs(g * w * s))) for w, g, s, _ in terms)
-    sum_gwsz = sum(float(np.sum(np.abs(g * w * s * z))) for w, g, s, z in terms)
-    scales = {key: abs(scalar(reference, key)) for key in ("loss", "t", "dt_dr", "density")}
-    scales["grad_t"] = 2.0 * t / tau * sum_gws  # thesis eq. (2.11), terms in absolute value
-    scales["grad_tau"] = sum_gwsz / tau  # thesis eq. (2.10), terms in absolute value
-    reg = 2.0 * scalar(reference, "lam") * (scalar(reference, "r") - 1.0)
-    scales["grad_r"] = abs(scalar(reference, "dt_dr")) * scales["grad_t"] + abs(reg)
-    for l in range(1, L + 1):
-        scales[f"mask{l}"] = 1.0
-        for prefix in ("grad_masked_W", "grad_W", "grad_b"):
-            scales[f"{prefix}{l}"] = float(np.max(np.abs(reference[f"{prefix}{l}"])))
-    return scales
-
-
-def relative_errors(candidate: np.ndarray, expected: np.ndarray, scale: float, floor: float):
-    """Elementwise |c − e| and |c − e| / max(|e|, scale, floor) (same shapes required)."""
-    abs_err = np.abs(np.asarray(candidate, np.float64) - np.asarray(expected, np.float64))
-    denom = np.maximum(np.maximum(np.abs(expected), scale), floor)
-    return abs_err, abs_err / denom
-
-
 @dataclass(frozen=True)
-class Row:
-    """The verdict on one quantity."""
+class QuantityRow:
+    """The verdict on one output quantity, judged at ``tier``."""
 
     key: str
     shape: tuple
@@ -269,11 +206,12 @@ class Row:
     max_rel_err: float
     passed: bool
     note: str = ""
+    tier: str = "float64"
 
 
 def compare_row(key: str, cand: np.ndarray, ref: np.ndarray, scale: float, tier: str,
-                transposed: bool) -> Row:
-    """The Row of one quantity; a transposed weight shape is a mismatch with a note.
+                transposed: bool) -> QuantityRow:
+    """The QuantityRow of one quantity; a transposed weight shape is a mismatch with a note.
 
     Parameters
     ----------
@@ -285,11 +223,25 @@ def compare_row(key: str, cand: np.ndarray, ref: np.ndarray, scale: float, tier:
     transposed : bool
     """
     if transposed:
-        return Row(key, cand.shape, float("nan"), float("nan"), False,
-                   f"shape {cand.shape} is the transpose of the expected {ref.shape}")
-    abs_err, rel_err = relative_errors(cand, ref, scale, ABS_FLOOR[tier])
+        return QuantityRow(key, cand.shape, float("nan"), float("nan"), False,
+                           f"shape {cand.shape} is the transpose of the expected {ref.shape}", tier)
+    abs_err, rel_err = relative_errors(cand, ref, scale, TIER_ABS_FLOOR[tier])
     worst = float(rel_err.max())
-    return Row(key, ref.shape, float(abs_err.max()), worst, worst <= RTOL[tier])
+    return QuantityRow(key, ref.shape, float(abs_err.max()), worst, worst <= rtol_for(key, tier), "", tier)
+
+
+def quantity_tiers(checked: CandidateValues, case_tier: str, forced: str | None) -> dict:
+    """Key → tier: ``forced`` for every key, else the looser of the case's tier and the key's dtype's.
+
+    A float32 quantity cannot be judged at the float64 tier; a float64
+    quantity of a float32-tier case keeps the case's tier (the case is built
+    for float32 conditioning).
+    """
+    if forced is not None:
+        return {key: forced for key in checked.values}
+    order = {"float64": 0, "float32": 1}
+    return {key: max(case_tier, tier_of_dtype(checked.dtypes.get(key, "float64")), key=order.get)
+            for key in checked.values}
 
 
 @dataclass
@@ -299,8 +251,10 @@ class Comparison:
     Attributes
     ----------
     case, tier, source : str
-        Case name, tolerance tier used, where the reference came from.
-    rows : list of Row
+        Case name, the case's tolerance tier (or the forced one), where the
+        reference came from.
+    rows : list of QuantityRow
+        Each carries the tier it was judged at.
         One per supplied quantity, in schema order.
     missing, ignored, unknown : list of str
         Output keys not supplied; input keys carried (ignored); unknown keys.
@@ -328,8 +282,13 @@ class Comparison:
 
     @property
     def rtol(self) -> float:
-        """The pass criterion of the tier used."""
-        return RTOL[self.tier]
+        """The pass criterion of the case's tier."""
+        return TIER_RTOL[self.tier]
+
+    @property
+    def mixed(self) -> bool:
+        """True if some quantity was judged at another tier than the case's."""
+        return any(row.tier != self.tier for row in self.rows)
 
 
 def compare_candidate(candidate, vectors_dir=None, tier: str | None = None,
@@ -344,7 +303,8 @@ def compare_candidate(candidate, vectors_dir=None, tier: str | None = None,
         Directory written by ``refprune vectors``; by default the case's
         reference is generated in memory (generation is deterministic).
     tier : {"float64", "float32"}, optional
-        Override the case's tolerance tier.
+        Judge every quantity at this tier (default: the case's tier, or float32
+        for a quantity stored as float32).
     diagnose : bool
         Diagnose mismatches.
 
@@ -359,11 +319,18 @@ def compare_candidate(candidate, vectors_dir=None, tier: str | None = None,
     """
     name_of_file = str(candidate) if not isinstance(candidate, dict) else ""
     data = candidate if isinstance(candidate, dict) else read_candidate(candidate)
-    reference, source = reference_for(candidate_case(data), vectors_dir)
+    if carries_inputs(data):
+        reference, source = reference_from_inputs(data), "computed from the candidate's own inputs"
+    else:
+        reference, source = reference_for(candidate_case(data), vectors_dir)
     checked = check_candidate(data, reference)
-    tier = check_choice(tier or text(reference, "tier"), "tier", TIERS)
+    if carries_inputs(data):
+        checked.ignored = []  # the inputs were used, not ignored
+    forced = check_choice(tier, "tier", TIERS) if tier is not None else None
+    tier = forced or check_choice(text(reference, "tier"), "tier", TIERS)
+    tiers = quantity_tiers(checked, tier, forced)
     scales = reference_scales(reference)
-    rows = [compare_row(key, value, np.asarray(reference[key], np.float64), scales[key], tier,
+    rows = [compare_row(key, value, np.asarray(reference[key], np.float64), scales[key], tiers[key],
                         key in checked.transposed)
             for key, value in checked.values.items()]
     L = n_layers_of(reference["layers"])
@@ -372,9 +339,7 @@ def compare_candidate(candidate, vectors_dir=None, tier: str | None = None,
                       ignored=checked.ignored, unknown=checked.unknown,
                       float32_values=checked.float32_values, candidate=name_of_file)
     if diagnose and not comp.passed:
-        from .diagnose import diagnose as run_diagnosis
-
-        comp.diagnosis = run_diagnosis(reference, checked, tier, scales)
+        comp.diagnosis = run_diagnosis(reference, checked, tiers, scales)
     return comp
 
 
@@ -391,10 +356,16 @@ def format_comparison(comp: Comparison) -> str:
     """The human-readable report: header, table, missing keys, verdict, diagnosis."""
     lines = [f"compare  case={comp.case}  tier={comp.tier} (pass: max rel err <= {comp.rtol:g})  "
              f"reference: {comp.source}"]
-    lines.append(f"{'quantity':<16} {'shape':<8} {'max abs err':>12} {'max rel err':>12}  verdict")
+    if any(row.tier == "float32" and row.key in FLOAT32_KEY_RTOL for row in comp.rows):
+        lines.append("float32 tier: dt_dr and density pass at max rel err <= "
+                     f"{FLOAT32_KEY_RTOL['dt_dr']:g} (a float32 dt/dr is that accurate)")
+    if comp.mixed:
+        lines.append("mixed precision: each quantity is judged at the tier of its own dtype "
+                     f"(float32: max rel err <= {TIER_RTOL['float32']:g}); see the tier column")
+    lines.append(f"{'quantity':<16} {'shape':<8} {'tier':<8} {'max abs err':>12} {'max rel err':>12}  verdict")
     for row in comp.rows:
         verdict = "pass" if row.passed else "FAIL"
-        lines.append(f"{row.key:<16} {shape_text(row.shape):<8} {row.max_abs_err:>12.3e} "
+        lines.append(f"{row.key:<16} {shape_text(row.shape):<8} {row.tier:<8} {row.max_abs_err:>12.3e} "
                      f"{row.max_rel_err:>12.3e}  {verdict}{'  (' + row.note + ')' if row.note else ''}")
     if comp.missing:
         lines.append(f"not supplied (not checked): {', '.join(comp.missing)}")
@@ -417,10 +388,11 @@ def _json_float(x: float):
 
 def comparison_dict(comp: Comparison) -> dict:
     """The report as a JSON-serialisable dict (non-finite numbers as null)."""
-    return {"case": comp.case, "tier": comp.tier, "rtol": comp.rtol, "abs_floor": ABS_FLOOR[comp.tier],
+    return {"case": comp.case, "tier": comp.tier, "rtol": comp.rtol, "abs_floor": TIER_ABS_FLOOR[comp.tier],
             "reference": comp.source, "candidate": comp.candidate, "passed": comp.passed,
             "rows": [{"quantity": r.key, "shape": list(r.shape), "max_abs_err": _json_float(r.max_abs_err),
-                      "max_rel_err": _json_float(r.max_rel_err), "passed": r.passed, "note": r.note}
+                      "max_rel_err": _json_float(r.max_rel_err), "passed": r.passed, "note": r.note,
+                      "tier": r.tier}
                      for r in comp.rows],
             "missing": comp.missing, "ignored": comp.ignored, "unknown": comp.unknown,
             "float32_values": comp.float32_values,

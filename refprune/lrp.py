@@ -20,9 +20,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .density import DensityConfig, bandwidth, density_at, direct_kde
-from .gradients import (grad_ratio, grad_tau, grad_threshold, grad_weight,
-                        regulariser, threshold_derivative)
+from .density import DensityConfig, threshold_dt_dr
+from .gradients import grad_ratio, grad_tau, grad_threshold, grad_weight, regulariser
 from .losses import LOSSES, loss_and_grad
 from .masks import soft_mask_and_slope
 from .mlp import check_mlp, mlp_backward, mlp_forward
@@ -171,28 +170,17 @@ def masked_loss(weights, biases, x, y, t: float, tau: float, loss: str) -> float
 def density_for_dt_dr(weights, thr: Threshold, config: LRPConfig):
     """The density value f used in dt/dr, and where it was evaluated.
 
+    The one route from a DensityConfig to dt/dr:
+    :func:`refprune.density.threshold_dt_dr`.
+
     Returns
     -------
     dt_dr : float
     density : float
     points : ndarray
     """
-    a = all_magnitudes(weights)
-    if config.threshold == "smoothed":
-        h = bandwidth(a, config.density.rule)
-        points = np.array([thr.t])
-        f = direct_kde(a, points, h, reflect=True)
-        return threshold_derivative(float(f[0])), float(f[0]), points
-    if config.dt_dr_at == "t" or thr.lower > thr.t or thr.upper < thr.t:
-        # at t itself; also when t was given and no longer lies between a_k and a_{k+1}
-        points = np.array([thr.t])
-    else:
-        points = np.array([thr.lower, thr.upper])
-    f = density_at(a, points, config.density)
-    if np.any(f <= 0):
-        raise ValueError(f"density of |w| is 0 at {points}: dt/dr = 1/f(t) is undefined")
-    dt_dr = float(np.mean([threshold_derivative(float(fi)) for fi in f]))
-    return dt_dr, float(np.mean(f)), points
+    return threshold_dt_dr(all_magnitudes(weights), thr.t, thr.lower, thr.upper, config.density,
+                           smoothed=config.threshold == "smoothed", at=config.dt_dr_at)
 
 
 def lrp_gradients(weights, biases, x, y, r: float, tau: float,

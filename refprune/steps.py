@@ -18,8 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .density import (PUBLISHED_DENSITY, DensityConfig, density_at, fast_nearest_binned_density_at,
-                      kde_at_point,
+from .density import (PUBLISHED_DENSITY, DensityConfig, density_at, kde_at_point, published_density_at,
                       scott_bandwidth_fast, scott_bandwidth_from_sums)
 from .gradients import (fused_gradients, grad_ratio, grad_tau, grad_threshold, grad_weight,
                         regulariser, threshold_derivative)
@@ -386,7 +385,7 @@ def published_inverse_density(a: np.ndarray, points, path: PublishedPath) -> lis
     """1/f at the points with the path's density; the published one (P5) by its fast route."""
     d = path.density
     if d == PUBLISHED_DENSITY:
-        f = fast_nearest_binned_density_at(a, np.asarray(points, np.float64), d.renormalize, d.grid_size)
+        f = published_density_at(a, points, d.rule, d.ddof, d.grid_size)
         return [threshold_derivative(float(v)) for v in f]
     return inverse_density(a, points, d)
 

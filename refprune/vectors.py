@@ -5,14 +5,16 @@ on a small MLP: its inputs (layer sizes, W and b of every layer, a batch x and
 targets y, the loss kind, r, τ, λ, the threshold rule and the KDE settings) and
 every output an implementation computes on the way (loss, t, soft masks,
 g = ∂L/∂ŵ, dt/dr and the density it came from, ∂L/∂t, and the gradients of
-every W, b, τ and r). ``refprune vectors --out DIR`` writes one ``.npz`` per
-case and ``manifest.json``; ``refprune compare`` checks another
-implementation's outputs against them (:mod:`refprune.compare`). The file
-format is specified in ``docs/vectors.md``.
+every W, b, τ and r). This module defines the cases and builds them;
+:mod:`refprune.vectors_files` writes them (``refprune vectors --out DIR``: one
+``.npz`` per case and ``manifest.json``), :mod:`refprune.vectors_from` builds a
+user's own case, and ``refprune compare`` checks another implementation's
+outputs against them (:mod:`refprune.compare`). The file format is specified
+in ``docs/vectors.md`` (key schema: :mod:`refprune.vectors_schema`).
 
 Properties every case has
 -------------------------
-- Inputs come from :func:`refprune.gradcheck.make_problem` with a fixed seed
+- Inputs come from :func:`refprune.gradcheck_case.make_problem` with a fixed seed
   (PyTorch-default initialisation), then rounded to float32: every input is
   exactly representable in float32, so a float32 implementation reads the
   same numbers a float64 one does. References are computed in float64.
@@ -25,47 +27,34 @@ Properties every case has
 
 from __future__ import annotations
 
-import hashlib
-import io
-import json
-import zipfile
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
-from . import __version__
-from .density import DensityConfig
-from .gradcheck import Case, make_problem
-from .io import _atomic
+from .density import PUBLISHED_DENSITY, DensityConfig
+from .gradcheck_case import Case, make_problem
 from .lrp import DT_DR_POINTS, LRPConfig, LRPResult, lrp_gradients
+from .optim import EPS as ADAM_EPS
+from .optim import R_MAX
 from .threshold import THRESHOLD_RULES, compute_threshold
 from .validation import check_choice
+from .vectors_schema import SCHEMA_VERSION, TIERS, layer_keys, output_keys
 
-SCHEMA_VERSION = 1
-TIERS = ("float64", "float32")
 TAU_RULES = ("std", "margin", "absolute")
-MANIFEST = "manifest.json"
 
 # The previous step is one Adam step back with the learning rates of thesis
 # Table 4.1. Adam's first update is lr·g/(|g| + ε) (m̂ = g, v̂ = g²), so
 # W_prev = W + lr·g/(|g| + ε): each weight moved by about lr, which moves t by
 # a few 1e-4 relative: at least 3× the float32 tier (tests/test_vectors.py checks it).
 PREV_LR = {"weights": 1e-3, "r": 1e-4, "tau": 1e-6}
-ADAM_EPS = 1e-8
 # In the extreme-τ cases lr_τ = 1e-6 exceeds τ itself; the τ step is capped at
 # 1% of τ there so that τ_prev stays a plausible previous value of τ.
 PREV_TAU_MAX_REL = 1e-2
-# r_prev is clamped like r in training (METHOD §4).
-R_MAX = 0.9999
 # r·n must stay this far from an integer (besides the r step to r_prev), so
 # that k = floor(r·n) is the same whether r·n is rounded in float32 or float64
 # and for r and r_prev alike: no case sits on a jump of t(r).
 K_MARGIN = 1e-3
 
-# The fixed zip timestamp of every archive member (the earliest a zip can hold),
-# so that generation is byte-for-byte reproducible.
-ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 
 
 @dataclass(frozen=True)
@@ -138,7 +127,7 @@ def _density(method: str, reflect: bool, binning: str = "linear", renormalize: b
 _REFLECTED = _density("direct", reflect=True)  # exact sum reflected at 0 (also the smoothed rule's)
 _DIRECT = _density("direct", reflect=False)  # exact sum, thesis eq. (2.17) as printed
 _THESIS_FFT = _density("fft", reflect=False)  # binned + FFT, linear binning (Theorem 2.1)
-_PUBLISHED = _density("fft", reflect=False, binning="nearest", renormalize=True)  # METHOD §6 P5 (untruncated)
+_PUBLISHED = PUBLISHED_DENSITY  # METHOD §6 P5 in full (truncated kernel on an arange, ddof 0)
 
 CASES = (
     VectorCase("ce-tiny", "classification, tiny net, moderate τ, λ = 0",
@@ -187,59 +176,13 @@ CASES = (
                (5, 8, 2), 8, "mse", 0.3, 0.1, threshold="smoothed", density=_REFLECTED, seed=13,
                tier="float32",
                covers=("regression", "tiny", "smoothed", "lam0", "float32")),
-    VectorCase("ce-published-kde", "published density (nearest bins, renormalised) averaged "
-               "over a_k, a_{k+1}, with the sign of eq. (2.16)",
+    VectorCase("ce-published-kde", "published density (METHOD §6 P5 in full: nearest bins, "
+               "kernel truncated at ±3h on an arange, ddof 0, renormalised) averaged over a_k, "
+               "a_{k+1}, with the sign of eq. (2.16)",
                (10, 12, 5), 8, "ce", 0.53, 0.1, lam=1.0, density=_PUBLISHED, dt_dr_at="order_stats",
                seed=14, covers=("classification", "medium", "published-kde", "lam>0", "float64")),
 )
 CASE_NAMES = tuple(c.name for c in CASES)
-
-
-# --------------------------------------------------------------------------
-# key schema
-
-
-def n_layers_of(layers) -> int:
-    """L, the number of Linear layers, from (D_0, …, D_L)."""
-    return len(layers) - 1
-
-
-def layer_keys(prefix: str, n_layers: int) -> list[str]:
-    """``[prefix1, …, prefixL]``: layer numbering is 1-based in key names."""
-    return [f"{prefix}{l}" for l in range(1, n_layers + 1)]
-
-
-KDE_KEYS = ("kde_method", "kde_rule", "kde_grid_size", "kde_binning", "kde_reflect",
-            "kde_renormalize", "kde_point")
-SCALAR_INPUTS = ("r", "tau", "lam", "r_prev", "tau_prev")
-STRING_INPUTS = ("case", "loss_kind", "threshold_rule", "tier")
-SCALAR_OUTPUTS = ("loss", "t", "dt_dr", "density", "grad_t", "grad_tau", "grad_r")
-
-
-def input_keys(n_layers: int) -> list[str]:
-    """Every input key of a case with L layers, in file order."""
-    return (["schema_version", "case", "tier", "layers"] + layer_keys("W", n_layers)
-            + layer_keys("b", n_layers) + ["x", "y", "loss_kind", "r", "tau", "lam",
-                                           "threshold_rule", *KDE_KEYS]
-            + layer_keys("W_prev", n_layers) + layer_keys("b_prev", n_layers)
-            + ["r_prev", "tau_prev"])
-
-
-def output_keys(n_layers: int) -> list[str]:
-    """Every reference-output key of a case with L layers, in file order."""
-    return (["loss", "t"] + layer_keys("mask", n_layers) + layer_keys("grad_masked_W", n_layers)
-            + ["dt_dr", "density", "grad_t"] + layer_keys("grad_W", n_layers)
-            + layer_keys("grad_b", n_layers) + ["grad_tau", "grad_r"])
-
-
-def output_shapes(layers) -> dict:
-    """Expected shape of every output key: weight-shaped keys are (D_{l−1}, D_l)."""
-    shapes = {key: () for key in SCALAR_OUTPUTS}
-    for l, (fan_in, fan_out) in enumerate(zip(layers[:-1], layers[1:]), start=1):
-        for prefix in ("mask", "grad_masked_W", "grad_W"):
-            shapes[f"{prefix}{l}"] = (fan_in, fan_out)
-        shapes[f"grad_b{l}"] = (fan_out,)
-    return shapes
 
 
 # --------------------------------------------------------------------------
@@ -358,7 +301,7 @@ def kde_inputs(config: LRPConfig) -> dict:
     return {"kde_method": np.array(d.method), "kde_rule": np.array(d.rule),
             "kde_grid_size": np.array(d.grid_size, np.int64), "kde_binning": np.array(d.binning),
             "kde_reflect": np.array(d.reflect), "kde_renormalize": np.array(d.renormalize),
-            "kde_point": np.array(config.dt_dr_at)}
+            "kde_point": np.array(config.dt_dr_at), "kde_ddof": np.array(d.ddof, np.int64)}
 
 
 def make_vectors(case: VectorCase) -> dict:
@@ -376,19 +319,38 @@ def make_vectors(case: VectorCase) -> dict:
     inp = build_inputs(case)
     W, b, r, tau, config = inp["weights"], inp["biases"], inp["r"], inp["tau"], inp["config"]
     res = lrp_gradients(W, b, inp["x"], inp["y"], r, tau, config)
-    prev = previous_step(W, b, r, tau, res)
+    return assemble_vectors(case.name, case.tier, case.layers, inp, res,
+                            previous_step(W, b, r, tau, res))
+
+
+def assemble_vectors(name: str, tier: str, layers, inp: dict, res: LRPResult, prev: dict | None) -> dict:
+    """A case file's keys, in file order, from its inputs, its LRP pass and its previous step.
+
+    Parameters
+    ----------
+    name, tier : str
+    layers : tuple of int
+    inp : dict
+        ``weights``, ``biases`` (lists), ``x``, ``y``, ``r``, ``tau``, ``config`` (LRPConfig).
+    res : LRPResult
+        The reference pass on those inputs.
+    prev : dict or None
+        ``W_prev``, ``b_prev``, ``r_prev``, ``tau_prev``; None writes no previous step.
+    """
+    W, b, config = inp["weights"], inp["biases"], inp["config"]
     L = len(W)
-    data = {"schema_version": np.array(SCHEMA_VERSION, np.int64), "case": np.array(case.name),
-            "tier": np.array(case.tier), "layers": np.array(case.layers, np.int64)}
+    data = {"schema_version": np.array(SCHEMA_VERSION, np.int64), "case": np.array(name),
+            "tier": np.array(tier), "layers": np.array(layers, np.int64)}
     data.update(zip(layer_keys("W", L), W))
     data.update(zip(layer_keys("b", L), b))
-    data.update({"x": inp["x"], "y": inp["y"], "loss_kind": np.array(case.loss),
-                 "r": np.array(r), "tau": np.array(tau), "lam": np.array(float(case.lam)),
-                 "threshold_rule": np.array(case.threshold)})
+    data.update({"x": inp["x"], "y": inp["y"], "loss_kind": np.array(config.loss),
+                 "r": np.array(float(inp["r"])), "tau": np.array(float(inp["tau"])),
+                 "lam": np.array(float(config.lam)), "threshold_rule": np.array(config.threshold)})
     data.update(kde_inputs(config))
-    data.update(zip(layer_keys("W_prev", L), prev["W_prev"]))
-    data.update(zip(layer_keys("b_prev", L), prev["b_prev"]))
-    data.update({"r_prev": np.array(prev["r_prev"]), "tau_prev": np.array(prev["tau_prev"])})
+    if prev is not None:
+        data.update(zip(layer_keys("W_prev", L), prev["W_prev"]))
+        data.update(zip(layer_keys("b_prev", L), prev["b_prev"]))
+        data.update({"r_prev": np.array(float(prev["r_prev"])), "tau_prev": np.array(float(prev["tau_prev"]))})
     outputs = reference_outputs(res)
     data.update((key, outputs[key]) for key in output_keys(L))
     return data
@@ -400,171 +362,3 @@ def case_by_name(name: str) -> VectorCase:
         if case.name == name:
             return case
     raise ValueError(f"case {name!r} does not exist; known cases: {', '.join(CASE_NAMES)}")
-
-
-# --------------------------------------------------------------------------
-# reading a case back
-
-
-def text(data: dict, key: str) -> str:
-    """A string-valued key of a vectors or candidate dict."""
-    value = np.asarray(data[key])
-    if value.ndim != 0 or value.dtype.kind not in "US":
-        raise ValueError(f"{key} must be a string, got dtype {value.dtype} shape {value.shape}")
-    item = value.item()
-    return item.decode() if isinstance(item, bytes) else str(item)
-
-
-def scalar(data: dict, key: str) -> float:
-    """A float-valued 0-d key."""
-    return float(np.asarray(data[key], np.float64))
-
-
-def weights_of(data: dict, prefix: str = "W") -> list:
-    """Per-layer arrays ``prefix1 … prefixL`` of a vectors dict as float64 (``W``, ``b``, ``W_prev``…)."""
-    L = n_layers_of(data["layers"])
-    return [np.asarray(data[key], np.float64) for key in layer_keys(prefix, L)]
-
-
-def config_of(data: dict) -> LRPConfig:
-    """The LRPConfig a vectors dict was computed with (from ``loss_kind``, ``lam``, ``kde_*``…)."""
-    density = DensityConfig(rule=text(data, "kde_rule"), grid_size=int(data["kde_grid_size"]),
-                            binning=text(data, "kde_binning"), reflect=bool(data["kde_reflect"]),
-                            method=text(data, "kde_method"),
-                            renormalize=bool(data["kde_renormalize"]))
-    return LRPConfig(loss=text(data, "loss_kind"), lam=scalar(data, "lam"),
-                     threshold=text(data, "threshold_rule"), density=density,
-                     dt_dr_at=text(data, "kde_point"))
-
-
-def targets_of(data: dict) -> np.ndarray:
-    """y as int64 labels of shape (N,) (``ce``) or float64 targets of shape (N, D_L) (``mse``)."""
-    y = np.asarray(data["y"])
-    return y.astype(np.int64) if text(data, "loss_kind") == "ce" else y.astype(np.float64)
-
-
-def load_vectors(path) -> dict:
-    """Read a case file; check its schema version and that every key is present.
-
-    Raises
-    ------
-    ValueError
-        If the file is not a vectors file of this schema.
-    OSError
-        If it cannot be read.
-    """
-    path = Path(path)
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            data = {key: npz[key] for key in npz.files}
-    except (zipfile.BadZipFile, ValueError, EOFError) as exc:
-        raise ValueError(f"{path} is not a readable vectors .npz file ({exc})") from None
-    if "schema_version" not in data or int(data["schema_version"]) != SCHEMA_VERSION:
-        raise ValueError(f"{path}: not a vectors file of schema version {SCHEMA_VERSION}")
-    L = n_layers_of(data["layers"])
-    missing = [key for key in input_keys(L) + output_keys(L) if key not in data]
-    if missing:
-        raise ValueError(f"{path}: vectors file lacks keys {', '.join(missing)}")
-    return data
-
-
-# --------------------------------------------------------------------------
-# writing
-
-
-def npz_bytes(arrays: dict) -> bytes:
-    """A compressed .npz archive of the arrays with fixed member timestamps (reproducible)."""
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        for key, value in arrays.items():
-            member = io.BytesIO()
-            np.lib.format.write_array(member, np.asarray(value), allow_pickle=False)
-            info = zipfile.ZipInfo(f"{key}.npy", date_time=ZIP_DATE)
-            info.compress_type = zipfile.ZIP_DEFLATED
-            info.external_attr = 0o644 << 16
-            zf.writestr(info, member.getvalue())
-    return buf.getvalue()
-
-
-def manifest_entry(case: VectorCase, data: dict, blob: bytes) -> dict:
-    """The manifest's description of one written case."""
-    n = int(sum(np.size(data[key]) for key in layer_keys("W", n_layers_of(case.layers))))
-    return {"name": case.name, "file": f"{case.name}.npz",
-            "sha256": hashlib.sha256(blob).hexdigest(), "description": case.description,
-            "tier": case.tier, "covers": list(case.covers), "layers": list(case.layers),
-            "batch": case.batch, "loss_kind": case.loss, "n_weights": n,
-            "r": scalar(data, "r"), "k": min(int(np.floor(scalar(data, "r") * n)), n - 1),
-            "tau": scalar(data, "tau"), "tau_rule": case.tau_rule, "tau0": case.tau0,
-            "lam": case.lam, "threshold_rule": case.threshold,
-            "kde": {key: np.asarray(data[key]).item() for key in KDE_KEYS},
-            "t": scalar(data, "t"), "dt_dr": scalar(data, "dt_dr"), "seed": case.seed}
-
-
-def write_vectors(out_dir, names=None) -> dict:
-    """Write the cases (all, or those named) and ``manifest.json`` into ``out_dir``.
-
-    Parameters
-    ----------
-    out_dir : path
-    names : iterable of str, optional
-        Case names; unknown names raise ValueError before anything is written.
-
-    Returns
-    -------
-    dict
-        The manifest that was written.
-    """
-    from .compare import tolerance_table
-
-    cases = list(CASES) if names is None else [case_by_name(n) for n in names]
-    out_dir = Path(out_dir)
-    entries = []
-    for case in cases:
-        data = make_vectors(case)
-        blob = npz_bytes(data)
-        _atomic(out_dir / f"{case.name}.npz", lambda fh, blob=blob: fh.write(blob))
-        entries.append(manifest_entry(case, data, blob))
-    manifest = {"schema_version": SCHEMA_VERSION, "generator": f"refprune {__version__}",
-                "format": "docs/vectors.md", "tolerances": tolerance_table(), "cases": entries}
-    text_ = json.dumps(manifest, indent=2, ensure_ascii=False) + "\n"
-    _atomic(out_dir / MANIFEST, lambda fh: fh.write(text_.encode()))
-    return manifest
-
-
-def read_manifest(vectors_dir) -> dict:
-    """``manifest.json`` of a vectors directory, checked for the schema version."""
-    path = Path(vectors_dir) / MANIFEST
-    with open(path, encoding="utf-8") as fh:
-        try:
-            manifest = json.load(fh)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{path} is not valid JSON ({exc})") from None
-    if manifest.get("schema_version") != SCHEMA_VERSION or "cases" not in manifest:
-        raise ValueError(f"{path}: not a vectors manifest of schema version {SCHEMA_VERSION}")
-    return manifest
-
-
-def reference_for(name: str, vectors_dir=None) -> tuple[dict, str]:
-    """The reference vectors of a case: from ``vectors_dir`` or generated in memory.
-
-    Returns
-    -------
-    data : dict
-    source : str
-        Where it came from (a path, or "generated in memory").
-    """
-    if vectors_dir is None:
-        return make_vectors(case_by_name(name)), "generated in memory"
-    manifest = read_manifest(vectors_dir)
-    entry = next((e for e in manifest["cases"] if e.get("name") == name), None)
-    if entry is None:
-        known = ", ".join(e.get("name", "?") for e in manifest["cases"])
-        raise ValueError(f"case {name!r} does not exist in {vectors_dir}; known cases: {known}")
-    path = Path(vectors_dir) / entry["file"]
-    blob = path.read_bytes()
-    if hashlib.sha256(blob).hexdigest() != entry.get("sha256"):
-        raise ValueError(f"{path} does not match the sha256 in {MANIFEST} (modified or mixed versions)")
-    data = load_vectors(path)
-    if text(data, "case") != name:
-        raise ValueError(f"{path} holds case {text(data, 'case')!r}, not {name!r}")
-    return data, str(path)

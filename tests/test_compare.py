@@ -7,6 +7,7 @@ on), not by the diagnosis's own models.
 """
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -16,12 +17,13 @@ from scipy.special import ndtr
 from refprune.cli import main
 from refprune.compare import compare_candidate, comparison_dict, format_comparison
 from refprune.density import density_at
-from refprune.diagnose import smoothed_t_derivatives
+from refprune.defects import smoothed_t_derivatives
 from refprune.lrp import lrp_gradients
 from refprune.threshold import smoothed_threshold
-from refprune.vectors import (CASES, case_by_name, config_of, make_vectors, n_layers_of,
-                              output_keys, reference_outputs, scalar, targets_of, text,
-                              weights_of, write_vectors)
+from refprune.vectors import CASES, case_by_name, make_vectors, reference_outputs
+from refprune.vectors_files import write_vectors
+from refprune.vectors_schema import (config_of, n_layers_of, output_keys, scalar, targets_of, text,
+                                     weights_of)
 
 _CACHE = {}
 
@@ -383,7 +385,8 @@ def test_float32_candidate_with_a_defect_is_matched_at_float32_tolerance():
     cand = {k: (v.astype(np.float32) if k != "case" else v) for k, v in inject_double_mask(data).items()}
     comp = compare_candidate(cand)
     assert comp.diagnosis.causes == ["double_mask"]
-    assert "float32 values" in " ".join(comp.diagnosis.evidence)
+    assert all(row.tier == "float32" for row in comp.rows)  # float32 values: the float32 tier
+    assert "rtol 0.0001" in " ".join(comp.diagnosis.evidence)
 
 
 def test_smoothed_t_derivative_model_matches_finite_differences():
@@ -576,3 +579,70 @@ def test_cli_tier_override(tmp_path, capsys):
     path = save(tmp_path / "f32.npz", inject_float32(vectors("ce-tiny")))
     assert main(["compare", path]) == 1
     assert main(["compare", path, "--tier", "float32"]) == 0
+
+
+# --------------------------------------------------------------------------
+# float32-tier power on dt/dr
+
+
+def dt_dr_changed(data, factor):
+    cand = reference_candidate(data)
+    cand["dt_dr"] = cand["dt_dr"] * factor
+    cand["density"] = cand["density"] / factor
+    cand["grad_r"] = np.array(cand["dt_dr"] * cand["grad_t"] + reg_grad(data))
+    return {k: (v.astype(np.float32) if k != "case" else v) for k, v in cand.items()}
+
+
+F32_DT_DR_CASES = [c.name for c in CASES if c.tier == "float32"]
+
+
+@pytest.mark.parametrize("name", F32_DT_DR_CASES)
+def test_ddof0_bandwidth_fails_on_every_float32_case(name):
+    data = vectors(name)
+    a = magnitudes(data)
+    cfg = config_of(data)
+    h0 = np.std(a) * a.size ** -0.2  # NumPy's default ddof = 0
+    if text(data, "threshold_rule") == "smoothed" or cfg.density.method == "direct":
+        f = gaussian_sum(a, scalar(data, "t"), h0, cfg.threshold == "smoothed" or cfg.density.reflect)
+    else:  # the binned estimate with the ddof-0 bandwidth
+        f = density_at(a, np.array([scalar(data, "t")]), replace(cfg.density, ddof=0))[0]
+    cand = {k: (v.astype(np.float32) if k != "case" else v) for k, v in with_density(data, f).items()}
+    comp = compare_candidate(cand)
+    assert not {r.key: r for r in comp.rows}["dt_dr"].passed, format_comparison(comp)
+    assert comp.diagnosis.causes == ["density"], format_comparison(comp)
+    assert "ddof 0" in " ".join(comp.diagnosis.evidence)
+
+
+@pytest.mark.parametrize("name", F32_DT_DR_CASES)
+def test_a_1e_minus_5_change_of_dt_dr_fails_at_float32(name):
+    comp = compare_candidate(dt_dr_changed(vectors(name), 1 + 1e-5))
+    rows = {r.key: r for r in comp.rows}
+    assert not rows["dt_dr"].passed and rows["dt_dr"].tier == "float32"
+
+
+# --------------------------------------------------------------------------
+# mixed precision and an honest closest model
+
+
+def test_mixed_precision_candidate_passes_each_quantity_at_its_own_tier():
+    data = vectors("ce-tiny")  # a float64-tier case
+    cand = reference_candidate(data)
+    for key in ("t", "dt_dr", "density", "grad_tau", "grad_r"):  # as the published code writes them
+        cand[key] = cand[key].astype(np.float32)
+    comp = compare_candidate(cand)
+    report = format_comparison(comp)
+    assert comp.passed, report
+    tiers = {r.key: r.tier for r in comp.rows}
+    assert tiers["grad_tau"] == "float32" and tiers["grad_W1"] == "float64"
+    assert "mixed precision: each quantity is judged at the tier of its own dtype" in report
+    cand["grad_W1"] = cand["grad_W1"] * (1 + 1e-8)  # a float64 quantity keeps the float64 tier
+    assert not compare_candidate(cand).passed
+
+
+def test_closest_model_is_named_only_when_it_touches_the_mismatch():
+    data = vectors("ce-tiny")
+    cand = reference_candidate(data)
+    cand["grad_tau"] = 1.37 * cand["grad_tau"]  # a defect no model has, on ∂L/∂τ only
+    report = format_comparison(compare_candidate(cand))
+    assert "closest model: none — no known model touches the mismatching quantities (grad_tau)" in report
+    assert "sign flip of ∂L/∂t" not in report

@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from scipy import special, stats
 
-import refprune.density as density_mod
+import refprune.kde as kde_mod
+import refprune.quantile as quantile_mod
 from refprune.density import (BANDWIDTH_RULES, BINNINGS, DensityConfig, bandwidth,
                               binned_histogram, binned_kde, density_at, direct_kde,
                               direct_kde_cdf, interpolate_density, inverse_density_at,
@@ -233,7 +234,7 @@ def test_direct_kde_blocking(monkeypatch):
     x = np.linspace(-1, 5, 60).reshape(6, 10)
     h = bandwidth(a)
     whole = direct_kde(a, x, h, reflect=True), direct_kde_cdf(a, x, h, reflect=True)
-    monkeypatch.setattr(density_mod, "_BLOCK_ELEMENTS", 7)  # many ragged blocks
+    monkeypatch.setattr(kde_mod, "_BLOCK_ELEMENTS", 7)  # many ragged blocks
     blocked = direct_kde(a, x, h, reflect=True), direct_kde_cdf(a, x, h, reflect=True)
     for w, b in zip(whole, blocked):
         np.testing.assert_allclose(b, w, rtol=1e-13, atol=0)
@@ -496,7 +497,7 @@ def test_smoothed_quantile_across_a_gap():
 
 
 def test_smoothed_quantile_reports_non_convergence(monkeypatch):
-    monkeypatch.setattr(density_mod, "MAX_QUANTILE_ITER", 1)
+    monkeypatch.setattr(quantile_mod, "MAX_QUANTILE_ITER", 1)
     with pytest.raises(RuntimeError, match="converge"):
         smoothed_quantile(QUANTILE_DATA, 0.5, QUANTILE_H)
 

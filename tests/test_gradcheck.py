@@ -2,14 +2,17 @@
 
 import json
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from refprune.band import BAND_Z, BAND_Z_TOL, DEFAULT_BAND
 from refprune.cli import main
-from refprune.gradcheck import (RTOL, Case, analytic_gradients, check_gradients,
+from refprune.gradcheck import (FD_RTOL, Case, analytic_gradients, check_gradients,
                                 gradcheck, make_problem)
 from refprune.lrp import lrp_gradients
+from refprune.masks import mask_logit
 
 
 def rows_by_name(rows):
@@ -32,7 +35,7 @@ def test_exact_gradients_pass(case):
     assert {row.name for row in report.rows} == expected
     failing = [row for row in report.rows if not row.passed]
     assert not failing, failing
-    assert max(row.max_rel_err for row in report.rows) <= RTOL["float64"]
+    assert max(row.max_rel_err for row in report.rows) <= FD_RTOL["float64"]
     assert all(row.checked > 0 for row in report.rows)
 
 
@@ -145,3 +148,78 @@ def test_cli_bad_layers_is_a_usage_error(capsys):
         main(["gradcheck", "--layers", "4,0,3"])
     assert exit_info.value.code == 2
     assert "--layers needs at least two sizes" in capsys.readouterr().err
+
+
+# --- any τ: the band, vacuous rows, extreme values --------------------------
+
+@pytest.mark.parametrize("args", [
+    ["--tau0", "1e-5"], ["--tau0", "1e-6"], ["--tau0", "1e-6", "--threshold", "smoothed", "--lam", "10"],
+], ids=["1e-5", "1e-6", "1e-6-smoothed-lam10"])
+def test_small_tau0_checks_tau_and_t_for_real(args, capsys):
+    assert main(["gradcheck", "--json", *args]) == 0
+    rows = {row["name"]: row for row in json.loads(capsys.readouterr().out)}
+    for name in ("tau", "t"):
+        assert rows[name]["status"] == "pass" and rows[name]["checked"] == 1, rows[name]
+    assert all(row["status"] != "FAIL" for row in rows.values())
+
+
+def test_small_tau0_places_the_default_band():
+    problem = make_problem(Case(tau0=1e-6))
+    result = lrp_gradients(problem.weights, problem.biases, problem.x, problem.y, problem.r,
+                           problem.tau, problem.config)
+    z = np.concatenate([mask_logit(W, result.threshold.t, problem.tau).ravel() for W in problem.weights])
+    # placement stops once t² moves by <= BAND_Z_TOL·τ, so each logit is within BAND_Z_TOL of its target
+    assert np.count_nonzero(np.abs(z) <= BAND_Z + BAND_Z_TOL) == DEFAULT_BAND
+
+
+# τ0 = τ/std then τ = τ0·std: two roundings, a few ulps; 1e-12 relative leaves ample room.
+TAU0_ROUNDTRIP_RTOL = 1e-12
+
+
+def tau_exactly(tau):
+    """A Case whose τ = tau0 × std(W) equals ``tau`` (std from the default case's weights)."""
+    std = make_problem(Case()).tau / Case().tau0
+    return Case(tau0=tau / std)
+
+
+def test_wrong_tau_gradient_at_tau_1e_minus_6_is_caught():
+    problem, result, grads = case_and_grads(tau_exactly(1e-6))
+    assert abs(problem.tau - 1e-6) <= 1e-6 * TAU0_ROUNDTRIP_RTOL
+    good = verdicts(problem, result, dict(grads))
+    assert good["tau"].status == "pass" and good["t"].status == "pass"
+    grads["tau"] = grads["tau"] * (1 + 1e-4)
+    assert verdicts(problem, result, grads)["tau"].status == "FAIL"
+
+
+def test_empty_band_gives_vacuous_rows_that_still_catch_a_nonzero_value():
+    problem, result, grads = case_and_grads(Case(tau0=1e-6, band=0))
+    rows = verdicts(problem, result, dict(grads))
+    assert rows["tau"].status == "vacuous" and rows["t"].status == "vacuous"
+    assert "no weight within the band" in rows["tau"].note
+    grads["tau"] = 1.0  # a gradient where none can be
+    assert verdicts(problem, result, grads)["tau"].status == "FAIL"
+    report = gradcheck(Case(tau0=1e-6, band=0), max_coords=4)
+    assert report.passed and any("vacuous" in note for note in report.notes)
+
+
+def test_tau0_1e_minus_300_is_a_clear_error(capsys):
+    assert main(["gradcheck", "--tau0", "1e-300"]) == 2
+    err = capsys.readouterr().err
+    assert "below 1e-140" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_an_unresolvable_explicit_band_is_an_error():
+    with pytest.raises(ValueError, match="resolves near t"):
+        make_problem(Case(tau0=1e-130, band=4))
+
+
+def test_band_must_be_a_non_negative_integer():
+    with pytest.raises(ValueError, match="band must be an integer"):
+        Case(band=-1)
+
+
+def test_float32_at_a_tau_it_cannot_resolve_is_a_clear_error(capsys):
+    assert main(["gradcheck", "--dtype", "float32", "--tau0", "1e-6"]) == 2
+    err = capsys.readouterr().err
+    assert "float32 cannot resolve the transition band" in err and len(err.strip().splitlines()) == 1
+    assert main(["gradcheck", "--dtype", "float32", "--tau0", "1e-6", "--band", "0"]) == 0

@@ -7,14 +7,14 @@ import numpy as np
 import pytest
 
 from refprune.cli import main
-from refprune.compare import RTOL
+from refprune.tolerances import TIER_RTOL
 from refprune.lrp import lrp_gradients
 from refprune.masks import mask_logit
 from refprune.threshold import all_magnitudes, compute_threshold
-from refprune.vectors import (CASE_NAMES, CASES, MANIFEST, PREV_LR, case_by_name, config_of,
-                              input_keys, load_vectors, make_vectors, n_layers_of, output_keys,
-                              output_shapes, reference_for, reference_outputs, scalar, targets_of,
-                              text, weights_of, write_vectors)
+from refprune.vectors import CASE_NAMES, CASES, PREV_LR, case_by_name, make_vectors, reference_outputs
+from refprune.vectors_files import MANIFEST, load_vectors, reference_for, write_vectors
+from refprune.vectors_schema import (config_of, input_keys, n_layers_of, output_keys, output_shapes,
+                                     scalar, targets_of, text, weights_of)
 
 
 @pytest.fixture(scope="module")
@@ -125,7 +125,7 @@ def test_previous_step_is_one_adam_step_back(vectors):
         t_prev = compute_threshold(weights_of(data, "W_prev"), scalar(data, "r_prev"),
                                    config.threshold, config.density).t
         # a stale threshold is visible in the case's tier
-        assert abs(t_prev - scalar(data, "t")) > 3 * RTOL[text(data, "tier")] * scalar(data, "t"), name
+        assert abs(t_prev - scalar(data, "t")) > 3 * TIER_RTOL[text(data, "tier")] * scalar(data, "t"), name
 
 
 def test_reference_for_generates_or_reads(tmp_path):
@@ -185,3 +185,14 @@ def test_load_vectors_rejects_other_files(tmp_path):
     (tmp_path / "junk.npz").write_text("not a zip")
     with pytest.raises(ValueError, match="not a readable"):
         load_vectors(tmp_path / "junk.npz")
+
+
+def test_files_without_the_newer_optional_keys_still_load(tmp_path):
+    """Schema-1 files written before kde_ddof (and user cases without a previous step) load."""
+    data = make_vectors(case_by_name("ce-tiny"))
+    old = {k: v for k, v in data.items() if k != "kde_ddof" and "prev" not in k}
+    path = tmp_path / "old.npz"
+    np.savez(path, **old)
+    loaded = load_vectors(path)
+    assert config_of(loaded).density.ddof == 1  # the ddof every file before kde_ddof used
+    assert config_of(data).density == config_of(loaded).density

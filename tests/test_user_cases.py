@@ -1,0 +1,112 @@
+"""A user's own case: `vectors --from`, candidates carrying their inputs, the (out, in) layout."""
+
+import numpy as np
+import pytest
+
+from refprune.cli import main
+from refprune.compare import compare_candidate, format_comparison
+from refprune.gradcheck import Case, make_problem
+from refprune.lrp import LRPConfig, lrp_gradients
+from refprune.vectors import previous_step
+from refprune.vectors_files import read_manifest, reference_for
+from refprune.vectors_from import reference_from_inputs
+from refprune.vectors_schema import layer_keys, output_keys
+from test_compare import DEFECT_CASES, reference_candidate
+
+# A net shape none of the built-in cases has.
+LAYERS = (5, 7, 3)
+LAM = 1.0
+
+
+def torch_inputs(with_previous=True, name="torch-net"):
+    """Inputs as a PyTorch user would write them: nn.Linear.weight layout (out, in)."""
+    p = make_problem(Case(layers=LAYERS, batch=6, r=0.45, tau0=0.1, lam=LAM, seed=21))
+    config = LRPConfig(loss="ce", lam=LAM)
+    data = {"case": np.array(name), "layout": np.array("out_in"), "layers": np.array(LAYERS),
+            "x": p.x, "y": p.y, "loss_kind": np.array("ce"), "r": np.array(p.r),
+            "tau": np.array(p.tau), "lam": np.array(LAM), "threshold_rule": np.array("empirical")}
+    for l, (W, b) in enumerate(zip(p.weights, p.biases), start=1):
+        data[f"W{l}"], data[f"b{l}"] = W.T.copy(), b
+    if with_previous:
+        res = lrp_gradients(p.weights, p.biases, p.x, p.y, p.r, p.tau, config)
+        prev = previous_step(p.weights, p.biases, p.r, p.tau, res)
+        for l, (W, b) in enumerate(zip(prev["W_prev"], prev["b_prev"]), start=1):
+            data[f"W_prev{l}"], data[f"b_prev{l}"] = W.T.copy(), b
+        data["r_prev"], data["tau_prev"] = np.array(prev["r_prev"]), np.array(prev["tau_prev"])
+    return data
+
+
+def as_out_in(cand):
+    """A candidate's weight-shaped outputs in PyTorch's layout, declared with layout = out_in."""
+    out = {k: (v.T.copy() if np.ndim(v) == 2 else v) for k, v in cand.items()}
+    out["layout"] = np.array("out_in")
+    return out
+
+
+@pytest.fixture(scope="module")
+def user_dir(tmp_path_factory):
+    d = tmp_path_factory.mktemp("vectors")
+    path = d / "inputs.npz"
+    np.savez(path, **torch_inputs())
+    assert main(["vectors", "--from", str(path), "--out", str(d)]) == 0
+    return d
+
+
+def test_vectors_from_writes_the_case_and_its_manifest_entry(user_dir):
+    entry = next(e for e in read_manifest(user_dir)["cases"] if e["name"] == "torch-net")
+    assert entry["layers"] == list(LAYERS) and entry["previous_step"] and entry["covers"] == ["user"]
+    data, _ = reference_for("torch-net", user_dir)
+    assert data["W1"].shape == (5, 7)  # stored in the project's (in, out) layout
+    np.testing.assert_array_equal(data["W1"], torch_inputs()["W1"].T)
+
+
+def test_correct_outputs_in_out_in_layout_pass(user_dir):
+    data, _ = reference_for("torch-net", user_dir)
+    comp = compare_candidate(as_out_in(reference_candidate(data)), user_dir)
+    assert comp.passed and not comp.missing, format_comparison(comp)
+
+
+@pytest.mark.parametrize("inject,cause", [(f, c) for f, c, _ in DEFECT_CASES],
+                         ids=lambda v: getattr(v, "__name__", str(v)))
+def test_each_defect_is_named_on_the_user_case(user_dir, inject, cause):
+    data, _ = reference_for("torch-net", user_dir)
+    cand = inject(data)
+    if cause != "transposed":  # a transposed candidate is one that does not declare out_in
+        cand = as_out_in(cand)
+    comp = compare_candidate(cand, user_dir)
+    assert not comp.passed and comp.diagnosis.causes == [cause], format_comparison(comp)
+
+
+def test_candidate_carrying_its_own_inputs_is_judged_against_them():
+    inputs = torch_inputs(with_previous=False, name="inline")
+    cand = dict(inputs)
+    ref = reference_from_inputs(inputs)
+    cand.update(as_out_in({k: ref[k] for k in output_keys(len(LAYERS) - 1)}))
+    comp = compare_candidate(cand)
+    assert comp.passed and comp.source == "computed from the candidate's own inputs"
+    assert not comp.ignored
+    cand["grad_tau"] = -cand["grad_tau"]
+    comp = compare_candidate(cand)
+    assert comp.diagnosis.causes == ["grad_tau_sign"], format_comparison(comp)
+
+
+def test_without_the_previous_step_the_stale_diagnosis_is_skipped_and_says_so(tmp_path):
+    path = tmp_path / "noprev.npz"
+    np.savez(path, **torch_inputs(with_previous=False, name="noprev"))
+    assert main(["vectors", "--from", str(path), "--out", str(tmp_path)]) == 0
+    data, _ = reference_for("noprev", tmp_path)
+    assert not any(k in data for k in layer_keys("W_prev", 2))
+    cand = reference_candidate(data)
+    cand["grad_W1"] = -cand["grad_W1"]
+    comp = compare_candidate(cand, tmp_path)
+    assert "stale-state diagnosis skipped" in format_comparison(comp)
+
+
+def test_wrong_shape_for_the_declared_layout_is_a_clear_error(tmp_path, capsys):
+    inputs = torch_inputs()
+    inputs["W1"] = inputs["W1"].T  # (in, out) while declaring out_in
+    path = tmp_path / "bad.npz"
+    np.savez(path, **inputs)
+    assert main(["vectors", "--from", str(path), "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "layout out_in" in err and len(err.strip().splitlines()) == 1
