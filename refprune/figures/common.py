@@ -42,6 +42,7 @@ def band(ax, x, runs, label, color=None):
     mean, std = runs.mean(axis=0), runs.std(axis=0)
     line, = ax.plot(x, mean, label=label, color=color)
     ax.fill_between(x, mean - std, mean + std, alpha=0.25, color=line.get_color())
+    return line
 
 
 def minmax(ax, x, runs, label, color=None):

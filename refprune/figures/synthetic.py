@@ -102,17 +102,21 @@ def plot_overfit(results, out) -> list:
     alphas, loss = by_alpha(recs, "loss")
     _, r2 = by_alpha(recs, "r2")
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), layout="constrained")
+    thesis = [a for a in THESIS_ALPHAS if a in alphas]
+    at_thesis = [alphas.index(a) for a in thesis]
     for ax, scale in zip(axes, ("linear", "log")):
-        band(ax, alphas, loss, "mean ± std")
+        # mean − std goes below 0 where seeds differ a lot: the log panel draws median and IQR instead
+        centre = band(ax, alphas, loss, "mean ± std") if scale == "linear" else median_iqr(ax, alphas, loss, "seeds")
         minmax(ax, alphas, loss, "seeds")
-        ax.set(xlabel="α", ylabel="MSE on the batch", yscale=scale, title=f"Overfitted batch loss ({scale})")
-    axes[0].legend(fontsize=7)
+        ax.plot(thesis, centre.get_ydata()[at_thesis], "o", ms=3, color="k", label="α of the thesis's Fig. 4.1")
+        what = "mean ± std" if scale == "linear" else "median, IQR"
+        ax.set(xlabel="α", ylabel="MSE on the batch", yscale=scale, title=f"Overfitted batch loss ({scale}; {what})")
+        ax.legend(fontsize=7)
     save(fig, out, "fig4_1_overfit_loss")
     fig, ax = plt.subplots(figsize=(7.5, 3.8), layout="constrained")
     band(ax, alphas, r2, "mean ± std")
     minmax(ax, alphas, r2, "seeds")
-    thesis = [a for a in THESIS_ALPHAS if a in alphas]
-    ax.plot(thesis, r2.mean(axis=0)[[alphas.index(a) for a in thesis]], "o", ms=3, color="k",
+    ax.plot(thesis, r2.mean(axis=0)[at_thesis], "o", ms=3, color="k",
             label="α of the thesis's Fig. 4.2")
     ax.set(xlabel="α", ylabel="R²", title="Overfitted batch R² per frequency")
     ax.legend(fontsize=7)
@@ -120,7 +124,8 @@ def plot_overfit(results, out) -> list:
     n = loss.shape[0]
     what = (f"after overfitting a subset of {OVERFIT_POINTS} points, {n} seeds, α = {alphas[0]}…{alphas[-1]} "
             f"({len(alphas)} values; the thesis's {len(thesis)} of {len(THESIS_ALPHAS)} marked)")
-    return [entry("fig4_1_overfit_loss", "Fig. 4.1", f"loss per α {what}", f"overfit_{TAG}_*"),
+    return [entry("fig4_1_overfit_loss", "Fig. 4.1", f"loss per α {what}; linear panel mean ± std, log panel "
+                  "median and IQR (mean − std is negative at some α)", f"overfit_{TAG}_*"),
             entry("fig4_2_overfit_r2", "Fig. 4.2", f"R² per α {what}", f"overfit_{TAG}_*")]
 
 
@@ -165,8 +170,8 @@ def plot_pruning_group(results, out, prefix, alphas, stems, theses, when) -> lis
         n = curves[alphas[0]][1].shape[0]
         note = (f"; the y axis is clipped at R² = {R2_FLOOR:g}, ▼ marks the {clipped} (α, ratio, split) points whose "
                 f"{'lower quartile' if kind == 'median' else 'minimum'} lies below" if clipped else "")
-        entries.append(entry(stem, thesis, f"{when} global magnitude pruning, R² {what} over {n} seeds (the thesis "
-                             f"draws the mean{' ± std' if kind == 'median' else ''}), α = "
+        entries.append(entry(stem, thesis, f"{when} global magnitude pruning, R² {what} over {n} seeds ("
+                             f"{'the thesis draws the mean with a band' if kind == 'median' else 'as the thesis'}), α = "
                              f"{', '.join(map(str, alphas))}{note}", f"{prefix}{TAG}_*"))
     return entries
 
