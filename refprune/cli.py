@@ -73,9 +73,10 @@ def add_train_parser(sub) -> None:
     p = sub.add_parser("train", help="train a network (dense or LRP) and write a run directory",
                        description="Train one network with Algorithm 1 (LRP) or plainly (dense); write the "
                                    "configuration, history, pruned parameters and summary.json to --out.")
-    p.add_argument("--data", choices=("synthetic", "mnist"), default="synthetic",
+    p.add_argument("--data", choices=("synthetic", "mnist", "fashion-mnist"), default="synthetic",
                    help="task (default synthetic: needs no files)")
-    p.add_argument("--data-dir", help="directory with the four MNIST-format IDX files (gzip or raw)")
+    p.add_argument("--data-dir", help="directory with the four MNIST-format IDX files (gzip or raw; "
+                                        "MNIST and Fashion-MNIST use the same names)")
     p.add_argument("--alpha", type=int, default=20, help="frequency of the synthetic target, eq. (3.1) (default 20)")
     p.add_argument("--method", choices=("dense", "lrp"), default="lrp")
     p.add_argument("--variant", choices=("exact", "published"), default="exact",

@@ -13,21 +13,28 @@ def test_quick_figures_produce_every_file(tmp_path, capsys):
     files = re.findall(r"\]\(([^)]+)\)", index)
     expected_stems = {"fig2_1_hard_mask", "fig2_2_soft_mask", "fig3_1_data_alpha1", "fig3_2_data_alpha25",
                       "fig4_1_overfit_loss", "fig4_2_overfit_r2", "fig4_3_data_alpha20_22",
-                      "fig4_4_post_pruning_mean", "fig4_5_post_pruning_minmax", "fig4_6_pre_pruning_mean",
-                      "fig4_7_pre_pruning_minmax", "fig4_8_mnist_dense"}
+                      "fig4_4_post_pruning_median", "fig4_5_post_pruning_minmax", "fig4_6_pre_pruning_median",
+                      "fig4_7_pre_pruning_minmax", "fig4_8_mnist_dense", "fig3_3_mnist_samples"}
     for variant in ("exact", "published"):
         for run in ("r00.50_lam0", "r00.95_lam0", "r00.50_lam10", "r00.95_lam10"):
             expected_stems |= {f"lrp_{variant}_{run}_{k}" for k in ("curves", "r_tau", "sparsity", "masks")}
         expected_stems |= {f"rsweep_{variant}_lam0", f"rsweep_{variant}_lam10"}
+    for run in ("r00.50_lam0", "r00.95_lam0", "r00.50_lam10", "r00.95_lam10"):
+        expected_stems.add(f"lrp_{run}_exact_vs_published")
     expected_stems |= {"study_deviations_lam0", "study_deviations_lam10"}
     made = {f.rsplit(".", 1)[0] for f in files}
     assert expected_stems <= made, expected_stems - made
     for stem in expected_stems:
         for ext in ("png", "pdf"):
             assert (out / f"{stem}.{ext}").stat().st_size > 1000
-    for name in ("table4_6.md", "table4_6.csv", "rsweep_vs_thesis.md", "rsweep_vs_thesis.csv"):
-        assert (out / name).stat().st_size > 0
+    tables = ["table4_6", "rsweep_vs_thesis"] + [f"table4_{k}" for k in (2, 3, 4, 5)]
+    for name in tables:
+        for ext in ("md", "csv"):
+            assert (out / f"{name}.{ext}").stat().st_size > 0
     assert "Table 4.6" in index and "Quick mode" in index and "## r0 sweep" in index
+    for table in ("Table 4.2", "Table 4.3", "Table 4.4", "Table 4.5", "Fig. 3.3"):
+        assert f"| {table}" in index  # named in the index, with its command
+    assert "`refprune figures --only mnist`" in index
     # a second call only redraws: every job is already done
     assert main(["figures", "--quick", "--out", str(out), "--results", str(results)]) == 0
     assert "0 to run" in capsys.readouterr().out
@@ -75,3 +82,100 @@ def test_reading_numbers_script_prints_every_section_from_the_committed_results(
     for title in ("Overfit R² per α", "pruning after training", "pruning before training", "Table 4.6 runs"):
         assert title in out
     assert "(no results)" not in out
+
+
+# ---------------------------------------------------------------- Tables 4.2–4.5
+
+
+def fake_run(value: float) -> dict:
+    """A Table 4.6 run record whose every recorded metric is ``value``."""
+    last = {f"{split}_{q}_{mask}": value for split in ("train", "val") for q in ("loss", "accuracy")
+            for mask in ("soft", "hard")}
+    return {"epochs": [last], "summary": {"test_loss": value, "test_accuracy": value}}
+
+
+def test_metric_table_has_the_thesis_numbers_and_a_dash_where_nothing_is_recorded():
+    from refprune.figures.mnist_tables import DASH, THESIS_METRICS, table_rows
+    rows = table_rows({"exact": fake_run(0.0123), "published": None}, 0.95, 10.0)
+    by = {(r["quantity"], r["split"]): r for r in rows}
+    assert len(rows) == 6
+    # thesis Table 4.5, p. 46: test loss 0.0967, train accuracy 98.6 %
+    assert THESIS_METRICS[(0.95, 10.0)][:2] == ("Table 4.5", 46)
+    assert by[("loss", "test")]["thesis"] == "0.0967" and by[("accuracy", "train")]["thesis"] == "98.60"
+    assert by[("accuracy", "validation")]["exact soft"] == "1.23"  # accuracy in %
+    assert by[("loss", "train")]["exact hard"] == "0.0123"
+    # the soft-mask test metrics are not recorded: a dash, never a number
+    assert by[("loss", "test")]["exact soft"] == DASH and by[("loss", "test")]["exact hard"] == "0.0123"
+    assert all(r["published soft"] == DASH and r["published hard"] == DASH for r in rows)
+
+
+def test_metric_tables_are_written_with_their_note(tmp_path):
+    from refprune.figures.mnist_tables import write_metric_tables
+    entries = write_metric_tables(lambda v, r0, lam: fake_run(0.25) if lam == 0 else None, tmp_path,
+                                  ("exact", "published"))
+    assert [e["stem"] for e in entries] == ["table4_2", "table4_3"]
+    text = (tmp_path / "table4_2.md").read_text()
+    assert "Table 4.2, p. 41" in text and "do not record test metrics with the soft mask" in text
+    assert not (tmp_path / "table4_4.md").exists()
+
+
+# ---------------------------------------------------------------- figures fit for a paper
+
+
+def test_a_zero_sparsity_bar_chart_says_zero_percent_and_every_bar_carries_its_value():
+    from refprune.figures.mnist import sparsity_figure
+    fig = sparsity_figure([0.0, 0.0, 0.0], "run")
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert texts.count("0.0%") == 3 and any(t.startswith("0% sparsity") for t in texts)
+    fig = sparsity_figure([0.25, 0.5, 0.125], "run")
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert {"25.0%", "50.0%", "12.5%"} <= set(texts) and not any("0% sparsity" in t for t in texts)
+
+
+def test_soft_and_hard_curves_differ_in_line_style():
+    from refprune.figures.mnist import curves_figure
+    rec = {"config": {"method": "lrp"}, "epochs": [{"epoch": 1, **fake_run(0.5)["epochs"][0]}]}
+    fig = curves_figure(rec, "run")
+    styles = {line.get_label(): (line.get_linestyle(), line.get_marker()) for line in fig.axes[0].lines}
+    assert styles["train (soft mask)"] != styles["train (hard mask)"]
+
+
+def test_suptitle_does_not_overlap_the_panel_titles(tmp_path):
+    from refprune.figures.mnist import curves_figure
+    rec = {"config": {"method": "lrp"}, "epochs": [{"epoch": 1, **fake_run(0.5)["epochs"][0]}]}
+    fig = curves_figure(rec, "a long suptitle " * 4)
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    sup = fig._suptitle.get_window_extent(renderer)
+    for ax in fig.axes:
+        assert not sup.overlaps(ax.title.get_window_extent(renderer))
+
+
+def test_median_iqr_band_is_the_quartiles_and_clipped_points_are_marked():
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from refprune.figures.common import mark_clipped, median_iqr
+    runs = np.array([[0.0, -5.0], [1.0, 0.5], [2.0, 0.6], [3.0, 0.7], [4.0, 0.8]])  # seeds × x
+    fig, ax = plt.subplots()
+    line = median_iqr(ax, [0, 1], runs, "train")
+    np.testing.assert_array_equal(line.get_ydata(), [2.0, 0.6])  # the median, not the mean (0.34 at x = 1)
+    assert mark_clipped(ax, [0, 1], runs.min(axis=0), -0.2) == 1  # only x = 1 has a value below -0.2
+    plt.close(fig)
+
+
+def test_data_samples_job_keeps_the_first_images_of_the_training_file(tmp_path):
+    import numpy as np
+
+    from refprune.data.idx import write_idx
+    from refprune.data.mnist import MNIST_FILES
+    from refprune.jobs_data import run_data_samples_job
+    images = np.arange(6 * 4 * 4, dtype=np.uint8).reshape(6, 4, 4)
+    labels = np.array([5, 0, 4, 1, 9, 2], np.uint8)
+    for role, arr in (("train_images", images), ("train_labels", labels), ("test_images", images),
+                      ("test_labels", labels)):
+        write_idx(tmp_path / MNIST_FILES[role], arr)
+    job = {"name": "s", "kind": "data_samples", "data": "fashion-mnist", "data_dir": str(tmp_path), "count": 4}
+    record, arrays = run_data_samples_job(job)
+    np.testing.assert_array_equal(arrays["images"], images[:4])
+    assert record["labels"] == [5, 0, 4, 1] and record["class_names"][0] == "T-shirt/top"

@@ -4,6 +4,7 @@ Every file is written here, into ``tmp_path``; no real data set is read.
 """
 
 import gzip
+import json
 import os
 import shutil
 
@@ -382,3 +383,49 @@ def test_directory_copy_independent_of_name(mnist_dir, tmp_path):
     other = tmp_path / "fashion"
     shutil.copytree(mnist_dir, other)
     np.testing.assert_array_equal(load_mnist(other).y_val, load_mnist(mnist_dir).y_val)
+
+
+# ---------------------------------------------------------------- Fashion-MNIST
+
+
+def test_fashion_mnist_reads_the_same_four_names_and_keeps_its_class_names(mnist_dir):
+    # The tiny files stand for Fashion-MNIST too: the data sets share names and format.
+    m = load_mnist(mnist_dir, dataset="fashion-mnist")
+    d = load_mnist(mnist_dir)
+    np.testing.assert_array_equal(m.x_train, d.x_train)
+    assert m.dataset == "fashion-mnist" and d.dataset == "mnist"
+    assert m.class_names[0] == "T-shirt/top" and m.class_names[9] == "Ankle boot"
+    assert d.class_names == tuple("0123456789")
+
+
+def test_fashion_mnist_missing_file_error_names_the_data_set_and_the_file(mnist_dir):
+    os.remove(mnist_dir / (MNIST_FILES["test_images"] + ".gz"))
+    with pytest.raises(FileNotFoundError) as err:
+        load_mnist(mnist_dir, dataset="fashion-mnist")
+    msg = str(err.value)
+    assert "missing Fashion-MNIST file(s) t10k-images-idx3-ubyte[.gz]" in msg and str(mnist_dir) in msg
+
+
+def test_unknown_data_set_name_is_a_value_error(mnist_dir):
+    with pytest.raises(ValueError, match="fashion-mnist"):
+        load_mnist(mnist_dir, dataset="kmnist")
+
+
+def test_train_cli_accepts_fashion_mnist(mnist_dir, tmp_path, capsys):
+    from refprune.cli import main
+
+    # 4 x 5 pixel images: the layers must be given (the default input is 784).
+    code = main(["train", "--data", "fashion-mnist", "--data-dir", str(mnist_dir), "--method", "dense",
+                 "--layers", "20,8,10", "--epochs", "1", "--out", str(tmp_path / "run")])
+    assert code == 0
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["data"] == "fashion-mnist"
+
+
+def test_train_cli_fashion_mnist_missing_directory_is_a_one_line_error(tmp_path, capsys):
+    from refprune.cli import main
+
+    code = main(["train", "--data", "fashion-mnist", "--data-dir", str(tmp_path / "none"),
+                 "--out", str(tmp_path / "run")])
+    err = capsys.readouterr().err
+    assert code == 2 and "Fashion-MNIST data directory not found" in err and len(err.strip().splitlines()) == 1

@@ -1,12 +1,13 @@
-"""Loading MNIST (or Fashion-MNIST) from the four standard IDX files (thesis §3.2).
+"""Loading MNIST or Fashion-MNIST from the four standard IDX files (thesis §3.2).
 
 The thesis's protocol: 28×28 grey-scale images flattened to 784 pixels and
 scaled to [0, 1]; the 60,000 training images split 80/20 into 48,000 training
 and 12,000 validation images; the 10,000 test images kept apart.
 
 :func:`load_mnist` reads the files from any directory a user points it at,
-gzip-compressed or raw. Fashion-MNIST uses the same file names and format,
-so the same call loads it. The loader checks that the images are 3-D unsigned
+gzip-compressed or raw. Fashion-MNIST (Xiao, Rasul & Vollgraf, 2017) uses the
+same four file names and format; ``dataset="fashion-mnist"`` selects its name
+(in messages) and class names (:data:`DATASETS`). The loader checks that the images are 3-D unsigned
 bytes, the labels 1-D unsigned bytes in 0..9, and that image and label counts
 agree; every problem is reported with the file(s) concerned.
 """
@@ -29,6 +30,29 @@ MNIST_FILES = {
 }
 N_CLASSES = 10
 PIXEL_MAX = 255.0
+
+
+@dataclass(frozen=True)
+class IdxDataset:
+    """What distinguishes the data sets shipped as the four IDX files."""
+
+    title: str  # the name used in messages and figures
+    class_names: tuple  # label k is class_names[k]
+
+
+DATASETS = {
+    "mnist": IdxDataset("MNIST", tuple(str(k) for k in range(N_CLASSES))),
+    # Label order of the Fashion-MNIST README (zalandoresearch/fashion-mnist).
+    "fashion-mnist": IdxDataset("Fashion-MNIST", ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                                                  "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")),
+}
+
+
+def dataset_info(dataset: str) -> IdxDataset:
+    """The :class:`IdxDataset` of a data set name, or ``ValueError`` naming the choices."""
+    if dataset not in DATASETS:
+        raise ValueError(f"dataset must be one of {sorted(DATASETS)}, got {dataset!r}")
+    return DATASETS[dataset]
 
 
 class MnistFormatError(IdxFormatError):
@@ -56,6 +80,10 @@ class MnistData:
         Fraction of the training file used for validation.
     seed : int or None
         Seed of the split; None if a Generator was passed.
+    dataset : str
+        Key of :data:`DATASETS` ("mnist" or "fashion-mnist").
+    class_names : tuple of str
+        Name of each label, 0..9.
     """
 
     x_train: np.ndarray
@@ -70,6 +98,8 @@ class MnistData:
     files: tuple
     val_fraction: float
     seed: int | None
+    dataset: str = "mnist"
+    class_names: tuple = DATASETS["mnist"].class_names
 
 
 def expected_file_names() -> list[str]:
@@ -77,12 +107,14 @@ def expected_file_names() -> list[str]:
     return [f"{name}[.gz]" for name in MNIST_FILES.values()]
 
 
-def find_mnist_files(data_dir) -> dict:
-    """Paths of the four MNIST files in ``data_dir``, preferring ``.gz`` if both exist.
+def find_mnist_files(data_dir, dataset: str = "mnist") -> dict:
+    """Paths of the four IDX files in ``data_dir``, preferring ``.gz`` if both exist.
 
     Parameters
     ----------
     data_dir : str or os.PathLike
+    dataset : {"mnist", "fashion-mnist"}
+        Names the data set in the error messages (the file names are shared).
 
     Returns
     -------
@@ -96,10 +128,11 @@ def find_mnist_files(data_dir) -> dict:
         the message names the directory, the missing files and all four
         expected names.
     """
+    title = dataset_info(dataset).title
     data_dir = os.fspath(data_dir)
     if not os.path.isdir(data_dir):
         raise FileNotFoundError(
-            f"{data_dir}: MNIST data directory not found; it must hold "
+            f"{data_dir}: {title} data directory not found; it must hold "
             + ", ".join(expected_file_names())
         )
     found, missing = {}, []
@@ -112,7 +145,7 @@ def find_mnist_files(data_dir) -> dict:
             missing.append(name + "[.gz]")
     if missing:
         raise FileNotFoundError(
-            f"{data_dir}: missing MNIST file(s) {', '.join(missing)}; expected "
+            f"{data_dir}: missing {title} file(s) {', '.join(missing)}; expected "
             + ", ".join(expected_file_names())
         )
     return found
@@ -198,8 +231,9 @@ def _read_only(*arrays):
     return arrays
 
 
-def load_mnist(data_dir, val_fraction: float = 0.2, seed=0, dtype=np.float32) -> MnistData:
-    """Load MNIST from the four IDX files in ``data_dir`` and split off validation.
+def load_mnist(data_dir, val_fraction: float = 0.2, seed=0, dtype=np.float32,
+               dataset: str = "mnist") -> MnistData:
+    """Load MNIST (or Fashion-MNIST) from the four IDX files in ``data_dir``; split off validation.
 
     Parameters
     ----------
@@ -216,12 +250,15 @@ def load_mnist(data_dir, val_fraction: float = 0.2, seed=0, dtype=np.float32) ->
         as is.
     dtype : floating dtype, optional
         dtype of the image arrays (default float32).
+    dataset : {"mnist", "fashion-mnist"}, optional
+        Which data set the files hold: selects the name in messages and the
+        class names (:data:`DATASETS`); both use the same file names.
 
     Returns
     -------
     MnistData
-        For the real MNIST: x_train (48000, 784), x_val (12000, 784),
-        x_test (10000, 784), labels int64.
+        For the real MNIST or Fashion-MNIST: x_train (48000, 784),
+        x_val (12000, 784), x_test (10000, 784), labels int64.
 
     Raises
     ------
@@ -232,17 +269,19 @@ def load_mnist(data_dir, val_fraction: float = 0.2, seed=0, dtype=np.float32) ->
         well-formed IDX with the wrong content (not 3-D/1-D uint8, a label
         outside 0..9, counts or image sizes that do not match).
     ValueError
-        Bad ``val_fraction``, ``seed`` or ``dtype``.
+        Bad ``val_fraction``, ``seed``, ``dtype`` or ``dataset``.
 
     References
     ----------
     Thesis §3.2. Y. LeCun, C. Cortes, C. J. C. Burges, "The MNIST database of
-    handwritten digits" (IDX format).
+    handwritten digits" (IDX format). H. Xiao, K. Rasul, R. Vollgraf,
+    "Fashion-MNIST" (2017), arXiv:1708.07747.
     """
+    info = dataset_info(dataset)
     val_fraction = check_fraction(val_fraction, "val_fraction")
     dtype = _float_dtype(dtype)
     rng, seed_value = _split_rng(seed)
-    paths = find_mnist_files(data_dir)
+    paths = find_mnist_files(data_dir, dataset)
     train_images, train_labels = read_pair(paths["train_images"], paths["train_labels"])
     test_images, test_labels = read_pair(paths["test_images"], paths["test_labels"])
     if train_images.shape[1:] != test_images.shape[1:]:
@@ -270,4 +309,6 @@ def load_mnist(data_dir, val_fraction: float = 0.2, seed=0, dtype=np.float32) ->
         files=tuple(paths[role] for role in MNIST_FILES),
         val_fraction=val_fraction,
         seed=seed_value,
+        dataset=dataset,
+        class_names=info.class_names,
     )

@@ -15,9 +15,9 @@ from ..train import Dataset
 from .mnist import load_mnist
 from .synthetic import make_synthetic
 
-TASKS = ("synthetic", "mnist")
-DEFAULT_LAYERS = {"synthetic": (1, 32, 32, 32, 1), "mnist": (784, 512, 512, 10)}
-LOSS_OF_TASK = {"synthetic": "mse", "mnist": "ce"}
+TASKS = ("synthetic", "mnist", "fashion-mnist")
+DEFAULT_LAYERS = {"synthetic": (1, 32, 32, 32, 1), "mnist": (784, 512, 512, 10), "fashion-mnist": (784, 512, 512, 10)}
+LOSS_OF_TASK = {"synthetic": "mse", "mnist": "ce", "fashion-mnist": "ce"}
 
 
 def load_task(name: str, *, alpha: int = 20, data_dir=None, seed: int = 0) -> Dataset:
@@ -25,11 +25,12 @@ def load_task(name: str, *, alpha: int = 20, data_dir=None, seed: int = 0) -> Da
 
     Parameters
     ----------
-    name : {"synthetic", "mnist"}
+    name : {"synthetic", "mnist", "fashion-mnist"}
     alpha : int
         Frequency of the synthetic target (thesis eq. (3.1)).
     data_dir : path, optional
-        Directory of the four MNIST-format IDX files (required for ``mnist``).
+        Directory of the four MNIST-format IDX files (required for ``mnist``
+        and ``fashion-mnist``, which share the file names).
     seed : int
         Seed of the MNIST train/validation split (the synthetic split is fixed).
 
@@ -41,9 +42,9 @@ def load_task(name: str, *, alpha: int = 20, data_dir=None, seed: int = 0) -> Da
         s = make_synthetic(alpha)
         return Dataset(f"synthetic(alpha={s.alpha})", "regression", s.x_train, s.y_train,
                        s.x_val, s.y_val, s.x_val, s.y_val)
-    if name == "mnist":
+    if name in ("mnist", "fashion-mnist"):
         if data_dir is None:
-            raise ValueError("data_dir is required for --data mnist (a directory with the four IDX files)")
-        m = load_mnist(data_dir, seed=seed)
-        return Dataset("mnist", "classification", m.x_train, m.y_train, m.x_val, m.y_val, m.x_test, m.y_test)
+            raise ValueError(f"data_dir is required for --data {name} (a directory with the four IDX files)")
+        m = load_mnist(data_dir, seed=seed, dataset=name)
+        return Dataset(name, "classification", m.x_train, m.y_train, m.x_val, m.y_val, m.x_test, m.y_test)
     raise ValueError(f"data must be one of {list(TASKS)}, got {name!r}")

@@ -42,6 +42,7 @@ def band(ax, x, runs, label, color=None):
     mean, std = runs.mean(axis=0), runs.std(axis=0)
     line, = ax.plot(x, mean, label=label, color=color)
     ax.fill_between(x, mean - std, mean + std, alpha=0.25, color=line.get_color())
+    return line
 
 
 def minmax(ax, x, runs, label, color=None):
@@ -50,6 +51,25 @@ def minmax(ax, x, runs, label, color=None):
     line, = ax.plot(x, runs.max(axis=0), label=f"{label} max", color=color)
     ax.plot(x, runs.min(axis=0), label=f"{label} min", color=line.get_color(), linestyle="--")
     ax.fill_between(x, runs.min(axis=0), runs.max(axis=0), alpha=0.15, color=line.get_color())
+
+
+def median_iqr(ax, x, runs, label, color=None):
+    """Median line with the interquartile range (25th–75th percentile) filled, over runs (rows: seeds)."""
+    runs = np.asarray(runs, float)
+    q25, q50, q75 = np.percentile(runs, [25, 50, 75], axis=0)
+    line, = ax.plot(x, q50, label=f"{label} median", color=color, marker=".", ms=4)
+    ax.fill_between(x, q25, q75, alpha=0.25, color=line.get_color(), label=f"{label} IQR")
+    return line
+
+
+def mark_clipped(ax, x, runs, floor: float, color=None) -> int:
+    """Draw ▼ at ``floor`` wherever any run is below it (the axis is clipped there); returns how many x."""
+    runs = np.atleast_2d(np.asarray(runs, float))
+    below = (runs < floor).any(axis=0)
+    if below.any():
+        ax.plot(np.asarray(x, float)[below], np.full(below.sum(), floor), "v", color=color, ms=5,
+                clip_on=False, zorder=5)
+    return int(below.sum())
 
 
 def entry(stem: str, thesis: str, caption: str, jobs: str, **extra) -> dict:

@@ -47,7 +47,7 @@ def plot(results, out) -> list:
         recs = {label: [r for r in load_results(results, f"devstudy_{label}_lam{lam:g}_")] for label in PATHS}
         if not all(recs.values()):
             continue
-        fig, axes = plt.subplots(1, 3, figsize=(16, 4))
+        fig, axes = plt.subplots(1, 3, figsize=(16, 4.3), layout="constrained")
         for label, rs in recs.items():
             rec = rs[0]
             arrays = load_arrays(results, rec["job"]["name"])

@@ -37,10 +37,12 @@ def table_markdown(rows) -> list[str]:
 
 
 def command_for(group: str) -> str:
+    """How to redraw an entry from the committed results, and how to compute its missing jobs."""
+    redraw = f"`{COMMAND} --only {group}`"
     if group in ("masks",):
-        return f"`{COMMAND} --only {group}`"
+        return redraw
     data = " --data-dir MNIST_DIR" if group in ("mnist", "deviations") else ""
-    return f"`{COMMAND} --only {group} --recompute{data}`"
+    return f"{redraw}; compute: `{COMMAND} --only {group} --recompute{data}`"
 
 
 def write_index(entries, out: Path, results: Path, quick: bool = False, protocols=None) -> Path:

@@ -1,11 +1,13 @@
 """LRP on MNIST (thesis §4.2): dense baseline, the four Table 4.6 runs in both variants,
 the r0 sweep, and Table 4.6 itself.
 
-Figs. 4.8 (dense per epoch), 4.9–4.14 (per run: loss and accuracy per epoch,
+Fig. 3.3 (sample images, :mod:`.mnist_samples`), Tables 4.2–4.5 (loss and
+accuracy per split, :mod:`.mnist_tables`), Figs. 4.8 (dense per epoch), 4.9–4.14 (per run: loss and accuracy per epoch,
 τ and r per backward pass, sparsity per layer), 4.15/4.16 and Appendix A
 (mask heat maps of every layer), 4.17/4.18 (r per iteration for r0 = 0.1 …
 0.9, λ = 0 and λ = 10). Every LRP figure exists for the exact and the
-published gradient path (METHOD §6).
+published gradient path (METHOD §6), and each Table 4.6 run has one figure
+overlaying both (:mod:`.mnist_overlay`).
 """
 
 from __future__ import annotations
@@ -19,7 +21,10 @@ import numpy as np
 from ..experiments import unpack_mask
 from ..io import _atomic
 from ..sweep import load_arrays, load_results
+from . import mnist_samples
 from .common import entry, save
+from .mnist_overlay import plot_overlay
+from .mnist_tables import write_metric_tables
 
 NAME = "mnist"
 PROTOCOL = ("784-512-512-10, pixels in [0, 1], 48k/12k/10k train/validation/test (split seed 0), batch 32, "
@@ -79,7 +84,8 @@ def coarse_to_fine(values) -> list:
 def jobs(quick: bool, data_dir=None) -> list:
     s = QUICK if quick else FULL
     base = {"kind": "train", "data": s["data"], "data_dir": None if quick else data_dir}
-    out = [{**base, "name": "mnist_dense_s0", "seed": 0, "config": {"method": "dense", "epochs": s["epochs"]}}]
+    out = mnist_samples.jobs(quick, data_dir)
+    out += [{**base, "name": "mnist_dense_s0", "seed": 0, "config": {"method": "dense", "epochs": s["epochs"]}}]
     for variant in VARIANTS:
         for r0, lam in TABLE_RUNS:
             out.append({**base, "name": run_name(variant, r0, lam), "seed": 0, "keep_masks": True,
@@ -100,18 +106,41 @@ def one(results, name):
     return recs[0] if recs else None
 
 
-def curves_figure(rec, title, hard=True):
+# Colour by split, line style and marker by mask: soft and hard curves often
+# coincide, so the hard one is drawn thin and dashed with markers over the soft one.
+SPLIT_COLOR = {"train": "tab:blue", "val": "tab:orange"}
+MASK_STYLE = {"dense": {"ls": "-", "lw": 1.5}, "soft": {"ls": "-", "lw": 2.4, "alpha": 0.55},
+              "hard": {"ls": "--", "lw": 1.0, "marker": "x", "ms": 4}}
+
+
+def curves_figure(rec, title):
     ep = [e["epoch"] for e in rec["epochs"]]
     modes = ("dense",) if rec["config"]["method"] == "dense" else ("soft", "hard")
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), layout="constrained")
     for mode in modes:
-        for split, style in (("train", "-"), ("val", "--")):
-            axes[0].plot(ep, [e[f"{split}_loss_{mode}"] for e in rec["epochs"]], style, label=f"{split} ({mode})")
-            axes[1].plot(ep, [e[f"{split}_accuracy_{mode}"] for e in rec["epochs"]], style, label=f"{split} ({mode})")
+        for split in ("train", "val"):
+            style = {"color": SPLIT_COLOR[split], "markevery": max(1, len(ep) // 12), **MASK_STYLE[mode]}
+            label = f"{'validation' if split == 'val' else split} ({mode} mask)" if mode != "dense" else split
+            axes[0].plot(ep, [e[f"{split}_loss_{mode}"] for e in rec["epochs"]], label=label, **style)
+            axes[1].plot(ep, [e[f"{split}_accuracy_{mode}"] for e in rec["epochs"]], label=label, **style)
     axes[0].set(xlabel="epoch", ylabel="loss", title="Loss")
     axes[1].set(xlabel="epoch", ylabel="accuracy", title="Accuracy")
     axes[1].legend(fontsize=7)
     fig.suptitle(title)
+    return fig
+
+
+def sparsity_figure(per_layer, label):
+    """Bars of the final sparsity per layer, each labelled with its value; all zero says "0%" in words."""
+    values = 100 * np.asarray(per_layer, float)
+    fig, ax = plt.subplots(figsize=(5.4, 3.6), layout="constrained")
+    bars = ax.bar([f"layer {i + 1}" for i in range(values.size)], values, color="tab:blue")
+    ax.bar_label(bars, labels=[f"{v:.1f}%" for v in values], fontsize=8, padding=2)
+    if not values.any():
+        ax.text(0.5, 0.5, "0% sparsity in every layer\n(nothing pruned)", transform=ax.transAxes,
+                ha="center", va="center", fontsize=11)
+    ax.set(ylabel="sparsity (%)", ylim=(0, 110), title="Final sparsity per layer")
+    fig.suptitle(label)
     return fig
 
 
@@ -135,7 +164,7 @@ def plot_run(results, out, variant, r0, lam) -> list:
     stem = f"lrp_{variant}_r0{r0:.2f}_lam{lam:g}"
     thesis = THESIS_RUN_FIGS[(r0, lam)]
     save(curves_figure(rec, label), out, f"{stem}_curves")
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), layout="constrained")
     axes[0].plot(arrays["step_index"], arrays["step_tau"])
     axes[0].set(xlabel="backward pass", ylabel="τ", yscale="log", title="τ per backward pass")
     axes[1].plot(arrays["step_index"], arrays["step_r"])
@@ -143,12 +172,10 @@ def plot_run(results, out, variant, r0, lam) -> list:
     fig.suptitle(label)
     save(fig, out, f"{stem}_r_tau")
     per_layer = rec["summary"]["sparsity_per_layer"]
-    fig, ax = plt.subplots(figsize=(5, 3.4))
-    ax.bar([f"layer {i + 1}" for i in range(len(per_layer))], per_layer)
-    ax.set(ylabel="sparsity", ylim=(0, 1), title=f"Sparsity per layer, {label}")
-    save(fig, out, f"{stem}_sparsity")
+    save(sparsity_figure(per_layer, label), out, f"{stem}_sparsity")
     masks = [unpack_mask(arrays, l) for l in range(1, len(per_layer) + 1)]
-    fig, axes = plt.subplots(1, len(masks), figsize=(15, 4), gridspec_kw={"width_ratios": [m.shape[0] for m in masks]})
+    fig, axes = plt.subplots(1, len(masks), figsize=(15, 4.3), layout="constrained",
+                             gridspec_kw={"width_ratios": [m.shape[0] for m in masks]})
     for l, (ax, m) in enumerate(zip(axes, masks), 1):
         ax.imshow(m.T, aspect="auto", interpolation="nearest", cmap="viridis")  # rows: output neurons
         ax.set(title=f"layer {l} ({m.shape[1]}×{m.shape[0]})", xlabel="input feature", ylabel="output neuron")
@@ -235,7 +262,8 @@ def sweep_figure(results, recs, title, thesis_end=None):
     r0s = sorted({r["job"]["config"]["r0"] for r in recs})
     cols = min(3, len(r0s))
     rows = -(-len(r0s) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 2.5 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 2.6 * rows + 0.4), squeeze=False,
+                             layout="constrained")
     for ax, r0 in zip(axes.flat, r0s):
         for rec in (r for r in recs if r["job"]["config"]["r0"] == r0):
             arrays = load_arrays(results, rec["job"]["name"])
@@ -252,7 +280,6 @@ def sweep_figure(results, recs, title, thesis_end=None):
     for ax in axes[:, 0]:
         ax.set_ylabel("r", fontsize=8)
     fig.suptitle(title)
-    fig.tight_layout()
     return fig, r0s
 
 
@@ -315,10 +342,18 @@ def write_table(results, out) -> list:
                   "both variants side by side", "t46_*", files=["table4_6.md", "table4_6.csv"], rows=rows)]
 
 
+def table_run(variant, results, r0, lam):
+    return one(results, run_name(variant, r0, lam))
+
+
 def plot(results, out) -> list:
-    entries = plot_dense(results, out)
+    entries = mnist_samples.plot(results, out) + plot_dense(results, out)
     for variant in VARIANTS:
         for r0, lam in TABLE_RUNS:
             entries += plot_run(results, out, variant, r0, lam)
         entries += plot_sweep(results, out, variant)
+    records_of = lambda variant, r0, lam: table_run(variant, results, r0, lam)  # noqa: E731
+    for r0, lam in TABLE_RUNS:
+        entries += plot_overlay(records_of, results, out, r0, lam, THESIS_RUN_FIGS[(r0, lam)])
+    entries += write_metric_tables(records_of, out, VARIANTS)
     return entries + write_sweep_table(results, out) + write_table(results, out)

@@ -22,9 +22,12 @@ import numpy as np
 
 from ..data.synthetic import make_synthetic
 from ..sweep import load_results
-from .common import band, entry, minmax, save
+from .common import band, entry, mark_clipped, median_iqr, minmax, save
 
-FULL = {"alphas": list(range(1, 31)), "seeds": list(range(5)), "overfit_epochs": 1000,
+# α of the thesis's Figs. 4.1/4.2 (read off Fig. 4.2, thesis p. 38): 1, 5, 10, 11, …, 40, 45, 50.
+THESIS_ALPHAS = [1, 5] + list(range(10, 41)) + [45, 50]
+# Run: every α from 1 to 40 (1…30 were run first), then the thesis's 45 and 50.
+FULL = {"alphas": sorted(set(range(1, 41)) | set(THESIS_ALPHAS)), "seeds": list(range(5)), "overfit_epochs": 1000,
         "prune_epochs": 300, "ratios": [round(0.05 * i, 2) for i in range(20)] + [0.97, 0.99]}
 QUICK = {"alphas": [1, 2], "seeds": [0, 1], "overfit_epochs": 20, "prune_epochs": 3,
          "ratios": [0.0, 0.5, 0.9]}
@@ -35,10 +38,11 @@ PROTOCOL = ("1000 evenly spaced points of eq. (3.1) on [−1, 1] (inputs rescale
             "training open; they are set here so that the dense fits follow the thesis's capacity curve: the "
             "overfitted subset is the first 256 training points, 1000 epochs; the networks pruned after training "
             "are trained on the whole training split (800 points) for 300 epochs, then pruned without "
-            "fine-tuning; pre-training pruning trains the same way with the mask fixed. α = 1…30 and 5 seeds for "
-            "Figs. 4.1/4.2; pruning ratios 0, 0.05, …, 0.95, 0.97, 0.99. (A first protocol, lr 1e-3 on one batch "
+            "fine-tuning; pre-training pruning trains the same way with the mask fixed. α = 1…40, 45, 50 (every "
+            "α of the thesis's Fig. 4.2 — 1, 5, 10…40, 45, 50 — and 2–4, 6–9) and 5 seeds for Figs. 4.1/4.2; pruning ratios 0, 0.05, …, 0.95, 0.97, 0.99. (A first protocol, lr 1e-3 on one batch "
             "of 64, fitted nothing beyond α ≈ 5; its results were removed.)")
 POST_ALPHAS, PRE_ALPHAS = (20, 21, 22), (20, 21)
+R2_FLOOR = -0.2  # lower y limit of the pruning figures: R² below it is clipped and marked ▼
 
 
 def settings(quick: bool) -> dict:
@@ -72,7 +76,7 @@ def plot_data(out) -> list:
         ax.set(xlabel="x (rescaled to [0, 1])", ylabel="y", title=f"Synthetic data set, α = {alpha}")
         save(fig, out, stem)
         entries.append(entry(stem, thesis, f"the synthetic data set (eq. 3.1) for α = {alpha}", "—"))
-    fig, axes = plt.subplots(1, 3, figsize=(12, 3.2), sharey=True)
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.2), sharey=True, layout="constrained")
     for ax, alpha in zip(axes, POST_ALPHAS):
         d = make_synthetic(alpha)
         ax.plot(d.x_all[:, 0], d.y_all[:, 0], lw=1)
@@ -97,22 +101,31 @@ def plot_overfit(results, out) -> list:
         return []
     alphas, loss = by_alpha(recs, "loss")
     _, r2 = by_alpha(recs, "r2")
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), layout="constrained")
+    thesis = [a for a in THESIS_ALPHAS if a in alphas]
+    at_thesis = [alphas.index(a) for a in thesis]
     for ax, scale in zip(axes, ("linear", "log")):
-        band(ax, alphas, loss, "mean ± std")
+        # mean − std goes below 0 where seeds differ a lot: the log panel draws median and IQR instead
+        centre = band(ax, alphas, loss, "mean ± std") if scale == "linear" else median_iqr(ax, alphas, loss, "seeds")
         minmax(ax, alphas, loss, "seeds")
-        ax.set(xlabel="α", ylabel="MSE on the batch", yscale=scale, title=f"Overfitted batch loss ({scale})")
-    axes[0].legend(fontsize=7)
+        ax.plot(thesis, centre.get_ydata()[at_thesis], "o", ms=3, color="k", label="α of the thesis's Fig. 4.1")
+        what = "mean ± std" if scale == "linear" else "median, IQR"
+        ax.set(xlabel="α", ylabel="MSE on the batch", yscale=scale, title=f"Overfitted batch loss ({scale}; {what})")
+        ax.legend(fontsize=7)
     save(fig, out, "fig4_1_overfit_loss")
-    fig, ax = plt.subplots(figsize=(5.5, 3.6))
+    fig, ax = plt.subplots(figsize=(7.5, 3.8), layout="constrained")
     band(ax, alphas, r2, "mean ± std")
     minmax(ax, alphas, r2, "seeds")
+    ax.plot(thesis, r2.mean(axis=0)[at_thesis], "o", ms=3, color="k",
+            label="α of the thesis's Fig. 4.2")
     ax.set(xlabel="α", ylabel="R²", title="Overfitted batch R² per frequency")
     ax.legend(fontsize=7)
     save(fig, out, "fig4_2_overfit_r2")
     n = loss.shape[0]
-    what = f"after overfitting a subset of {OVERFIT_POINTS} points, {n} seeds"
-    return [entry("fig4_1_overfit_loss", "Fig. 4.1", f"loss per α {what}", f"overfit_{TAG}_*"),
+    what = (f"after overfitting a subset of {OVERFIT_POINTS} points, {n} seeds, α = {alphas[0]}…{alphas[-1]} "
+            f"({len(alphas)} values; the thesis's {len(thesis)} of {len(THESIS_ALPHAS)} marked)")
+    return [entry("fig4_1_overfit_loss", "Fig. 4.1", f"loss per α {what}; linear panel mean ± std, log panel "
+                  "median and IQR (mean − std is negative at some α)", f"overfit_{TAG}_*"),
             entry("fig4_2_overfit_r2", "Fig. 4.2", f"R² per α {what}", f"overfit_{TAG}_*")]
 
 
@@ -139,20 +152,27 @@ def plot_pruning_group(results, out, prefix, alphas, stems, theses, when) -> lis
     if not alphas or not all(len(c[0]) for c in curves.values()):
         return []
     entries = []
-    for kind, stem, thesis in zip(("mean", "minmax"), stems, theses):
-        fig, axes = plt.subplots(1, len(alphas), figsize=(5 * len(alphas), 3.6), squeeze=False)
+    for kind, stem, thesis in zip(("median", "minmax"), stems, theses):
+        fig, axes = plt.subplots(1, len(alphas), figsize=(5 * len(alphas), 3.8), squeeze=False, layout="constrained")
+        clipped = 0
         for ax, a in zip(axes[0], alphas):
             ratios, tr, va = curves[a]
-            draw = band if kind == "mean" else minmax
-            draw(ax, ratios, tr, "train")
-            draw(ax, ratios, va, "validation")
-            ax.set(xlabel="pruning ratio", ylabel="R²", title=f"α = {a}", ylim=(-0.2, 1.02))
+            draw = median_iqr if kind == "median" else minmax
+            for runs, label, color in ((tr, "train", "tab:blue"), (va, "validation", "tab:orange")):
+                draw(ax, ratios, runs, label, color=color)
+                lows = np.percentile(runs, 25, axis=0) if kind == "median" else runs.min(axis=0)
+                clipped += mark_clipped(ax, ratios, lows, R2_FLOOR, color=color)
+            ax.set(xlabel="pruning ratio", ylabel="R²", title=f"α = {a}", ylim=(R2_FLOOR, 1.02))
         axes[0][0].legend(fontsize=7)
-        fig.suptitle(f"R² {'mean ± std' if kind == 'mean' else 'min/max'} per pruning ratio, {when} pruning")
+        what = "median and interquartile range" if kind == "median" else "min and max"
+        fig.suptitle(f"R² {what} over seeds per pruning ratio, {when} pruning (axis clipped at {R2_FLOOR:g}: ▼)")
         save(fig, out, stem)
         n = curves[alphas[0]][1].shape[0]
-        entries.append(entry(stem, thesis, f"{when} global magnitude pruning, R² {kind} over {n} seeds, "
-                                           f"α = {', '.join(map(str, alphas))}", f"{prefix}{TAG}_*"))
+        note = (f"; the y axis is clipped at R² = {R2_FLOOR:g}, ▼ marks the {clipped} (α, ratio, split) points whose "
+                f"{'lower quartile' if kind == 'median' else 'minimum'} lies below" if clipped else "")
+        entries.append(entry(stem, thesis, f"{when} global magnitude pruning, R² {what} over {n} seeds ("
+                             f"{'the thesis draws the mean with a band' if kind == 'median' else 'as the thesis'}), α = "
+                             f"{', '.join(map(str, alphas))}{note}", f"{prefix}{TAG}_*"))
     return entries
 
 
@@ -160,8 +180,8 @@ def plot(results, out) -> list:
     entries = plot_data(out) + plot_overfit(results, out)
     post = sorted({r["alpha"] for r in load_results(results, f"postprune_{TAG}_")})
     pre = sorted({r["alpha"] for r in load_results(results, f"preprune_{TAG}_")})
-    entries += plot_pruning_group(results, out, "postprune_", post, ("fig4_4_post_pruning_mean", "fig4_5_post_pruning_minmax"),
+    entries += plot_pruning_group(results, out, "postprune_", post, ("fig4_4_post_pruning_median", "fig4_5_post_pruning_minmax"),
                                   ("Fig. 4.4", "Fig. 4.5"), "post-training")
-    entries += plot_pruning_group(results, out, "preprune_", pre, ("fig4_6_pre_pruning_mean", "fig4_7_pre_pruning_minmax"),
+    entries += plot_pruning_group(results, out, "preprune_", pre, ("fig4_6_pre_pruning_median", "fig4_7_pre_pruning_minmax"),
                                   ("Fig. 4.6", "Fig. 4.7"), "pre-training")
     return entries
