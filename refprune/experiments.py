@@ -30,8 +30,10 @@ import numpy as np
 
 from .baselines import post_training_pruning, pre_training_pruning
 from .data.tasks import DEFAULT_LAYERS, LOSS_OF_TASK, load_task
+from .jobs_data import run_data_samples_job
 from .train import Dataset, TrainConfig, config_dict, train
 
+MNIST_SHAPED = ("mnist", "fashion-mnist", "tiny_mnist")  # 784 inputs, 10 classes
 MAX_TRACE = 2000  # per-step traces kept: enough to draw r and τ per backward pass
 
 
@@ -52,12 +54,12 @@ def job_data(job: dict) -> Dataset:
 
 
 def job_layers(job: dict) -> tuple:
-    base = "mnist" if job["data"] in ("mnist", "tiny_mnist") else "synthetic"
+    base = "mnist" if job["data"] in MNIST_SHAPED else "synthetic"
     return tuple(job.get("layers") or DEFAULT_LAYERS[base])
 
 
 def job_config(job: dict) -> TrainConfig:
-    base = "mnist" if job["data"] in ("mnist", "tiny_mnist") else "synthetic"
+    base = "mnist" if job["data"] in MNIST_SHAPED else "synthetic"
     fields = {k: v for k, v in job.get("config", {}).items()}
     fields.setdefault("loss", LOSS_OF_TASK[base])
     if "deviations" in fields:
@@ -139,4 +141,5 @@ JOB_KINDS = {
     "overfit": run_overfit_job,
     "post_pruning": run_post_pruning_job,
     "pre_pruning": run_pre_pruning_job,
+    "data_samples": run_data_samples_job,
 }

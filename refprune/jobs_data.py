@@ -1,6 +1,6 @@
 """Sweep jobs that keep a few images of a data set, so figures of the data redraw without it.
 
-Job kind (see :mod:`refprune.sweep`):
+Job kind (registered in :data:`refprune.experiments.JOB_KINDS`):
 
 ``data_samples``
     The first ``count`` images of the training file of ``mnist`` or
@@ -15,7 +15,6 @@ from __future__ import annotations
 import numpy as np
 
 from .data.mnist import PIXEL_MAX, dataset_info, find_mnist_files, read_pair
-from .sweep import job_kind
 
 
 def first_images(data: str, data_dir, count: int) -> tuple[np.ndarray, np.ndarray]:
@@ -37,7 +36,6 @@ def first_images(data: str, data_dir, count: int) -> tuple[np.ndarray, np.ndarra
     return images[:count], labels[:count]
 
 
-@job_kind("data_samples")
 def run_data_samples_job(job: dict):
     images, labels = first_images(job["data"], job.get("data_dir"), job["count"])
     names = (dataset_info(job["data"]).class_names if job["data"] != "tiny_mnist"

@@ -37,7 +37,7 @@ def run_figures(names, results: Path, out: Path, *, quick=False, recompute=False
         raise ValueError(f"unknown figure group(s) {sorted(unknown)}; choose from {sorted(GROUPS)}")
     if recompute:
         jobs = all_jobs(names, quick, data_dir)
-        if any(j.get("data") == "mnist" for j in jobs) and data_dir is None:
+        if any(j.get("data") in ("mnist", "fashion-mnist") for j in jobs) and data_dir is None:
             raise ValueError("--data-dir (the MNIST IDX files) is needed to compute the MNIST figures")
         counts = run_sweep(jobs, results, JOB_KINDS, n_jobs=n_jobs, shard=shard, scheduler=scheduler, log=log)
         if counts["failed"]:

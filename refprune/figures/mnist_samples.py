@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import matplotlib.pyplot as plt
 
-from .. import jobs_data  # noqa: F401  (registers the data_samples job kind)
 from ..sweep import load_arrays, load_results
 from .common import entry, save
 
