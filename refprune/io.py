@@ -2,7 +2,8 @@
 
 Each writer writes to a temporary file in the destination's directory, flushes
 and fsyncs it, then renames it over the destination (``os.replace`` is atomic
-on POSIX and Windows within one file system).
+on POSIX and Windows within one file system). The file gets the permissions
+a plain ``open`` would give it (0o666 minus the umask), not mkstemp's 0o600.
 """
 
 from __future__ import annotations
@@ -15,7 +16,27 @@ from pathlib import Path
 import numpy as np
 
 
-def _atomic(path, write) -> Path:
+def current_umask() -> int:
+    """The process's umask (read by setting and restoring it)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def atomic_write(path, write) -> Path:
+    """Write a file atomically: ``write(fh)`` fills a binary temporary file, renamed over ``path``.
+
+    Parameters
+    ----------
+    path : path
+        Destination; its directory is created if missing.
+    write : callable
+        Receives the open binary file handle.
+
+    Returns
+    -------
+    Path
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -24,12 +45,16 @@ def _atomic(path, write) -> Path:
             write(fh)
             fh.flush()
             os.fsync(fh.fileno())
+        os.chmod(tmp, 0o666 & ~current_umask())  # as open() would create it
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
     return path
+
+
+_atomic = atomic_write  # the former private name, kept for code not yet updated
 
 
 def _json_default(obj):
@@ -43,7 +68,7 @@ def _json_default(obj):
 def write_json(path, obj) -> Path:
     """Write ``obj`` as indented JSON, atomically (inf/nan written as JSON null)."""
     text = json.dumps(_finite(obj), indent=2, default=_json_default) + "\n"
-    return _atomic(path, lambda fh: fh.write(text.encode()))
+    return atomic_write(path, lambda fh: fh.write(text.encode()))
 
 
 def _finite(obj):
@@ -59,7 +84,7 @@ def _finite(obj):
 
 def write_npz(path, **arrays) -> Path:
     """Write arrays to a compressed .npz, atomically."""
-    return _atomic(path, lambda fh: np.savez_compressed(fh, **arrays))
+    return atomic_write(path, lambda fh: np.savez_compressed(fh, **arrays))
 
 
 def read_json(path):

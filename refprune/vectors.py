@@ -37,7 +37,7 @@ import numpy as np
 from . import __version__
 from .density import DensityConfig
 from .gradcheck import Case, make_problem
-from .io import _atomic
+from .io import atomic_write
 from .lrp import DT_DR_POINTS, LRPConfig, LRPResult, lrp_gradients
 from .threshold import THRESHOLD_RULES, compute_threshold
 from .validation import check_choice
@@ -500,6 +500,18 @@ def manifest_entry(case: VectorCase, data: dict, blob: bytes) -> dict:
             "t": scalar(data, "t"), "dt_dr": scalar(data, "dt_dr"), "seed": case.seed}
 
 
+def merged_entries(manifest_path: Path, entries: list) -> list:
+    """``entries`` plus those of an existing manifest whose case files are still there, in case order."""
+    new = {e["name"]: e for e in entries}
+    if manifest_path.is_file():
+        old = json.loads(manifest_path.read_text(encoding="utf-8")).get("cases", [])
+        for e in old:
+            if e.get("name") not in new and (manifest_path.parent / f"{e.get('name')}.npz").is_file():
+                new[e["name"]] = e
+    order = {name: i for i, name in enumerate(CASE_NAMES)}
+    return sorted(new.values(), key=lambda e: order.get(e["name"], len(order)))
+
+
 def write_vectors(out_dir, names=None) -> dict:
     """Write the cases (all, or those named) and ``manifest.json`` into ``out_dir``.
 
@@ -508,6 +520,7 @@ def write_vectors(out_dir, names=None) -> dict:
     out_dir : path
     names : iterable of str, optional
         Case names; unknown names raise ValueError before anything is written.
+        Cases already in ``out_dir`` (file present) stay listed in the manifest.
 
     Returns
     -------
@@ -522,12 +535,13 @@ def write_vectors(out_dir, names=None) -> dict:
     for case in cases:
         data = make_vectors(case)
         blob = npz_bytes(data)
-        _atomic(out_dir / f"{case.name}.npz", lambda fh, blob=blob: fh.write(blob))
+        atomic_write(out_dir / f"{case.name}.npz", lambda fh, blob=blob: fh.write(blob))
         entries.append(manifest_entry(case, data, blob))
+    entries = merged_entries(out_dir / MANIFEST, entries)
     manifest = {"schema_version": SCHEMA_VERSION, "generator": f"refprune {__version__}",
                 "format": "docs/vectors.md", "tolerances": tolerance_table(), "cases": entries}
     text_ = json.dumps(manifest, indent=2, ensure_ascii=False) + "\n"
-    _atomic(out_dir / MANIFEST, lambda fh: fh.write(text_.encode()))
+    atomic_write(out_dir / MANIFEST, lambda fh: fh.write(text_.encode()))
     return manifest
 
 
