@@ -68,7 +68,7 @@ def typed(kind, name: str):
             return kind(text)
         except (ValueError, TypeError) as exc:
             if kind in words:
-                raise argparse.ArgumentTypeError(f"{flag(name)} must be {words[kind]}, got {text!r}") from None
+                raise argparse.ArgumentTypeError(f"must be {words[kind]}, got {text!r}") from None
             raise argparse.ArgumentTypeError(name_options(str(exc), [name])) from None
     parse.__name__ = name
     return parse
