@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from .checkpoint import load_checkpoint, save_checkpoint
+from .checkpoint import Checkpointer, load_checkpoint
 from .data.dataset import Dataset
 from .density import THESIS_DENSITY
 from .losses import LOSSES, accuracy, loss_and_grad, r2_score
@@ -226,6 +226,18 @@ def check_record(rec: dict, step: int) -> None:
             raise Diverged(step, key.replace("_", " "), value)
 
 
+def run_epoch(step, state: TrainState, x, y, order, batch_size: int, history, epoch: int, shown) -> None:
+    """The minibatch steps of one epoch, in the order ``order``; records r, τ, t and the loss per step."""
+    steps = history.steps
+    for k, i in enumerate(range(0, order.size, batch_size), start=1):
+        idx = order[i:i + batch_size]
+        value = guarded_step(step, state, x[idx], y[idx])
+        for key, v in (("r", state.r), ("tau", state.tau), ("t", state.t), ("loss", value)):
+            steps[key].append(float(v))
+        if shown:
+            shown.step(epoch, k)
+
+
 def train(data: Dataset, layers, cfg: TrainConfig, log=print, *, checkpoint=None, resume: bool = False,
           progress=None) -> dict:
     """Train one network; return history, final pruned parameters and a summary.
@@ -239,7 +251,8 @@ def train(data: Dataset, layers, cfg: TrainConfig, log=print, *, checkpoint=None
     log : callable
         Receives one progress line per epoch (None: silent).
     checkpoint : path, optional
-        Where to save the state after every epoch (:mod:`refprune.checkpoint`).
+        Where to save the state after every epoch (:class:`refprune.checkpoint.Checkpointer`:
+        taken every epoch, written at most every 10 s, on Ctrl-C, on divergence and at the end).
     resume : bool
         Continue from ``checkpoint`` (the result is bitwise that of an uninterrupted run).
     progress : callable, optional
@@ -269,25 +282,24 @@ def train(data: Dataset, layers, cfg: TrainConfig, log=print, *, checkpoint=None
     n = x_train.shape[0]
     steps_per_epoch = -(-n // cfg.batch_size)
     shown = progress(cfg.epochs, steps_per_epoch) if progress else None
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # divergence is checked, not warned
-        for epoch in range(done + 1, cfg.epochs + 1):
-            order = rng.permutation(n)
-            for k, i in enumerate(range(0, n, cfg.batch_size), start=1):
-                idx = order[i:i + cfg.batch_size]
-                value = guarded_step(step, state, x_train[idx], y_train[idx])
-                for key, v in (("r", state.r), ("tau", state.tau), ("t", state.t), ("loss", value)):
-                    history.steps[key].append(float(v))
+    saver = Checkpointer(checkpoint) if checkpoint is not None else None
+    try:
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # divergence is checked, not warned
+            for epoch in range(done + 1, cfg.epochs + 1):
+                run_epoch(step, state, x_train, y_train, rng.permutation(n), cfg.batch_size, history, epoch, shown)
+                rec = epoch_record(epoch, state, data, cfg, time.perf_counter() - start)
+                check_record(rec, state.step)
+                history.epochs.append(rec)
+                if saver:
+                    saver.epoch_end(state, rng, history, epoch, rec["seconds"], last=epoch == cfg.epochs)
                 if shown:
-                    shown.step(epoch, k)
-            rec = epoch_record(epoch, state, data, cfg, time.perf_counter() - start)
-            check_record(rec, state.step)
-            history.epochs.append(rec)
-            if checkpoint is not None:
-                save_checkpoint(checkpoint, state, rng, history, epoch, rec["seconds"])
-            if shown:
-                shown.clear()
-            if log:
-                log(progress_line(rec, data.task, cfg.method))
+                    shown.clear()
+                if log:
+                    log(progress_line(rec, data.task, cfg.method))
+    except (KeyboardInterrupt, Diverged):
+        if saver:
+            saver.flush()  # the last completed epoch
+        raise
     weights, t = prune_for_real(state, cfg.method)
     summary = final_summary(data, weights, state, cfg, t, time.perf_counter() - start)
     return {"history": history, "weights": weights, "biases": state.biases, "summary": summary}

@@ -205,7 +205,7 @@ def run_subprocess(args, **kw):
 
 
 def test_sigint_then_resume_gives_the_summary_of_an_uninterrupted_run(tmp_path):
-    args = ["train", "--layers", "1,8,8,1", "--batch-size", "32", "--epochs", "40", "--variant", "published"]
+    args = ["train", "--layers", "1,8,8,1", "--batch-size", "32", "--epochs", "12", "--variant", "published"]
     out = tmp_path / "stopped"
     proc = run_subprocess([*args, "--out", str(out)])
     deadline = time.monotonic() + SUBPROCESS_TIMEOUT
