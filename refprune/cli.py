@@ -11,13 +11,14 @@ run that diverged; 130 interrupted (Ctrl-C). The options of ``train`` and
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import shlex
 import sys
 from pathlib import Path
 
 from . import __version__
-from .cli_options import BadInput, Parser, add_options, check_applicable, flag, given, user_input
+from .cli_options import BadInput, Parser, add_options, check_applicable, given, show, user_input
 
 EXIT_INTERNAL, EXIT_BAD_INPUT, EXIT_DIVERGED, EXIT_INTERRUPTED = 1, 2, 3, 130
 
@@ -88,15 +89,14 @@ def add_gradcheck_parser(sub) -> None:
 def run_gradcheck(args) -> int:
     from .gradcheck import MAX_COORDS, RTOL, Case, gradcheck
 
-    with user_input([f.name for f in __import__("dataclasses").fields(Case)]):
+    with user_input([f.name for f in dataclasses.fields(Case)]):
         case = Case(**given(args, Case))
     report = gradcheck(case, max_coords=args.max_coords or MAX_COORDS)
     if args.json:
         print(json.dumps(report.as_dicts(), indent=2))
         return 0 if report.passed else 1
-    print(f"gradcheck  layers={','.join(map(str, case.layers))} batch={case.batch} loss={case.loss} "
-          f"r={case.r} tau0={case.tau0} lam={case.lam} threshold={case.threshold} "
-          f"dtype={case.dtype} seed={case.seed}  (pass: max rel err <= {RTOL[case.dtype]:g})")
+    described = " ".join(f"{f.name}={show(getattr(case, f.name))}" for f in dataclasses.fields(Case))
+    print(f"gradcheck  {described}  (pass: max rel err <= {RTOL[case.dtype]:g})")
     print(f"{'gradient':<8} {'shape':<10} {'max abs err':>12} {'max rel err':>12} {'checked':>8} {'skipped':>8}  result")
     for row in report.rows:
         shape = "x".join(map(str, row.shape)) or "scalar"
@@ -146,8 +146,6 @@ def resume_command(argv, out: Path) -> str:
 
 def train_plan(args):
     """Every check of ``refprune train`` before any work: configuration, output location, data."""
-    import dataclasses
-
     from .data.tasks import LOSS_OF_TASK, TaskSpec
     from .rundir import prepare_run
     from .train import TrainConfig
@@ -163,7 +161,7 @@ def train_plan(args):
         try:
             return prepare_run(cfg, task, out, overwrite=args.overwrite, resume=args.resume)
         except MemoryError:
-            raise ValueError(f"layers: not enough memory to load the data or build the network") from None
+            raise ValueError("layers: not enough memory to load the data or build the network") from None
 
 
 def run_train(args) -> int:

@@ -297,6 +297,8 @@ def train(data: Dataset, layers, cfg: TrainConfig, log=print, *, checkpoint=None
                 if log:
                     log(progress_line(rec, data.task, cfg.method))
     except (KeyboardInterrupt, Diverged):
+        if shown:
+            shown.clear()
         if saver:
             saver.flush()  # the last completed epoch
         raise

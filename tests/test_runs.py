@@ -410,3 +410,10 @@ def test_figures_on_a_missing_or_empty_results_folder_is_an_error(make, tmp_path
     err = capsys.readouterr().err
     assert "--results" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "f").exists()
+
+
+def test_readme_shows_the_venv_resume_plot_and_measured_times():
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "python3 -m venv .venv" in text and "--resume" in text and "refprune plot" in text
+    assert "TIME_" not in text and "TIMES_TABLE" not in text and "measured" in text
+    assert (ROOT / "docs" / "METHOD.md").is_file() and "(docs/METHOD.md)" in text
