@@ -70,8 +70,9 @@ def plot_steps(ax, steps, key: str, label: str) -> None:
     ax.plot(np.arange(1, values.size + 1), values, linewidth=0.8)
     ax.set_xlabel("step")
     ax.set_ylabel(label)
-    if key == "tau" and values.size and np.all(values > 0):
-        ax.set_yscale("log")
+    finite = values[np.isfinite(values)]
+    if key == "tau" and finite.size and finite.min() > 0 and finite.max() > 10 * finite.min():
+        ax.set_yscale("log")  # τ spans decades
 
 
 def draw(run: dict):
