@@ -1,46 +1,48 @@
 """Command-line interface: ``refprune <command> ...`` (also ``python -m refprune``).
 
-Every command turns a bad argument into one line on stderr and exit status 2,
-never a traceback.
+Exit status: 0 success; 1 a failure inside the program (one line, with a hint
+to rerun with ``--debug`` for the traceback); 2 a bad argument, file or data
+set (one line on stderr naming the option, never a traceback); 3 a training
+run that diverged; 130 interrupted (Ctrl-C). The options of ``train`` and
+``gradcheck`` are generated from their configuration dataclasses
+(:mod:`refprune.cli_options`).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import shlex
 import sys
+from pathlib import Path
 
 from . import __version__
+from .cli_options import BadInput, Parser, add_options, check_applicable, given, show, user_input
+
+EXIT_INTERNAL, EXIT_BAD_INPUT, EXIT_DIVERGED, EXIT_INTERRUPTED = 1, 2, 3, 130
 
 
-def parse_layers(text: str) -> tuple[int, ...]:
-    """``"784,512,10"`` → ``(784, 512, 10)``, for argparse."""
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
     try:
-        sizes = tuple(int(part) for part in text.split(","))
+        value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"--layers must be comma-separated integers, got {text!r}") from None
-    if len(sizes) < 2 or min(sizes) < 1:
-        raise argparse.ArgumentTypeError(f"--layers needs at least two sizes, all >= 1, got {text!r}")
-    return sizes
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}")
+    return value
 
 
 def add_gradcheck_parser(sub) -> None:
+    from .gradcheck import MAX_COORDS, Case
+
     p = sub.add_parser("gradcheck", help="check every LRP gradient against finite differences",
                        description="Check every LRP gradient of one case against float64 central "
                                    "differences; exit status 0 only if all pass.")
-    p.add_argument("--layers", type=parse_layers, default=(6, 5, 4, 3), help="layer sizes (default 6,5,4,3)")
-    p.add_argument("--batch", type=int, default=8, help="batch size (default 8)")
-    p.add_argument("--loss", choices=("ce", "mse"), default="ce")
-    p.add_argument("--r", type=float, default=0.5, help="pruning ratio in [0, 1) (default 0.5)")
-    p.add_argument("--tau0", type=float, default=0.1, help="τ = tau0 × std(weights) (default 0.1)")
-    p.add_argument("--lam", type=float, default=0.0, help="regulariser weight λ (default 0)")
-    p.add_argument("--threshold", choices=("empirical", "smoothed"), default="empirical")
-    p.add_argument("--dtype", choices=("float64", "float32"), default="float64",
-                   help="dtype of the analytic gradients (finite differences are always float64)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--band", type=int, default=None,
-                   help="place N weights within the transition band of t (default: 6 when tau0 < 1e-3, else 0)")
-    p.add_argument("--max-coords", type=int, default=None, help="coordinates checked per tensor")
+    add_options(p, Case)
+    p.add_argument("--max-coords", type=positive_int, default=None,
+                   help=f"coordinates checked per tensor (default: {MAX_COORDS})")
     p.add_argument("--json", action="store_true", help="print the rows as JSON")
     p.set_defaults(run=run_gradcheck)
 
@@ -48,15 +50,14 @@ def add_gradcheck_parser(sub) -> None:
 def run_gradcheck(args) -> int:
     from .gradcheck import FD_RTOL, MAX_COORDS, Case, gradcheck
 
-    case = Case(layers=args.layers, batch=args.batch, loss=args.loss, r=args.r, tau0=args.tau0,
-                lam=args.lam, seed=args.seed, threshold=args.threshold, dtype=args.dtype, band=args.band)
+    with user_input([f.name for f in dataclasses.fields(Case)]):
+        case = Case(**given(args, Case))
     report = gradcheck(case, max_coords=args.max_coords or MAX_COORDS)
     if args.json:
         print(json.dumps(report.as_dicts(), indent=2))
         return 0 if report.passed else 1
-    print(f"gradcheck  layers={','.join(map(str, case.layers))} batch={case.batch} loss={case.loss} "
-          f"r={case.r} tau0={case.tau0} lam={case.lam} threshold={case.threshold} "
-          f"dtype={case.dtype} seed={case.seed}  (pass: max rel err <= {FD_RTOL[case.dtype]:g})")
+    described = " ".join(f"{f.name}={show(getattr(case, f.name))}" for f in dataclasses.fields(Case))
+    print(f"gradcheck  {described}  (pass: max rel err <= {FD_RTOL[case.dtype]:g})")
     print(f"{'gradient':<8} {'shape':<10} {'max abs err':>12} {'max rel err':>12} {'checked':>8} {'skipped':>8}  result")
     for row in report.rows:
         shape = "x".join(map(str, row.shape)) or "scalar"
@@ -70,51 +71,109 @@ def run_gradcheck(args) -> int:
 
 
 def add_train_parser(sub) -> None:
+    from .data.tasks import TaskSpec
+    from .train import TrainConfig
+
     p = sub.add_parser("train", help="train a network (dense or LRP) and write a run directory",
                        description="Train one network with Algorithm 1 (LRP) or plainly (dense); write the "
-                                   "configuration, history, pruned parameters and summary.json to --out.")
-    p.add_argument("--data", choices=("synthetic", "mnist", "fashion-mnist"), default="synthetic",
-                   help="task (default synthetic: needs no files)")
-    p.add_argument("--data-dir", help="directory with the four MNIST-format IDX files (gzip or raw; "
-                                        "MNIST and Fashion-MNIST use the same names)")
-    p.add_argument("--alpha", type=int, default=20, help="frequency of the synthetic target, eq. (3.1) (default 20)")
-    p.add_argument("--method", choices=("dense", "lrp"), default="lrp")
-    p.add_argument("--variant", choices=("exact", "published"), default="exact",
-                   help="gradient path: exact (METHOD §3) or the published code's (§6)")
-    p.add_argument("--deviations", default="P1,P2,P3,P4",
-                   help="published variant: which of P1..P4 to apply (comma-separated, or 'none')")
-    p.add_argument("--layers", type=parse_layers, help="layer sizes (default 1,32,32,32,1 or 784,512,512,10)")
-    p.add_argument("--r0", type=float, default=0.5)
-    p.add_argument("--tau0", type=float, default=1e-2, help="τ0, times std of the initial weights")
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--lr-r", type=float, default=1e-4)
-    p.add_argument("--lr-tau", type=float, default=1e-6)
-    p.add_argument("--lam", type=float, default=0.0, help="λ of the regulariser λ(1 − r)²")
-    p.add_argument("--epochs", type=int, default=25)
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--dtype", choices=("float32", "float64"), default="float32")
-    p.add_argument("--density", choices=("direct", "fft"), default="direct",
-                   help="dt/dr density: direct KDE sum at t reflected at 0 (exact; default) or the "
-                        "thesis's binned FFT estimate")
-    p.add_argument("--out", help="run directory (default runs/<data>-<method>-seed<seed>)")
+                                   "configuration, history, checkpoint, pruned parameters and summary.json "
+                                   "to --out. Every option is checked before the first step.")
+    add_options(p, TaskSpec)
+    add_options(p, TrainConfig)
+    p.add_argument("--out", help="run directory (default: runs/<data>-<method>[-<variant>]-seed<seed>, "
+                                 "under the current directory)")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--overwrite", action="store_true", help="replace an existing run directory whole")
+    mode.add_argument("--resume", action="store_true",
+                      help="continue the stopped run in --out from its last completed epoch (same options)")
+    p.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    p.add_argument("--plot", action="store_true", help="draw the run's curves (refprune plot) at the end")
     p.set_defaults(run=run_train)
 
 
-def parse_deviations(text: str) -> tuple:
-    if text.strip().lower() == "none":
-        return ()
-    return tuple(part.strip().upper() for part in text.split(",") if part.strip())
+def default_out(cfg, task) -> Path:
+    """runs/<data>-<method>[-<variant>]-seed<seed> under the current directory."""
+    variant = "-" + cfg.variant if cfg.method == "lrp" else ""
+    return Path(f"runs/{task.data}-{cfg.method}{variant}-seed{cfg.seed}").resolve()
+
+
+def resume_command(argv, out: Path) -> str:
+    """The command that resumes this run: the same arguments with --resume."""
+    args = [a for a in argv if a not in ("--overwrite", "--resume")]
+    if "--out" not in args and not any(a.startswith("--out=") for a in args):
+        args += ["--out", str(out)]
+    return "refprune " + " ".join(shlex.quote(a) for a in args) + " --resume"
+
+
+def train_plan(args):
+    """Every check of ``refprune train`` before any work: configuration, output location, data."""
+    from .data.tasks import LOSS_OF_TASK, TaskSpec
+    from .rundir import prepare_run
+    from .train import TrainConfig
+
+    names = [f.name for f in dataclasses.fields(TrainConfig) + dataclasses.fields(TaskSpec)] + ["out", "resume"]
+    with user_input(names):
+        cfg_given, task_given = given(args, TrainConfig), given(args, TaskSpec)
+        task = TaskSpec(**task_given)
+        cfg = TrainConfig(loss=LOSS_OF_TASK[task.data], **cfg_given)
+        check_applicable(TaskSpec, task_given, task)
+        check_applicable(TrainConfig, cfg_given, cfg)
+        out = Path(args.out).resolve() if args.out else default_out(cfg, task)
+        try:
+            return prepare_run(cfg, task, out, overwrite=args.overwrite, resume=args.resume)
+        except MemoryError:
+            raise ValueError("layers: not enough memory to load the data or build the network") from None
 
 
 def run_train(args) -> int:
-    from pathlib import Path
+    from .checkpoint import CHECKPOINT
+    from .progress import Progress
+    from .rundir import completed_epochs, run_training
+    from .train import Diverged
 
-    from .rundir import run_training
+    plan = train_plan(args)
+    log = None if args.quiet else (lambda line: print(line, flush=True))
+    progress = None if args.quiet else (lambda epochs, steps: Progress(epochs, steps))
+    try:
+        run_training(plan, log=log, progress=progress)
+    except KeyboardInterrupt:
+        done = completed_epochs(plan.out)
+        if done:
+            print(f"interrupted: {done} of {plan.cfg.epochs} epochs are saved in {plan.out}; resume with: "
+                  f"{resume_command(args.argv, plan.out)}", file=sys.stderr)
+        else:
+            print("interrupted before the first epoch ended: nothing to resume; rerun with --overwrite",
+                  file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Diverged as exc:
+        done = completed_epochs(plan.out)
+        kept = f"the last good checkpoint (epoch {done}) is {plan.out / CHECKPOINT}" if done else "no epoch completed"
+        print(f"refprune train: error: {exc}; {kept}", file=sys.stderr)
+        return EXIT_DIVERGED
+    if args.plot:
+        from .plot_run import plot_run
 
-    out = Path(args.out or f"runs/{args.data}-{args.method}"
-               f"{'-' + args.variant if args.method == 'lrp' else ''}-seed{args.seed}").resolve()
-    run_training(args, parse_deviations(args.deviations), out)
+        path = plot_run(plan.out)
+        if log:
+            log(f"plot in {path}")
+    return 0
+
+
+def add_plot_parser(sub) -> None:
+    p = sub.add_parser("plot", help="draw a run directory's curves as PNG",
+                       description="Draw the curves of a run directory written by 'refprune train' into it "
+                                   "as run.png: loss and accuracy or R² per epoch under the soft and the hard "
+                                   "mask, r, τ and t per step, and sparsity per layer.")
+    p.add_argument("run_dir", help="run directory")
+    p.set_defaults(run=run_plot)
+
+
+def run_plot(args) -> int:
+    from .plot_run import load_run, plot_run
+
+    with user_input():
+        run = load_run(Path(args.run_dir).resolve())
+    print(f"plot in {plot_run(Path(args.run_dir).resolve(), run)}")
     return 0
 
 
@@ -137,52 +196,84 @@ def add_figures_parser(sub) -> None:
     p.set_defaults(run=run_figures_cmd)
 
 
+def check_results_folder(results: Path) -> None:
+    """``figures`` without --recompute needs a results folder that exists and holds results."""
+    if not results.is_dir():
+        raise BadInput(f"--results {results}: no such folder (pass --recompute to compute the results)")
+    if not any(p for p in results.iterdir() if not p.name.startswith(".")):
+        raise BadInput(f"--results {results} is empty (pass --recompute to compute the results)")
+
+
 def run_figures_cmd(args) -> int:
     import tempfile
-    from pathlib import Path
 
     from .figures import GROUPS, run_figures
     from .sweep import parse_shard
 
-    names = args.only or list(GROUPS)
-    shard = parse_shard(args.shard)
-    if args.quick:
-        tmp = Path(tempfile.mkdtemp(prefix="refprune-quick-"))
-        results = Path(args.results) if args.results else tmp / "results"
-        out = Path(args.out) if args.out else tmp / "figures"
-        run_figures(names, results, out, quick=True, recompute=True, n_jobs=args.jobs, shard=shard,
-                    scheduler=args.scheduler)
-    else:
-        from .figures.common import repo_root
+    with user_input():
+        names = args.only or list(GROUPS)
+        shard = parse_shard(args.shard)
+        if args.quick:
+            tmp = Path(tempfile.mkdtemp(prefix="refprune-quick-"))
+            results = Path(args.results) if args.results else tmp / "results"
+            out = Path(args.out) if args.out else tmp / "figures"
+            run_figures(names, results, out, quick=True, recompute=True, n_jobs=args.jobs, shard=shard,
+                        scheduler=args.scheduler)
+        else:
+            from .figures.common import repo_root
 
-        results = Path(args.results) if args.results else repo_root() / "results"
-        out = Path(args.out) if args.out else repo_root() / "figures"
-        run_figures(names, results.resolve(), out.resolve(), recompute=args.recompute,
-                    data_dir=args.data_dir, n_jobs=args.jobs, shard=shard, scheduler=args.scheduler)
+            results = Path(args.results) if args.results else repo_root() / "results"
+            out = Path(args.out) if args.out else repo_root() / "figures"
+            if not args.recompute and set(names) <= set(GROUPS):  # run_figures names unknown groups
+                check_results_folder(results.resolve())
+            run_figures(names, results.resolve(), out.resolve(), recompute=args.recompute,
+                        data_dir=args.data_dir, n_jobs=args.jobs, shard=shard, scheduler=args.scheduler)
     print(f"figures in {out.resolve()} (index: {(out / 'README.md').resolve()})")
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="refprune", description=__doc__.splitlines()[0])
+    parser = Parser(prog="refprune", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"refprune {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an internal error")
     sub = parser.add_subparsers(dest="command", required=True)
     add_gradcheck_parser(sub)
     add_train_parser(sub)
     from .cli_vectors import add_vectors_parsers
     add_vectors_parsers(sub)
     add_figures_parser(sub)
+    add_plot_parser(sub)
+    for p in sub.choices.values():
+        p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                       help="show the traceback of an internal error")
     return parser
 
 
 def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = argv
+    name = f"refprune {args.command}"
     try:
         return args.run(args)
-    except (ValueError, OSError) as exc:
-        print(f"refprune {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+    except BadInput as exc:
+        print(f"{name}: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print(f"{name}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except OSError as exc:  # a file the user named cannot be read or written
+        if args.debug:
+            raise
+        print(f"{name}: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except Exception as exc:  # noqa: BLE001 - reported, with the way to see the traceback
+        if args.debug:
+            raise
+        print(f"{name}: internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)",
+              file=sys.stderr)
+        return EXIT_INTERNAL
 
 
 if __name__ == "__main__":

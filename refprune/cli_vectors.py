@@ -16,7 +16,8 @@ def add_vectors_parsers(sub) -> None:
                        description="Write every golden-vector case (inputs and reference outputs of one "
                                    "LRP pass) as DIR/<case>.npz, and DIR/manifest.json. Format: "
                                    "docs/vectors.md.")
-    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--out", help="output directory (needed unless --list); an existing one keeps its other "
+                                 "cases: the manifest lists them all")
     p.add_argument("--cases", help="comma-separated case names (default: all)")
     p.add_argument("--from", dest="inputs", metavar="INPUTS.npz",
                    help="compute the reference of your own inputs (docs/vectors.md, Inputs; "
@@ -46,15 +47,20 @@ def run_vectors(args) -> int:
     from pathlib import Path
 
     from .vectors import CASE_NAMES, CASES, case_by_name
+    from .cli_options import user_input
     from .vectors_files import write_vectors
 
     if args.inputs:
         return run_vectors_from(args)
+
     names = None
-    if args.cases:
-        names = [n.strip() for n in args.cases.split(",") if n.strip()]
-        for n in names:
-            case_by_name(n)
+    with user_input():  # bad names and a missing --out are the user's input, not internal failures
+        if args.cases:
+            names = [n.strip() for n in args.cases.split(",") if n.strip()]
+            for n in names:
+                case_by_name(n)
+        if not args.list and not args.out:
+            raise ValueError("--out is required (only --list works without it)")
     if args.list:
         for case in CASES if names is None else [case_by_name(n) for n in names]:
             print(f"{case.name:<18} {case.tier:<8} {case.description}")
@@ -73,12 +79,16 @@ def run_vectors_from(args) -> int:
     """``refprune vectors --from INPUTS.npz --out DIR``: one user case into DIR."""
     from pathlib import Path
 
+    from .cli_options import user_input
     from .vectors_from import add_user_case
 
-    if args.cases or args.list:
-        raise ValueError("--from takes no --cases or --list")
-    out = Path(args.out).resolve()
-    entry = add_user_case(Path(args.inputs).resolve(), out, args.name)
+    with user_input():  # these are the user's input, not internal failures
+        if args.cases or args.list:
+            raise ValueError("--from takes no --cases or --list")
+        if not args.out:
+            raise ValueError("--out is required with --from")
+        out = Path(args.out).resolve()
+        entry = add_user_case(Path(args.inputs).resolve(), out, args.name)
     print(f"{entry['name']:<18} {entry['tier']:<8} {','.join(map(str, entry['layers'])):<14} "
           f"{entry['loss_kind']:<4} r={entry['r']:.4g} tau={entry['tau']:.3g} t={entry['t']:.6g} "
           f"dt_dr={entry['dt_dr']:.6g}")
@@ -93,7 +103,10 @@ def run_compare(args) -> int:
     """``refprune compare``: print the report (text or JSON); 0 if all match, else 1."""
     from .compare import compare_candidate, comparison_dict, format_comparison
 
-    comp = compare_candidate(args.candidate, args.vectors, args.tier)
+    from .cli_options import user_input
+
+    with user_input():  # a bad candidate or vectors folder is the user's input (exit 2)
+        comp = compare_candidate(args.candidate, args.vectors, args.tier)
     if args.json:
         print(json.dumps(comparison_dict(comp), indent=2))
     else:

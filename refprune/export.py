@@ -3,8 +3,10 @@
 Each weight matrix W (fan_in, fan_out) is stored as the three CSR arrays of its
 nonzeros — ``data`` (the values), ``indices`` (column of each value) and
 ``indptr`` (where each row starts) — so the file shrinks with sparsity. Biases
-are stored dense. :func:`load_sparse` rebuilds the dense matrices, and the
-network gives the same predictions (tested). scipy.sparse is used only in
+are stored dense. Layers are numbered 1…L (``W1_data``, ..., ``b1``, ...), as in
+params.npz and the golden vectors. :func:`load_sparse` rebuilds the dense
+matrices (also from files numbered 0…L−1, as written before), and the network
+gives the same predictions (tested). scipy.sparse is used only in
 the tests, as an independent check of the format.
 """
 
@@ -51,7 +53,7 @@ def dense_bytes(weights, biases) -> int:
 def sparse_arrays(weights, biases) -> dict:
     """The arrays written by :func:`save_sparse`, by name."""
     arrays = {"n_layers": np.array(len(weights))}
-    for l, (W, b) in enumerate(zip(weights, biases)):
+    for l, (W, b) in enumerate(zip(weights, biases), start=1):
         data, indices, indptr = to_csr(W)
         arrays.update({f"W{l}_data": data, f"W{l}_indices": indices, f"W{l}_indptr": indptr,
                        f"W{l}_shape": np.array(W.shape), f"b{l}": b})
@@ -78,7 +80,9 @@ def load_sparse(path) -> tuple[list, list]:
     """Read a file written by :func:`save_sparse`; returns dense (weights, biases)."""
     with np.load(path) as f:
         n = int(f["n_layers"])
+        first = 0 if "W0_data" in f.files else 1  # files written before layers were numbered from 1
+        layers = range(first, first + n)
         weights = [from_csr(f[f"W{l}_data"], f[f"W{l}_indices"], f[f"W{l}_indptr"], tuple(f[f"W{l}_shape"]))
-                   for l in range(n)]
-        biases = [f[f"b{l}"] for l in range(n)]
+                   for l in layers]
+        biases = [f[f"b{l}"] for l in layers]
     return weights, biases

@@ -14,8 +14,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from .band import BAND_AUTO_TAU0, DEFAULT_BAND, populate_band
+from .data.tasks import parse_layers
+from .losses import LOSSES
 from .lrp import LRPConfig, LRPResult
 from .mlp import check_layer_sizes, init_mlp
+from .options import option
 from .threshold import THRESHOLD_RULES
 from .validation import check_choice, check_positive, check_ratio
 
@@ -32,21 +35,25 @@ TAU_MIN_CHECKABLE = 1e-140
 class Case:
     """One gradient-check case: everything needed to rebuild its inputs."""
 
-    layers: tuple = (6, 5, 4, 3)
-    batch: int = 8
-    loss: str = "ce"
-    r: float = 0.5
-    tau0: float = 0.1
-    lam: float = 0.0
-    seed: int = 0
-    threshold: str = "empirical"
-    dtype: str = "float64"
-    band: int | None = None
+    layers: tuple = option((6, 5, 4, 3), "layer sizes", parse=parse_layers)
+    batch: int = option(8, "batch size")
+    loss: str = option("ce", "loss", choices=LOSSES)
+    r: float = option(0.5, "pruning ratio in [0, 1)")
+    tau0: float = option(0.1, "τ = tau0 × std(weights)")
+    lam: float = option(0.0, "regulariser weight λ")
+    seed: int = option(0, "seed of the case's weights and batch")
+    threshold: str = option("empirical", "threshold rule", choices=THRESHOLD_RULES)
+    dtype: str = option("float64", "dtype of the analytic gradients (finite differences are always float64)",
+                        choices=DTYPES)
+    band: int | None = option(None, "place N weights within the transition band of t", parse=int,
+                              show=f"{DEFAULT_BAND} when tau0 < {BAND_AUTO_TAU0:g}, else 0")
 
     def __post_init__(self):
         object.__setattr__(self, "layers", check_layer_sizes(self.layers))
         if int(self.batch) < 1:
             raise ValueError(f"batch must be >= 1, got {self.batch}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)) or self.seed < 0:
+            raise ValueError(f"seed must be an integer >= 0, got {self.seed!r}")
         check_ratio(self.r)
         check_positive(self.tau0, "tau0")
         check_choice(self.threshold, "threshold", THRESHOLD_RULES)

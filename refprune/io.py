@@ -2,7 +2,8 @@
 
 Each writer writes to a temporary file in the destination's directory, flushes
 and fsyncs it, then renames it over the destination (``os.replace`` is atomic
-on POSIX and Windows within one file system).
+on POSIX and Windows within one file system). The file gets the permissions
+a plain ``open`` would give it (0o666 minus the umask), not mkstemp's 0o600.
 """
 
 from __future__ import annotations
@@ -16,7 +17,27 @@ from pathlib import Path
 import numpy as np
 
 
-def _atomic(path, write) -> Path:
+def current_umask() -> int:
+    """The process's umask (read by setting and restoring it)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def atomic_write(path, write) -> Path:
+    """Write a file atomically: ``write(fh)`` fills a binary temporary file, renamed over ``path``.
+
+    Parameters
+    ----------
+    path : path
+        Destination; its directory is created if missing.
+    write : callable
+        Receives the open binary file handle.
+
+    Returns
+    -------
+    Path
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -25,12 +46,15 @@ def _atomic(path, write) -> Path:
             write(fh)
             fh.flush()
             os.fsync(fh.fileno())
+        os.chmod(tmp, 0o666 & ~current_umask())  # as open() would create it
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
     return path
+
+
 
 
 def _json_default(obj):
@@ -44,7 +68,7 @@ def _json_default(obj):
 def write_json(path, obj) -> Path:
     """Write ``obj`` as indented JSON, atomically (inf/nan written as JSON null)."""
     text = json.dumps(_finite(obj), indent=2, default=_json_default) + "\n"
-    return _atomic(path, lambda fh: fh.write(text.encode()))
+    return atomic_write(path, lambda fh: fh.write(text.encode()))
 
 
 def _finite(obj):
@@ -72,7 +96,7 @@ def write_npz(path, **arrays) -> Path:
                 info.compress_type = zipfile.ZIP_DEFLATED
                 with zf.open(info, "w", force_zip64=True) as member:
                     np.lib.format.write_array(member, np.asanyarray(value))
-    return _atomic(path, write)
+    return atomic_write(path, write)
 
 
 def read_json(path):

@@ -9,11 +9,14 @@ whose hard mask is 0 are set to zero — and evaluates on the test split.
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from .checkpoint import Checkpointer, load_checkpoint
+from .data.dataset import Dataset
 from .density import THESIS_DENSITY
 from .losses import LOSSES, accuracy, loss_and_grad, r2_score
 from .masks import hard_mask, soft_mask, sparsity
@@ -21,6 +24,7 @@ from .mlp import check_layer_sizes, init_mlp, mlp_forward
 from .steps import (DEVIATIONS, PublishedPath, TrainState, dense_step, exact_step,
                     magnitudes, new_state, published_step)
 from .threshold import empirical_threshold
+from .options import applied_dict, option
 from .validation import check_choice, check_nonnegative, check_positive, check_ratio
 
 METHODS = ("dense", "lrp")
@@ -29,25 +33,44 @@ DENSITY_METHODS = ("direct", "fft")
 EVAL_BATCH = 4096  # rows per forward pass when evaluating (bounds memory only)
 
 
+def parse_deviations(text: str) -> tuple:
+    """``"P1,P3"`` → ``("P1", "P3")``; ``"none"`` → ``()``."""
+    if text.strip().lower() == "none":
+        return ()
+    return tuple(part.strip().upper() for part in text.split(",") if part.strip())
+
+
+LRP = {"method": "lrp"}
+
+
 @dataclass(frozen=True)
 class TrainConfig:
-    """Hyper-parameters of one training run (defaults: thesis Table 4.1)."""
+    """Hyper-parameters of one training run (defaults: thesis Table 4.1).
 
-    method: str = "lrp"
-    variant: str = "exact"
-    deviations: tuple = DEVIATIONS
-    loss: str = "ce"
-    r0: float = 0.5
-    tau0: float = 1e-2
-    lr: float = 1e-3
-    lr_r: float = 1e-4
-    lr_tau: float = 1e-6
-    lam: float = 0.0
-    epochs: int = 25
-    batch_size: int = 32
-    seed: int = 0
-    dtype: str = "float32"
-    density: str = "direct"
+    Each field carries its command-line help (:func:`refprune.options.option`);
+    ``applies`` says for which method and variant it is used.
+    """
+
+    method: str = option("lrp", "dense baseline or Learned Ratio Pruning (Algorithm 1)", choices=METHODS)
+    variant: str = option("exact", "LRP gradient path: exact (METHOD §3) or the published code's (§6)",
+                          choices=VARIANTS, applies=LRP)
+    deviations: tuple = option(DEVIATIONS, "which of P1..P4 the published variant applies "
+                               "(comma-separated, or 'none')", parse=parse_deviations,
+                               applies={"method": "lrp", "variant": "published"})
+    loss: str = option("ce", "loss (set by the task)", choices=LOSSES, cli=False)
+    r0: float = option(0.5, "initial pruning ratio r", applies=LRP)
+    tau0: float = option(1e-2, "initial temperature τ0, times the std of the initial weights", applies=LRP)
+    lr: float = option(1e-3, "Adam learning rate of the weights and biases")
+    lr_r: float = option(1e-4, "Adam learning rate of r", applies=LRP)
+    lr_tau: float = option(1e-6, "Adam learning rate of τ", applies=LRP)
+    lam: float = option(0.0, "λ of the regulariser λ(1 − r)²", applies=LRP)
+    epochs: int = option(25, "epochs")
+    batch_size: int = option(32, "minibatch size")
+    seed: int = option(0, "seed of the initialisation, the batch order and the MNIST split")
+    dtype: str = option("float32", "floating-point type of the training", choices=("float32", "float64"))
+    density: str = option("direct", "density for dt/dr: the direct KDE sum at t reflected at 0 (exact) or "
+                          "the thesis's binned FFT estimate", choices=DENSITY_METHODS,
+                          applies={"method": "lrp", "variant": "exact"})
 
     def __post_init__(self):
         check_choice(self.method, "method", METHODS)
@@ -59,25 +82,14 @@ class TrainConfig:
         for name in ("tau0", "lr", "lr_r", "lr_tau"):
             check_positive(getattr(self, name), name)
         check_nonnegative(self.lam, "lam")
-        for name in ("epochs", "batch_size"):
-            if int(getattr(self, name)) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name, low in (("epochs", 1), ("batch_size", 1), ("seed", 0)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+                raise ValueError(f"{name} must be an integer, got {value!r}")
+            if value < low:
+                raise ValueError(f"{name} must be >= {low}, got {value!r}")
         object.__setattr__(self, "deviations", tuple(sorted(set(self.deviations))))
         PublishedPath(frozenset(self.deviations))
-
-
-@dataclass(frozen=True)
-class Dataset:
-    """Train/validation/test arrays of one task (y: int labels or (N, K) targets)."""
-
-    name: str
-    task: str  # "classification" or "regression"
-    x_train: np.ndarray
-    y_train: np.ndarray
-    x_val: np.ndarray
-    y_val: np.ndarray
-    x_test: np.ndarray
-    y_test: np.ndarray
 
 
 @dataclass
@@ -171,45 +183,125 @@ def prune_for_real(state: TrainState, method: str) -> tuple[list, float]:
     return [hard_mask(W, t) * W for W in state.weights], t
 
 
-def train(data: Dataset, layers, cfg: TrainConfig, log=print) -> dict:
+class Diverged(RuntimeError):
+    """Training produced a non-finite loss, r or τ; ``step`` and ``quantity`` say where."""
+
+    def __init__(self, step: int, quantity: str, value):
+        self.step, self.quantity, self.value = step, quantity, value
+        super().__init__(f"training diverged at step {step}: {quantity} is {value}")
+
+
+def check_widths(data: Dataset, layers) -> tuple:
+    """The layer sizes, checked against the task's inputs and outputs (before any work)."""
+    layers = check_layer_sizes(layers)
+    if layers[0] != data.x_train.shape[1]:
+        raise ValueError(f"layers: the input width {layers[0]} does not match the task's "
+                         f"{data.x_train.shape[1]} input feature(s)")
+    want = data.n_outputs()
+    if layers[-1] != want:
+        kind = "classes" if data.task == "classification" else "regression target(s)"
+        raise ValueError(f"layers: the output width {layers[-1]} does not fit the task's {want} {kind}")
+    return layers
+
+
+def guarded_step(step, state: TrainState, x, y) -> float:
+    """One step; raises :class:`Diverged` if the loss, r or τ is not finite afterwards."""
+    try:
+        value = step(state, x, y)
+    except (ValueError, FloatingPointError, OverflowError):
+        for name, v in (("r", state.r), ("tau", state.tau), ("a weight", np.sum(state.flat_w))):
+            if not np.isfinite(v):
+                raise Diverged(state.step + 1, name, v) from None
+        raise
+    for name, v in (("loss", value), ("r", state.r), ("tau", state.tau)):
+        if not math.isfinite(v):
+            raise Diverged(state.step, name, v)
+    return value
+
+
+def check_record(rec: dict, step: int) -> None:
+    """Raise :class:`Diverged` if an epoch's validation loss is not finite (non-finite weights)."""
+    for key, value in rec.items():
+        if key.startswith("val_loss") and not math.isfinite(value):
+            raise Diverged(step, key.replace("_", " "), value)
+
+
+def run_epoch(step, state: TrainState, x, y, order, batch_size: int, history, epoch: int, shown) -> None:
+    """The minibatch steps of one epoch, in the order ``order``; records r, τ, t and the loss per step."""
+    steps = history.steps
+    for k, i in enumerate(range(0, order.size, batch_size), start=1):
+        idx = order[i:i + batch_size]
+        value = guarded_step(step, state, x[idx], y[idx])
+        for key, v in (("r", state.r), ("tau", state.tau), ("t", state.t), ("loss", value)):
+            steps[key].append(float(v))
+        if shown:
+            shown.step(epoch, k)
+
+
+def train(data: Dataset, layers, cfg: TrainConfig, log=print, *, checkpoint=None, resume: bool = False,
+          progress=None) -> dict:
     """Train one network; return history, final pruned parameters and a summary.
 
     Parameters
     ----------
     data : Dataset
     layers : sequence of int
-        Layer sizes; the first must match the data's features.
+        Layer sizes; the first must match the data's features, the last its outputs.
     cfg : TrainConfig
     log : callable
         Receives one progress line per epoch (None: silent).
+    checkpoint : path, optional
+        Where to save the state after every epoch (:class:`refprune.checkpoint.Checkpointer`:
+        taken every epoch, written at most every 10 s, on Ctrl-C, on divergence and at the end).
+    resume : bool
+        Continue from ``checkpoint`` (the result is bitwise that of an uninterrupted run).
+    progress : callable, optional
+        ``progress(epochs, steps_per_epoch)`` → an object with ``step(epoch, k)`` and
+        ``clear()`` (:class:`refprune.progress.Progress`).
 
     Returns
     -------
     dict with keys ``history`` (History), ``weights``, ``biases`` (pruned),
     ``summary`` (dict).
+
+    Raises
+    ------
+    Diverged
+        On a non-finite loss, r or τ; the last checkpoint is the last good epoch.
     """
-    layers = check_layer_sizes(layers)
-    if layers[0] != data.x_train.shape[1]:
-        raise ValueError(f"layers[0] = {layers[0]} does not match the {data.x_train.shape[1]} input features")
+    layers = check_widths(data, layers)
     dtype = np.dtype(cfg.dtype)
     x_train = data.x_train.astype(dtype, copy=False)
     y_train = data.y_train if data.task == "classification" else data.y_train.astype(dtype, copy=False)
+    # Thread settings of the run (BLAS threads, the elementwise worker) belong here, once.
     state, rng = init_state(layers, cfg)
     step = make_step(cfg)
     history = History()
-    start = time.perf_counter()
+    done, before = load_checkpoint(checkpoint, state, rng, history) if resume else (0, 0.0)
+    start = time.perf_counter() - before
     n = x_train.shape[0]
-    for epoch in range(1, cfg.epochs + 1):
-        order = rng.permutation(n)
-        for i in range(0, n, cfg.batch_size):
-            idx = order[i:i + cfg.batch_size]
-            value = step(state, x_train[idx], y_train[idx])
-            for key, v in (("r", state.r), ("tau", state.tau), ("t", state.t), ("loss", value)):
-                history.steps[key].append(float(v))
-        rec = epoch_record(epoch, state, data, cfg, time.perf_counter() - start)
-        history.epochs.append(rec)
-        if log:
-            log(progress_line(rec, data.task, cfg.method))
+    steps_per_epoch = -(-n // cfg.batch_size)
+    shown = progress(cfg.epochs, steps_per_epoch) if progress else None
+    saver = Checkpointer(checkpoint) if checkpoint is not None else None
+    try:
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # divergence is checked, not warned
+            for epoch in range(done + 1, cfg.epochs + 1):
+                run_epoch(step, state, x_train, y_train, rng.permutation(n), cfg.batch_size, history, epoch, shown)
+                rec = epoch_record(epoch, state, data, cfg, time.perf_counter() - start)
+                check_record(rec, state.step)
+                history.epochs.append(rec)
+                if saver:
+                    saver.epoch_end(state, rng, history, epoch, rec["seconds"], last=epoch == cfg.epochs)
+                if shown:
+                    shown.clear()
+                if log:
+                    log(progress_line(rec, data.task, cfg.method))
+    except (KeyboardInterrupt, Diverged):
+        if shown:
+            shown.clear()
+        if saver:
+            saver.flush()  # the last completed epoch
+        raise
     weights, t = prune_for_real(state, cfg.method)
     summary = final_summary(data, weights, state, cfg, t, time.perf_counter() - start)
     return {"history": history, "weights": weights, "biases": state.biases, "summary": summary}
@@ -232,6 +324,12 @@ def final_summary(data: Dataset, weights, state: TrainState, cfg: TrainConfig, t
 
 
 def config_dict(cfg: TrainConfig) -> dict:
+    """Every field of the configuration (tuples as lists)."""
     d = asdict(cfg)
     d["deviations"] = list(cfg.deviations)
     return d
+
+
+def applied_config(cfg: TrainConfig) -> dict:
+    """The fields of the configuration that its method and variant use (what config.json records)."""
+    return applied_dict(cfg)

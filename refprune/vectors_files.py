@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
-from .io import _atomic
+from .io import atomic_write
 from .tolerances import tolerance_table
-from .vectors import CASES, VectorCase, case_by_name, make_vectors
+from .vectors import CASE_NAMES, CASES, VectorCase, case_by_name, make_vectors
 from .vectors_schema import (KDE_KEYS, SCHEMA_VERSION, layer_keys, n_layers_of, output_keys,
                              required_input_keys, scalar, text)
 
@@ -90,6 +90,18 @@ def manifest_entry(case: VectorCase, data: dict, blob: bytes) -> dict:
             "t": scalar(data, "t"), "dt_dr": scalar(data, "dt_dr"), "seed": case.seed}
 
 
+def merged_entries(manifest_path: Path, entries: list) -> list:
+    """``entries`` plus those of an existing manifest whose case files are still there, in case order."""
+    new = {e["name"]: e for e in entries}
+    if manifest_path.is_file():
+        old = json.loads(manifest_path.read_text(encoding="utf-8")).get("cases", [])
+        for e in old:
+            if e.get("name") not in new and (manifest_path.parent / f"{e.get('name')}.npz").is_file():
+                new[e["name"]] = e
+    order = {name: i for i, name in enumerate(CASE_NAMES)}
+    return sorted(new.values(), key=lambda e: order.get(e["name"], len(order)))
+
+
 def write_vectors(out_dir, names=None) -> dict:
     """Write the cases (all, or those named) and ``manifest.json`` into ``out_dir``.
 
@@ -98,6 +110,7 @@ def write_vectors(out_dir, names=None) -> dict:
     out_dir : path
     names : iterable of str, optional
         Case names; unknown names raise ValueError before anything is written.
+        Cases already in ``out_dir`` (file present) stay listed in the manifest.
 
     Returns
     -------
@@ -110,12 +123,13 @@ def write_vectors(out_dir, names=None) -> dict:
     for case in cases:
         data = make_vectors(case)
         blob = npz_bytes(data)
-        _atomic(out_dir / f"{case.name}.npz", lambda fh, blob=blob: fh.write(blob))
+        atomic_write(out_dir / f"{case.name}.npz", lambda fh, blob=blob: fh.write(blob))
         entries.append(manifest_entry(case, data, blob))
+    entries = merged_entries(out_dir / MANIFEST, entries)
     manifest = {"schema_version": SCHEMA_VERSION, "generator": f"refprune {__version__}",
                 "format": "docs/vectors.md", "tolerances": tolerance_table(), "cases": entries}
     text_ = json.dumps(manifest, indent=2, ensure_ascii=False) + "\n"
-    _atomic(out_dir / MANIFEST, lambda fh: fh.write(text_.encode()))
+    atomic_write(out_dir / MANIFEST, lambda fh: fh.write(text_.encode()))
     return manifest
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
-from .io import _atomic
+from .io import atomic_write
 from .lrp import lrp_gradients
 from .tolerances import tolerance_table
 from .validation import check_choice
@@ -179,7 +179,7 @@ def add_user_case(inputs_path, out_dir, name: str | None = None) -> dict:
         manifest = {"schema_version": SCHEMA_VERSION, "generator": f"refprune {__version__}",
                     "format": "docs/vectors.md", "tolerances": tolerance_table(), "cases": []}
     manifest["cases"] = [e for e in manifest["cases"] if e.get("name") != case] + [entry]
-    _atomic(out_dir / f"{case}.npz", lambda fh: fh.write(blob))
+    atomic_write(out_dir / f"{case}.npz", lambda fh: fh.write(blob))
     text_ = json.dumps(manifest, indent=2, ensure_ascii=False) + "\n"
-    _atomic(out_dir / MANIFEST, lambda fh: fh.write(text_.encode()))
+    atomic_write(out_dir / MANIFEST, lambda fh: fh.write(text_.encode()))
     return entry

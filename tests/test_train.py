@@ -174,7 +174,7 @@ def test_sparse_export_round_trip_and_size(tmp_path):
     np.testing.assert_array_equal(mlp_forward(x, W2, b2)[0], mlp_forward(x, weights, biases)[0])
     # independent check of the CSR layout with scipy.sparse
     with np.load(tmp_path / "m.npz") as f:
-        csr = scipy.sparse.csr_matrix((f["W0_data"], f["W0_indices"], f["W0_indptr"]), shape=(50, 40))
+        csr = scipy.sparse.csr_matrix((f["W1_data"], f["W1_indices"], f["W1_indptr"]), shape=(50, 40))
     np.testing.assert_array_equal(csr.toarray(), weights[0])
     assert sizes["sparse_bytes"] < 0.25 * sizes["dense_bytes"]  # 10% kept, 1-byte column indices
 
@@ -211,7 +211,7 @@ def test_cli_train_writes_a_complete_run_directory(tmp_path, capsys):
 
 @pytest.mark.parametrize("args, match", [
     (["--r0", "1.5"], "r0 must be in"), (["--epochs", "0"], "epochs must be >= 1"),
-    (["--data", "mnist"], "data_dir is required"), (["--data", "mnist", "--data-dir", "/nonexistent"], "nonexistent"),
+    (["--data", "mnist"], "--data-dir is required"), (["--data", "mnist", "--data-dir", "/nonexistent"], "nonexistent"),
     (["--deviations", "P9", "--variant", "published"], "deviations must be a subset"),
 ])
 def test_cli_train_bad_arguments(args, match, tmp_path, capsys):

@@ -11,13 +11,84 @@
 
 from __future__ import annotations
 
-from ..train import Dataset
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..options import option
+from .dataset import Dataset
 from .mnist import load_mnist
 from .synthetic import make_synthetic
 
 TASKS = ("synthetic", "mnist", "fashion-mnist")
+IDX_TASKS = ("mnist", "fashion-mnist")  # read from the four MNIST-format IDX files
 DEFAULT_LAYERS = {"synthetic": (1, 32, 32, 32, 1), "mnist": (784, 512, 512, 10), "fashion-mnist": (784, 512, 512, 10)}
 LOSS_OF_TASK = {"synthetic": "mse", "mnist": "ce", "fashion-mnist": "ce"}
+# Bytes a training run holds per parameter, in units of the dtype's size: the
+# parameters, Adam's two moments, the gradient and about ten flat scratch buffers.
+BUFFERS_PER_PARAMETER = 16
+
+
+def parse_layers(text: str) -> tuple[int, ...]:
+    """``"784,512,10"`` → ``(784, 512, 10)``."""
+    try:
+        sizes = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise ValueError(f"layers must be comma-separated integers, got {text!r}") from None
+    if len(sizes) < 2 or min(sizes) < 1:
+        raise ValueError(f"layers needs at least two sizes, all >= 1, got {text!r}")
+    return sizes
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """Which task a run trains on and the network's layer sizes (the run's data side)."""
+
+    data: str = option("synthetic", "task (synthetic needs no files)", choices=TASKS)
+    data_dir: str | None = option(None, "directory with the four MNIST-format IDX files (gzip or raw)", parse=str,
+                                  applies={"data": IDX_TASKS})
+    alpha: int = option(20, "frequency of the synthetic target, eq. (3.1)", applies={"data": "synthetic"})
+    layers: tuple | None = option(None, "layer sizes", parse=parse_layers,
+                                  show="1,32,32,32,1 for synthetic, 784,512,512,10 for mnist and fashion-mnist")
+
+    def __post_init__(self):
+        if self.data not in TASKS:
+            raise ValueError(f"data must be one of {list(TASKS)}, got {self.data!r}")
+        if isinstance(self.alpha, bool) or not isinstance(self.alpha, int) or self.alpha < 1:
+            raise ValueError(f"alpha must be an integer >= 1, got {self.alpha!r}")
+        if self.data in IDX_TASKS:
+            if self.data_dir is None:
+                raise ValueError(f"data_dir is required for --data {self.data} (a directory with the four IDX files)")
+            if not Path(self.data_dir).is_dir():
+                raise ValueError(f"data_dir {self.data_dir} is not a directory")
+        if self.layers is not None:
+            object.__setattr__(self, "layers", tuple(self.layers))
+
+    def layer_sizes(self) -> tuple:
+        """The layer sizes: given, or the task's default."""
+        return self.layers or DEFAULT_LAYERS[self.data]
+
+    def load(self, seed: int) -> Dataset:
+        """The task's data (the seed splits MNIST)."""
+        return load_task(self.data, alpha=self.alpha, data_dir=self.data_dir, seed=seed)
+
+
+def physical_memory() -> int | None:
+    """Bytes of RAM of this machine, or None where the OS does not say."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def check_memory(layers, itemsize: int, eval_rows: int, memory: int | None = None) -> None:
+    """Raise if a network of these layer sizes cannot fit in this machine's memory."""
+    memory = physical_memory() if memory is None else memory
+    params = sum(a * b + b for a, b in zip(layers[:-1], layers[1:]))
+    need = itemsize * (BUFFERS_PER_PARAMETER * params + 2 * eval_rows * max(layers))
+    if memory is not None and need > memory:
+        raise ValueError(f"layers: {','.join(map(str, layers))} need about {need / 2**30:.1f} GiB to train, "
+                         f"more than this machine's {memory / 2**30:.1f} GiB")
 
 
 def load_task(name: str, *, alpha: int = 20, data_dir=None, seed: int = 0) -> Dataset:

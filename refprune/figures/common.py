@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import matplotlib
@@ -11,6 +9,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+
+from ..io import atomic_write  # noqa: E402
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]
 
@@ -22,15 +22,24 @@ def repo_root() -> Path:
     raise ValueError("refprune is not running from a checkout: pass --results and --out explicitly")
 
 
+# What each format would otherwise stamp into the file that changes between redraws: the
+# PDF's creation date (PNG carries only the Matplotlib version, stable for the same versions).
+STABLE_METADATA = {"png": {}, "pdf": {"CreationDate": None}}
+
+
 def save(fig, out: Path, stem: str) -> list[str]:
-    """Save a figure as PNG and PDF, each atomically; returns the file names."""
+    """Save a figure as PNG and PDF, each atomically and byte-stable; returns the file names.
+
+    The same figure drawn with the same library versions gives the same bytes
+    (no timestamps), so a redraw of unchanged results leaves ``git status``
+    clean. Files follow the umask (:func:`refprune.io.atomic_write`).
+    """
     out.mkdir(parents=True, exist_ok=True)
     names = []
     for ext in ("png", "pdf"):
-        fd, tmp = tempfile.mkstemp(dir=out, prefix=f".{stem}.", suffix=f".{ext}")
-        os.close(fd)
-        fig.savefig(tmp, dpi=130 if ext == "png" else None, bbox_inches="tight", format=ext)
-        os.replace(tmp, out / f"{stem}.{ext}")
+        atomic_write(out / f"{stem}.{ext}",
+                     lambda fh, ext=ext: fig.savefig(fh, dpi=130 if ext == "png" else None, bbox_inches="tight",
+                                                     format=ext, metadata=STABLE_METADATA[ext]))
         names.append(f"{stem}.{ext}")
     plt.close(fig)
     return names

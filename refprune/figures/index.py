@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..io import _atomic
+from ..io import atomic_write
 from ..sweep import load_results
 
 COMMAND = "refprune figures"
@@ -78,5 +78,5 @@ def write_index(entries, out: Path, results: Path, quick: bool = False, protocol
             lines += table_markdown(e["rows"])
     out.mkdir(parents=True, exist_ok=True)
     path = out / "README.md"
-    _atomic(path, lambda fh: fh.write(("\n".join(lines) + "\n").encode()))
+    atomic_write(path, lambda fh: fh.write(("\n".join(lines) + "\n").encode()))
     return path

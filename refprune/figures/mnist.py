@@ -19,7 +19,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from ..experiments import unpack_mask
-from ..io import _atomic
+from ..io import atomic_write
 from ..sweep import load_arrays, load_results
 from . import mnist_samples
 from .common import entry, save
@@ -249,8 +249,8 @@ def write_sweep_table(results, out) -> list:
     writer.writeheader()
     writer.writerows(rows)
     out.mkdir(parents=True, exist_ok=True)
-    _atomic(out / "rsweep_vs_thesis.md", lambda fh: fh.write(("\n".join(md) + "\n").encode()))
-    _atomic(out / "rsweep_vs_thesis.csv", lambda fh: fh.write(buf.getvalue().encode()))
+    atomic_write(out / "rsweep_vs_thesis.md", lambda fh: fh.write(("\n".join(md) + "\n").encode()))
+    atomic_write(out / "rsweep_vs_thesis.csv", lambda fh: fh.write(buf.getvalue().encode()))
     return [entry("rsweep_vs_thesis", "Figs. 4.17/4.18", "r of the r0 sweep at the thesis's last iteration and at "
                   "the end of 15 epochs, both variants, beside the thesis's final r (read off its figures)",
                   "rsweep_*", files=["rsweep_vs_thesis.md", "rsweep_vs_thesis.csv"],
@@ -334,10 +334,10 @@ def write_table(results, out) -> list:
     writer.writeheader()
     writer.writerows(rows)
     out.mkdir(parents=True, exist_ok=True)
-    _atomic(out / "table4_6.csv", lambda fh: fh.write(buf.getvalue().encode()))
+    atomic_write(out / "table4_6.csv", lambda fh: fh.write(buf.getvalue().encode()))
     md = ["| run | " + " | ".join(k for k in keys if k != "run") + " |", "|---" * len(keys) + "|"]
     md += ["| " + " | ".join(str(r.get(k, "—")) for k in keys) + " |" for r in rows]
-    _atomic(out / "table4_6.md", lambda fh: fh.write(("\n".join(md) + "\n").encode()))
+    atomic_write(out / "table4_6.md", lambda fh: fh.write(("\n".join(md) + "\n").encode()))
     return [entry("table4_6", "Table 4.6", "train/test accuracy (%), sparsity (%), compression; thesis and "
                   "both variants side by side", "t46_*", files=["table4_6.md", "table4_6.csv"], rows=rows)]
 

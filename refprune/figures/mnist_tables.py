@@ -16,7 +16,7 @@ import io
 
 import numpy as np
 
-from ..io import _atomic
+from ..io import atomic_write
 from .common import entry
 
 # Thesis Tables 4.2–4.5, read from the thesis PDF (printed page numbers):
@@ -95,8 +95,8 @@ def write_metric_tables(records_of, out, variants) -> list:
         writer.writerows(rows)
         stem = "table" + table.split()[1].replace(".", "_")
         out.mkdir(parents=True, exist_ok=True)
-        _atomic(out / f"{stem}.md", lambda fh, text="\n".join(md) + "\n": fh.write(text.encode()))
-        _atomic(out / f"{stem}.csv", lambda fh, text=buf.getvalue(): fh.write(text.encode()))
+        atomic_write(out / f"{stem}.md", lambda fh, text="\n".join(md) + "\n": fh.write(text.encode()))
+        atomic_write(out / f"{stem}.csv", lambda fh, text=buf.getvalue(): fh.write(text.encode()))
         title = f"{table}: LRP r0 = {r0:g}, λ = {lam:g}, loss and accuracy per split, soft and hard mask"
         entries.append(entry(stem, table, f"loss and accuracy (train/validation/test, soft and hard mask) of the "
                              f"run r0 = {r0:g}, λ = {lam:g}, both variants beside the thesis (p. {page})",
