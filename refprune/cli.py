@@ -48,11 +48,12 @@ def add_gradcheck_parser(sub) -> None:
 
 
 def run_gradcheck(args) -> int:
-    from .gradcheck import FD_RTOL, MAX_COORDS, Case, gradcheck
+    from .gradcheck import FD_RTOL, MAX_COORDS, Case, gradcheck, prepare
 
     with user_input([f.name for f in dataclasses.fields(Case)]):
         case = Case(**given(args, Case))
-    report = gradcheck(case, max_coords=args.max_coords or MAX_COORDS)
+        prepared = prepare(case)  # a case no verdict would mean anything for is the user's input
+    report = gradcheck(case, max_coords=args.max_coords or MAX_COORDS, prepared=prepared)
     if args.json:
         print(json.dumps(report.as_dicts(), indent=2))
         return 0 if report.passed else 1

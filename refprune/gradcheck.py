@@ -414,8 +414,28 @@ def check_float32_resolution(case: Case, result, tau: float) -> None:
             f"{case.tau0 * amplified / rtol:.1g}, or --band 0 (saturated masks only)")
 
 
-def gradcheck(case: Case = Case(), max_coords: int = MAX_COORDS) -> Report:
+def prepare(case: Case):
+    """The case's problem and its analytic pass, checked to be one the oracle can judge.
+
+    Raises ``ValueError`` for a case no verdict would be meaningful for (τ out of range,
+    an unresolvable band, float32 at a τ it cannot resolve): these are the caller's input.
+
+    Returns
+    -------
+    problem : Problem
+    result : LRPResult
+    """
+    problem = make_problem(case)
+    result = lrp_gradients(problem.weights, problem.biases, problem.x, problem.y,
+                           problem.r, problem.tau, problem.config)
+    check_float32_resolution(case, result, problem.tau)
+    return problem, result
+
+
+def gradcheck(case: Case = Case(), max_coords: int = MAX_COORDS, prepared=None) -> Report:
     """Check every LRP gradient of a case against finite differences.
+
+    ``prepared``, optional, is what :func:`prepare` returned for this case.
 
     Returns
     -------
@@ -423,10 +443,7 @@ def gradcheck(case: Case = Case(), max_coords: int = MAX_COORDS) -> Report:
         One row per W and b of every layer, τ, t, and — under the smoothed
         threshold — dt/dr and r (end to end, regulariser included).
     """
-    problem = make_problem(case)
-    result = lrp_gradients(problem.weights, problem.biases, problem.x, problem.y,
-                           problem.r, problem.tau, problem.config)
-    check_float32_resolution(case, result, problem.tau)
+    problem, result = prepared if prepared is not None else prepare(case)
     grads = analytic_gradients(result)
     notes = []
     if case.threshold == "empirical":

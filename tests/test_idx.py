@@ -428,4 +428,4 @@ def test_train_cli_fashion_mnist_missing_directory_is_a_one_line_error(tmp_path,
     code = main(["train", "--data", "fashion-mnist", "--data-dir", str(tmp_path / "none"),
                  "--out", str(tmp_path / "run")])
     err = capsys.readouterr().err
-    assert code == 2 and "Fashion-MNIST data directory not found" in err and len(err.strip().splitlines()) == 1
+    assert code == 2 and "--data-dir" in err and "is not a directory" in err and len(err.strip().splitlines()) == 1
