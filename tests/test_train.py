@@ -238,7 +238,7 @@ def test_p4_masks_the_forward_pass_with_the_previous_step_and_the_hook_with_the_
     for _ in range(3):
         for d, state in states.items():
             published_step(state, p.x, p.y, "ce", 0.0, PublishedPath(frozenset({"P4"} if d == "P4" else set())))
-            ts[d].append((state.forward_t, state.t))
+            ts[d].append((state.variant.forward_t, state.t))
     # without P4 the forward uses this step's t; with P4 the previous step's (the first step has none)
     assert all(fwd == t for fwd, t in ts["none"])
     assert ts["P4"][0][0] == ts["P4"][0][1]
@@ -276,9 +276,10 @@ def test_published_step_reusing_the_p4_forward_masks_equals_recomputing_them():
     path = PublishedPath()
     kept, fresh = (new_state(p.weights, p.biases, p.r, p.tau, 1e-2, 1e-2, 1e-4, threads=1) for _ in range(2))
     for _ in range(4):
-        fresh.next_forward_masks = None
+        if fresh.variant is not None:
+            fresh.variant.next_forward_masks = None
         published_step(kept, p.x, p.y, "ce", 1.0, path)
         published_step(fresh, p.x, p.y, "ce", 1.0, path)
-        assert kept.next_forward_masks is not None
+        assert kept.variant.next_forward_masks is not None
     np.testing.assert_array_equal(kept.flat_w, fresh.flat_w)
-    assert (kept.r, kept.tau, kept.forward_t) == (fresh.r, fresh.tau, fresh.forward_t)
+    assert (kept.r, kept.tau, kept.variant.forward_t) == (fresh.r, fresh.tau, fresh.variant.forward_t)
