@@ -89,6 +89,17 @@ def flush_level(dtype) -> float:
     return float(info.tiny) / float(info.eps)
 
 
+def gradient_flush_level(dtype) -> float:
+    """Gradients below this magnitude are set to 0 on the training path: sqrt(tiny/(1 − β2)).
+
+    Below it (float32: 3.4e-18) the term (1 − β2)·g² of Adam's second moment
+    is subnormal. Flushing such a gradient moves the weight by at most
+    lr·level/ε per step (float32, lr 1e-3: 3.4e-13), far below an ulp of any
+    weight above 1e-5.
+    """
+    return float(np.sqrt(float(np.finfo(dtype).tiny) / (1.0 - BETA2)))
+
+
 def flush_subnormals(x: np.ndarray, level: float, scratch: np.ndarray) -> None:
     """Set to 0, in place, every element of ``x`` with magnitude below ``level``.
 

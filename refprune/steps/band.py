@@ -29,7 +29,7 @@ import numpy as np
 from ..density import kde_at_point
 from ..gradients import fused_gradients
 from ..masks import cutoff_binds, soft_mask_and_slope
-from ..optim import flush_subnormals
+from ..optim import flush_subnormals, gradient_flush_level
 
 # Above this share of a half's weights in the band (or the KDE window) the
 # index gathering costs more than it saves: compute the half in full.
@@ -120,7 +120,7 @@ def half_gradients(sl: slice, band: HalfBand, g, w, t: float, tau: float, buf):
         return d_tau, d_t
     np.multiply(g_s, buf["hard"][sl], out=dw_s)        # m ∈ {0, 1}, s = 0: ∂L/∂w = g·m
     dwb, d_tau, d_t = fused_gradients(g_s[band.idx], w_s[band.idx], band.m, band.s, band.z, t, tau)
-    flush_subnormals(dwb, float(np.finfo(dwb.dtype).tiny), np.empty_like(dwb))
+    flush_subnormals(dwb, gradient_flush_level(dwb.dtype), np.empty_like(dwb))  # m ≈ e^{−C}: g·m may be tiny
     dw_s[band.idx] = dwb
     return d_tau, d_t
 

@@ -21,6 +21,7 @@ from ..gradients import grad_ratio, grad_tau, grad_threshold, grad_weight, regul
 from ..losses import loss_and_grad
 from ..masks import cutoff_binds, mask_cutoff, soft_mask_and_slope
 from ..mlp import mlp_backward, mlp_forward
+from ..optim import flush_subnormals, gradient_flush_level
 from ..threshold import Threshold, empirical_threshold
 from .common import TrainState, adam_step, buffers, layer_views, magnitudes, on_halves, step_threshold, update_r_tau
 
@@ -232,7 +233,9 @@ def published_step(state: TrainState, x, y, loss: str, lam: float, path: Publish
     value, dW, db, d_tau, d_r, _, dt_dr = published_gradients(
         W, b, x, y, r, tau, thr.t, lam, loss, path, thr, t_forward=t_fwd, tau_forward=tau_fwd,
         forward_parts=forward_parts, hook_parts=hook_parts, magnitudes_flat=a)
-    adam_step(state, np.concatenate([d.ravel() for d in dW]), db)
+    grad = np.concatenate([d.ravel() for d in dW])
+    flush_subnormals(grad, gradient_flush_level(grad.dtype), buffers(state)["tmp"])  # P1: ∝ m², may be tiny
+    adam_step(state, grad, db)
     parts2 = None
     if path.has("P3") or path.has("P4"):
         parts2 = flat_layer_masks(state, np.abs(state.flat_w), thr.t, tau)  # m(W_{k+1}; t_k, τ_k)
