@@ -138,8 +138,9 @@ def hot_arrays(method, st):
     elif method == "dense":
         arrays.update(grad_w=[buf["g"]])
     elif st.variant.next_forward_masks is not None:
-        masks, slopes, _ = st.variant.next_forward_masks
-        arrays.update(masks=masks, slopes=slopes, masked=[m * W for m, W in zip(masks, st.weights)])
+        fm = st.variant.next_forward_masks
+        arrays.update(masked=[fm.out["masked"]], grad_w=[buf["dw"]],
+                      masks=[b.m for b in fm.bands.values()], slopes=[b.s for b in fm.bands.values()])
     return arrays
 
 

@@ -19,7 +19,7 @@ from .common import (TrainState, adam_step, buffers, dense_step, layer_views, ma
                      masked_dense_step, new_state, on_halves, phase_forward_backward, step_threshold,
                      update_r_tau)
 from .exact import exact_step, phase_gradients_density_adam, phase_masks, phase_threshold
-from .published import (DEVIATIONS, PublishedPath, PublishedState, flat_layer_masks, layer_masks,
+from .published import (DEVIATIONS, FlatMasks, PublishedPath, PublishedState, flat_masks, layer_masks,
                         published_dt_dr, published_gradients, published_hook, published_inverse_density,
                         published_state, published_step)
 
@@ -27,6 +27,6 @@ __all__ = [
     "TrainState", "adam_step", "buffers", "dense_step", "layer_views", "magnitudes", "masked_dense_step",
     "new_state", "on_halves", "phase_forward_backward", "step_threshold", "update_r_tau",
     "exact_step", "phase_gradients_density_adam", "phase_masks", "phase_threshold",
-    "DEVIATIONS", "PublishedPath", "PublishedState", "flat_layer_masks", "layer_masks", "published_dt_dr",
+    "DEVIATIONS", "FlatMasks", "PublishedPath", "PublishedState", "flat_masks", "layer_masks", "published_dt_dr",
     "published_gradients", "published_hook", "published_inverse_density", "published_state", "published_step",
 ]

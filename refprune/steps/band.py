@@ -85,7 +85,8 @@ def half_masks(sl: slice, a, w, t: float, tau: float, cutoff: float, reach: floa
     """Mask pass of one half: fills ``buf['masked']`` (ŵ) and ``buf['hard']`` (1[|w| >= t]) on ``sl``.
 
     ``reach``: half-width of the positions to gather (the band's and the KDE
-    window's, whichever is wider).
+    window's, whichever is wider). ``buf``: flat arrays ``masked``, ``hard``
+    (bool), ``tmp``, and ``m``, ``s``, ``z`` (used when the half is computed in full).
     """
     a_s, w_s, masked_s, hard_s, d = a[sl], w[sl], buf["masked"][sl], buf["hard"][sl], buf["tmp"][sl]
     np.subtract(a_s, a_s.dtype.type(t), out=d)
@@ -108,6 +109,8 @@ def half_masks(sl: slice, a, w, t: float, tau: float, cutoff: float, reach: floa
 
 def half_gradients(sl: slice, band: HalfBand, g, w, t: float, tau: float, buf):
     """∂L/∂w of one half into ``buf['dw']`` (eq. (2.3) corrected) and its terms of ∂L/∂τ, ∂L/∂t.
+
+    ``buf``: flat arrays ``dw``, ``q`` and ``hard`` (the one :func:`half_masks` filled).
 
     Returns
     -------

@@ -17,13 +17,15 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..density import PUBLISHED_DENSITY, DensityConfig, density_at, fast_nearest_binned_density_at
-from ..gradients import grad_ratio, grad_tau, grad_threshold, grad_weight, regulariser, threshold_derivative
+from ..gradients import (fused_gradients, grad_ratio, grad_tau, grad_threshold, grad_weight, regulariser,
+                         threshold_derivative)
 from ..losses import loss_and_grad
-from ..masks import cutoff_binds, mask_cutoff, soft_mask_and_slope
+from ..masks import mask_cutoff, soft_mask_and_slope
 from ..mlp import mlp_backward, mlp_forward
-from ..optim import flush_subnormals, gradient_flush_level
 from ..threshold import Threshold, empirical_threshold
-from .common import TrainState, adam_step, buffers, layer_views, magnitudes, on_halves, step_threshold, update_r_tau
+from .band import band_half_width, half_gradients, half_masks
+from .common import (TrainState, adam_step, buffers, magnitudes, on_halves, phase_forward_backward, step_threshold,
+                     update_r_tau)
 
 DEVIATIONS = ("P1", "P2", "P3", "P4")
 
@@ -47,7 +49,84 @@ class PublishedState:
     stale_t: float = float("nan")
     stale_tau: float = float("nan")
     forward_t: float = float("nan")
-    next_forward_masks: tuple | None = None
+    next_forward_masks: FlatMasks | None = None
+    buffers: dict = field(default_factory=dict)
+
+
+@dataclass
+class FlatMasks:
+    """Masks of all weights at one (t, τ), flat: hard 0/1 outside the band, soft in it.
+
+    Attributes
+    ----------
+    t, tau : float
+    out : dict
+        Flat arrays: ``masked`` (ŵ = m·w of the weights they were built from),
+        ``hard`` (bool), ``m``, ``s``, ``z``, ``tmp`` (:func:`refprune.steps.band.half_masks`).
+    bands : dict
+        {start of the half: HalfBand}.
+    """
+
+    t: float
+    tau: float
+    out: dict
+    bands: dict
+
+
+def flat_masks(state: TrainState, a: np.ndarray, t: float, tau: float, out: dict) -> FlatMasks:
+    """Masks m(w; t, τ) of the state's current weights (magnitudes ``a``), band-limited, into ``out``."""
+    cutoff = mask_cutoff(a.dtype, t, tau)
+    reach = band_half_width(t, tau, cutoff)
+    bands = dict(on_halves(state, lambda sl: (sl.start, half_masks(sl, a, state.flat_w, t, tau, cutoff,
+                                                                   reach, out))))
+    return FlatMasks(t, tau, out, bands)
+
+
+def mask_buffers(pub: "PublishedState", name: str, like: np.ndarray) -> dict:
+    """One set of flat mask buffers of the published step (``forward`` or ``hook``)."""
+    if name not in pub.buffers:
+        pub.buffers[name] = {k: np.empty_like(like) for k in ("masked", "m", "s", "z", "tmp")}
+        pub.buffers[name]["hard"] = np.empty(like.shape, bool)
+    return pub.buffers[name]
+
+
+def masked_gradient(state: TrainState, fm: FlatMasks, g: np.ndarray, out: np.ndarray) -> None:
+    """``out`` = m·g for the masks ``fm`` (P1: what autograd leaves on the weights)."""
+    def part(sl):
+        band, out_s, g_s = fm.bands[sl.start], out[sl], g[sl]
+        if band.full:
+            np.multiply(g_s, band.m, out=out_s)
+            return
+        np.multiply(g_s, fm.out["hard"][sl], out=out_s)
+        out_s[band.idx] = g_s[band.idx] * band.m
+    on_halves(state, part)
+
+
+def flat_hook(state: TrainState, fm: FlatMasks, G: np.ndarray, dw: np.ndarray, q: np.ndarray):
+    """Hook run 1 in flat form: ∂L/∂w of G into ``dw``, and the sums of ∂L/∂τ and ∂L/∂t (band only)."""
+    bufs = {"dw": dw, "q": q, "hard": fm.out["hard"]}
+    parts = on_halves(state, lambda sl: half_gradients(sl, fm.bands[sl.start], G, state.flat_w, fm.t,
+                                                       fm.tau, bufs))
+    return sum(p[0] for p in parts), sum(p[1] for p in parts)
+
+
+def hook_runs_2_and_3(state: TrainState, fm: FlatMasks, dW: np.ndarray):
+    """P3: runs 2 and 3 on the once- and twice-transformed gradient; only the band counts.
+
+    Returns (∂L/∂t of run 2, ∂L/∂τ of run 3): outside the band s = 0, so
+    neither sum has a term there and the transformed gradient is not needed.
+    """
+    w = state.flat_w
+
+    def part(sl):
+        band = fm.bands[sl.start]
+        gb, wb = dW[sl][band.idx], w[sl][band.idx]
+        dw2, _, d_t2 = fused_gradients(gb, wb, band.m, band.s, band.z, fm.t, fm.tau)   # run 2
+        _, d_tau3, _ = fused_gradients(dw2, wb, band.m, band.s, band.z, fm.t, fm.tau)  # run 3
+        return d_t2, d_tau3
+
+    parts = on_halves(state, part)
+    return sum(p[0] for p in parts), sum(p[1] for p in parts)
 
 
 def published_state(state: TrainState) -> PublishedState:
@@ -102,24 +181,6 @@ def published_hook(G, W, t: float, tau: float, dt_dr: float, r: float, lam: floa
 def layer_masks(W, t: float, tau: float):
     """(masks, slopes, logits) of every layer, as lists."""
     return tuple(list(part) for part in zip(*(soft_mask_and_slope(Wl, t, tau) for Wl in W)))
-
-
-def flat_layer_masks(state: TrainState, a: np.ndarray, t: float, tau: float):
-    """:func:`layer_masks` of the state's weights from their flat magnitudes ``a``, each half on its own thread.
-
-    The mask is even in w, so |w| gives the same m, s and z bit for bit;
-    the training path's cutoff applies (:func:`refprune.masks.mask_cutoff`). Fresh arrays each call (the published step keeps some of them for the
-    next step).
-    """
-    m, s, z, tmp = (np.empty_like(a) for _ in range(4))
-    cutoff = mask_cutoff(a.dtype, t, tau)
-
-    def part(sl):
-        binds = cutoff_binds(float(a[sl].max()) if a[sl].size else 0.0, t, tau, cutoff)
-        soft_mask_and_slope(a[sl], t, tau, (m[sl], s[sl], z[sl], tmp[sl]), cutoff=cutoff if binds else None)
-
-    on_halves(state, part)
-    return tuple(layer_views(v, state.weights) for v in (m, s, z))
 
 
 def published_inverse_density(a: np.ndarray, points, path: PublishedPath) -> list[float]:
@@ -221,30 +282,35 @@ def published_step(state: TrainState, x, y, loss: str, lam: float, path: Publish
     published code logs), ``state.variant.forward_t`` (:class:`PublishedState`)
     the t the forward pass used.
     """
-    W, b, tau, r = state.weights, state.biases, state.tau, state.r
+    b, tau, r = state.biases, state.tau, state.r
     pub = published_state(state)
-    a = buffers(state)["a"]
+    buf = buffers(state)
+    a, g, grad, q = buf["a"], buf["g"], buf["dw"], buf["q"]
     thr = step_threshold(state, a)                                   # t_k from W_k, r_k; a = |W_k|
-    hook_parts = flat_layer_masks(state, a, thr.t, tau)
-    t_fwd, tau_fwd, forward_parts = thr.t, tau, hook_parts
-    if path.has("P4") and np.isfinite(pub.stale_t):
-        t_fwd, tau_fwd = pub.stale_t, pub.stale_tau
-        forward_parts = pub.next_forward_masks                     # m(W_k; t_{k−1}, τ_{k−1}), or None
-    value, dW, db, d_tau, d_r, _, dt_dr = published_gradients(
-        W, b, x, y, r, tau, thr.t, lam, loss, path, thr, t_forward=t_fwd, tau_forward=tau_fwd,
-        forward_parts=forward_parts, hook_parts=hook_parts, magnitudes_flat=a)
-    grad = np.concatenate([d.ravel() for d in dW])
-    flush_subnormals(grad, gradient_flush_level(grad.dtype), buffers(state)["tmp"])  # P1: ∝ m², may be tiny
+    hook = flat_masks(state, a, thr.t, tau, mask_buffers(pub, "hook", a))  # m(W_k; t_k, τ_k)
+    forward = hook
+    if path.has("P4") and np.isfinite(pub.stale_t):                  # m(W_k; t_{k−1}, τ_{k−1})
+        forward = pub.next_forward_masks or flat_masks(state, a, pub.stale_t, pub.stale_tau,
+                                                       mask_buffers(pub, "forward", a))
+    value, g, db = phase_forward_backward(state, forward.out["masked"], x, y, loss)
+    G = g
+    if path.has("P1"):                                               # P1: autograd through a constant mask
+        masked_gradient(state, forward, g, buf["masked"])
+        G = buf["masked"]
+    dt_dr = published_dt_dr(a, thr, path)                            # a = |W_k|, P2, P5
+    d_tau, d_t = flat_hook(state, hook, G, grad, q)                  # hook run 1
+    d_r = grad_ratio(d_t, dt_dr, r, lam)
     adam_step(state, grad, db)
-    parts2 = None
-    if path.has("P3") or path.has("P4"):
-        parts2 = flat_layer_masks(state, np.abs(state.flat_w), thr.t, tau)  # m(W_{k+1}; t_k, τ_k)
+    next_forward = None
+    if path.has("P3") or path.has("P4"):                             # m(W_{k+1}; t_k, τ_k)
+        np.abs(state.flat_w, out=a)
+        next_forward = flat_masks(state, a, thr.t, tau, mask_buffers(pub, "forward", a))
     if path.has("P3"):                                               # runs 2, 3 share the masks
-        dW2, _, d_r = published_hook(dW, W, thr.t, tau, dt_dr, r, lam, parts2)
-        _, d_tau, _ = published_hook(dW2, W, thr.t, tau, dt_dr, r, lam, parts2)
-    pub.next_forward_masks = parts2 if path.has("P4") else None      # the next forward's masks (P4)
+        d_t2, d_tau = hook_runs_2_and_3(state, next_forward, grad)
+        d_r = grad_ratio(d_t2, dt_dr, r, lam)
+    pub.next_forward_masks = next_forward if path.has("P4") else None  # the next forward's masks (P4)
     update_r_tau(state, d_r, d_tau)
-    pub.stale_t, pub.stale_tau = thr.t, tau                          # the next forward's masks (P4)
-    state.t, pub.forward_t = thr.t, t_fwd
+    pub.stale_t, pub.stale_tau = thr.t, tau
+    state.t, pub.forward_t = thr.t, forward.t
     state.step += 1
     return value + regulariser(r, lam)
