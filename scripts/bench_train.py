@@ -42,6 +42,7 @@ import numpy as np
 
 from refprune.density import DensityConfig
 from refprune.steps import PublishedPath, buffers, dense_step, exact_step, published_step
+from refprune.steps.exact import PHASES
 from refprune.threads import training_threads
 from refprune.train import TrainConfig, epoch_record, init_state
 
@@ -138,6 +139,18 @@ def advance(runs, data, steps: int, timed: bool, times: dict) -> None:
                 times[name].append(time.perf_counter() - start)
 
 
+def exact_breakdown(run, data, steps: int) -> dict:
+    """Median seconds of each phase of the exact step (refprune.steps.exact.PHASES) in the run's current state."""
+    x, y = data.x_train, data.y_train
+    times = []
+    for _ in range(steps):
+        xb, yb = next_batch(run, x, y, run.cfg.batch_size)
+        phases = []
+        exact_step(run.state, xb, yb, "ce", 10.0, DensityConfig(), phase_times=phases)
+        times.append(phases)
+    return dict(zip(PHASES, np.median(np.array(times), axis=0).tolist()))
+
+
 def evaluation_seconds(runs, data) -> dict:
     """Seconds of one per-epoch evaluation of each method (refprune.train.epoch_record)."""
     out = {}
@@ -162,7 +175,8 @@ def bench(data, layers, points, window: int, epochs: int, seed: int, log=None) -
     runs = make_runs(layers, seed)
     steps_per_epoch = -(-data.x_train.shape[0] // 32)
     done, report = 0, {"points_epochs": list(points), "window_steps": window, "ms_per_step": {m: [] for m in METHODS},
-                       "subnormal_share": {m: [] for m in METHODS}, "steps_per_epoch": steps_per_epoch}
+                       "subnormal_share": {m: [] for m in METHODS}, "steps_per_epoch": steps_per_epoch,
+                       "exact_breakdown_ms": []}
     for p in points:
         advance(runs, data, max(p * steps_per_epoch - done, 0), False, None)
         done = max(done, p * steps_per_epoch)
@@ -172,6 +186,8 @@ def bench(data, layers, points, window: int, epochs: int, seed: int, log=None) -
         for m in METHODS:
             report["ms_per_step"][m].append(float(np.median(times[m])) * 1e3)
             report["subnormal_share"][m].append(subnormals(m, runs[m]))
+        report["exact_breakdown_ms"].append({k: 1e3 * v for k, v in exact_breakdown(runs["exact"], data,
+                                                                                     min(window, 100)).items()})
         if log:
             log(f"  point {p} epoch(s): " + "  ".join(f"{m} {report['ms_per_step'][m][-1]:.2f} ms" for m in METHODS))
     ms = report["ms_per_step"]
@@ -203,6 +219,9 @@ def print_report(report: dict) -> None:
     for m in METHODS:
         print(f"  {m:<10} " + "  ".join(
             "/".join(f"{v:.1e}" for v in share.values()) for share in report["subnormal_share"][m]))
+    print("exact step, median ms per phase at each point (timed in the exact run after the point's window):")
+    for phase in report["exact_breakdown_ms"][0]:
+        print(f"  {phase:<24}" + "".join(f"{b[phase]:9.2f}" for b in report["exact_breakdown_ms"]))
     print(f"projected {report['epochs']}-epoch wall time incl. evaluation ("
           + ", ".join(f"{m} {report['evaluation_s'][m]:.1f} s" for m in METHODS) + " per evaluation):")
     for m in METHODS:
@@ -227,7 +246,7 @@ def main(argv=None) -> int:
     threads = training_threads()
     data, source = load_data(args.data_dir, args.quick, args.seed)
     report = bench(data, layers, points, window, args.epochs, args.seed,
-                   log=None if args.json else lambda line: print(line, file=sys.stderr))
+                   log=lambda line: print(line, file=sys.stderr, flush=True))
     report.update(source=source, layers=list(layers), epochs=args.epochs, threads=threads,
                   load_average=[round(v, 2) for v in os.getloadavg()])
     if args.json:

@@ -15,6 +15,8 @@ path (tests/test_step_equivalence.py).
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
 from ..density import DensityConfig, bandwidth, density_at, kde_at_point, scott_bandwidth_from_sums
@@ -101,8 +103,11 @@ def phase_gradients_density_adam(state: TrainState, a, g, bands: dict, t: float,
     return tau1 + tau2, t1 + t2, f_t
 
 
+PHASES = ("threshold", "masks", "forward_backward", "gradients_density_adam", "ratio_temperature")
+
+
 def exact_step(state: TrainState, x, y, loss: str, lam: float,
-               density: DensityConfig = DensityConfig()) -> float:
+               density: DensityConfig = DensityConfig(), phase_times: list | None = None) -> float:
     """One LRP step on the exact gradient path (METHOD §3, Algorithm 1).
 
     Parameters
@@ -118,6 +123,8 @@ def exact_step(state: TrainState, x, y, loss: str, lam: float,
     density : DensityConfig
         The density estimate for dt/dr, as in :class:`refprune.lrp.LRPConfig`
         (its bandwidth rule, reflection and method are all followed).
+    phase_times : list, optional
+        If given, the seconds of each of ``PHASES`` are appended (for the benchmarks).
 
     Returns
     -------
@@ -133,15 +140,24 @@ def exact_step(state: TrainState, x, y, loss: str, lam: float,
     Adam moments below :func:`refprune.optim.flush_level`.
     """
     density = check_density(density)
+    clock = [time.perf_counter()] if phase_times is not None else None
+    tick = (lambda: clock.append(time.perf_counter())) if clock else (lambda: None)
     r = state.r
     a, thr, sums = phase_threshold(state)                              # Algorithm 1, line 16
     h = point_bandwidth(a, sums, density) if density.method == "direct" else float("nan")
+    tick()
     bands = phase_masks(state, a, thr.t, h, density)                   # line 6
+    tick()
     value, g, db = phase_forward_backward(state, buffers(state)["masked"], x, y, loss)  # lines 7-12
+    tick()
     d_tau, d_t, f_t = phase_gradients_density_adam(state, a, g, bands, thr.t, h, density, db)  # 13-15
+    tick()
     dt_dr = threshold_derivative(f_t)                                  # eq. (2.16)
     d_r = grad_ratio(d_t, dt_dr, r, lam)                               # eqs. (2.11), (2.23)
     update_r_tau(state, d_r, d_tau)                                    # line 15
+    tick()
+    if clock:
+        phase_times.extend(b - a for a, b in zip(clock, clock[1:]))
     state.t = thr.t
     state.step += 1
     return value + regulariser(r, lam)
