@@ -6,9 +6,13 @@ Usage: python scripts/bench_step.py [--layers 784,512,512,10] [--batch 32]
 Prints the median step time of each method, their ratio to the dense step,
 and a breakdown of the exact LRP step (threshold, masks, forward/backward,
 extra gradients, density, Adam) timed with the step's own functions.
-Random inputs: timing does not depend on the data. Each LRP variant is timed
-alternately with a dense step (step by step, in the same loop), so a change in
-machine load affects both sides of a ratio alike.
+Random inputs on a fresh network: τ is still large there, so the exact step
+takes its full (fallback) route; ``scripts/bench_train.py`` times the steps
+inside real runs, where τ reaches its floor and the band-limited route runs.
+Each LRP variant is timed alternately with a dense step (step by step, in the
+same loop), so a change in machine load affects both sides of a ratio alike.
+The breakdown calls the exact step's own phases and per-half functions
+(:mod:`refprune.steps.exact`, :mod:`refprune.steps.band`).
 """
 
 from __future__ import annotations
