@@ -64,10 +64,12 @@ class HalfBand:
     Attributes
     ----------
     idx : ndarray of int or slice
-        Positions (within the half) of the band and the KDE window; ``slice(None)``
-        when the half was computed in full.
-    m, s, z, a : ndarray
-        Mask, slope, logit and magnitude at those positions.
+        Positions (within the half) of the band; ``slice(None)`` when the half
+        was computed in full.
+    m, s, z : ndarray
+        Mask, slope and logit at those positions.
+    a : ndarray
+        The magnitudes of the KDE window (all of the half when computed in full).
     """
 
     idx: object
@@ -81,12 +83,15 @@ class HalfBand:
         return isinstance(self.idx, slice)
 
 
-def half_masks(sl: slice, a, w, t: float, tau: float, cutoff: float, reach: float, buf) -> HalfBand:
+def half_masks(sl: slice, a, w, t: float, tau: float, cutoff: float, reach: float, buf,
+               band_reach: float | None = None) -> HalfBand:
     """Mask pass of one half: fills ``buf['masked']`` (ŵ) and ``buf['hard']`` (1[|w| >= t]) on ``sl``.
 
     ``reach``: half-width of the positions to gather (the band's and the KDE
-    window's, whichever is wider). ``buf``: flat arrays ``masked``, ``hard``
-    (bool), ``tmp``, and ``m``, ``s``, ``z`` (used when the half is computed in full).
+    window's, whichever is wider); ``band_reach`` (default ``reach``): the
+    band's alone, where masks and slopes are computed. ``buf``: flat arrays
+    ``masked``, ``hard`` (bool), ``tmp``, and ``m``, ``s``, ``z`` (used when the
+    half is computed in full).
     """
     a_s, w_s, masked_s, hard_s, d = a[sl], w[sl], buf["masked"][sl], buf["hard"][sl], buf["tmp"][sl]
     np.subtract(a_s, a_s.dtype.type(t), out=d)
@@ -101,10 +106,14 @@ def half_masks(sl: slice, a, w, t: float, tau: float, cutoff: float, reach: floa
     idx = np.flatnonzero(hard_s)
     np.greater_equal(a_s, a_s.dtype.type(t), out=hard_s)
     np.multiply(w_s, hard_s, out=masked_s)                            # ŵ = 1[|w| >= t]·w outside the band
-    ab = a_s[idx]
+    window = a_s[idx]
+    band_idx, ab = idx, window
+    if band_reach is not None and band_reach < reach:                 # the band inside the KDE window
+        inside = np.flatnonzero(np.abs(window - a_s.dtype.type(t)) < band_reach)
+        band_idx, ab = idx[inside], window[inside]
     m, s, z = soft_mask_and_slope(ab, t, tau, cutoff=cutoff)          # the mask is even in w
-    masked_s[idx] = m * w_s[idx]                                      # ŵ = m(w)·w in the band
-    return HalfBand(idx, m, s, z, ab)
+    masked_s[band_idx] = m * w_s[band_idx]                            # ŵ = m(w)·w in the band
+    return HalfBand(band_idx, m, s, z, window)
 
 
 def half_gradients(sl: slice, band: HalfBand, g, w, t: float, tau: float, buf):

@@ -58,11 +58,12 @@ def phase_masks(state: TrainState, a: np.ndarray, t: float, h: float, density: D
     """
     buf, dtype = buffers(state), state.flat_w.dtype
     cutoff = mask_cutoff(dtype, t, state.tau)
-    reach = band_half_width(t, state.tau, cutoff)
+    band_reach = reach = band_half_width(t, state.tau, cutoff)
     if density.method == "direct":
         reach = max(reach, kde_reach(dtype) * h)
+
     def part(sl):
-        return sl.start, half_masks(sl, a, state.flat_w, t, state.tau, cutoff, reach, buf)
+        return sl.start, half_masks(sl, a, state.flat_w, t, state.tau, cutoff, reach, buf, band_reach)
 
     return dict(on_halves(state, part))
 
