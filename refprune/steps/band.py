@@ -84,12 +84,12 @@ class HalfBand:
 
 
 def half_masks(sl: slice, a, w, t: float, tau: float, cutoff: float, reach: float, buf,
-               band_reach: float | None = None) -> HalfBand:
+               window_reach: float = 0.0) -> HalfBand:
     """Mask pass of one half: fills ``buf['masked']`` (ŵ) and ``buf['hard']`` (1[|w| >= t]) on ``sl``.
 
-    ``reach``: half-width of the positions to gather (the band's and the KDE
-    window's, whichever is wider); ``band_reach`` (default ``reach``): the
-    band's alone, where masks and slopes are computed. ``buf``: flat arrays
+    ``reach``: the band's half-width (:func:`band_half_width`), where masks and
+    slopes are computed; ``window_reach``: the KDE window's (0: no KDE), whose
+    magnitudes are gathered for the density sum. ``buf``: flat arrays
     ``masked``, ``hard`` (bool), ``tmp``, and ``m``, ``s``, ``z`` (used when the
     half is computed in full).
     """
@@ -104,16 +104,26 @@ def half_masks(sl: slice, a, w, t: float, tau: float, cutoff: float, reach: floa
         np.multiply(m, w_s, out=masked_s)                             # ŵ = m(w)·w
         return HalfBand(slice(None), m, s, z, a_s)
     idx = np.flatnonzero(hard_s)
+    window = kde_window(a_s, d, idx, reach, window_reach, hard_s)
     np.greater_equal(a_s, a_s.dtype.type(t), out=hard_s)
     np.multiply(w_s, hard_s, out=masked_s)                            # ŵ = 1[|w| >= t]·w outside the band
-    window = a_s[idx]
-    band_idx, ab = idx, window
-    if band_reach is not None and band_reach < reach:                 # the band inside the KDE window
-        inside = np.flatnonzero(np.abs(window - a_s.dtype.type(t)) < band_reach)
-        band_idx, ab = idx[inside], window[inside]
-    m, s, z = soft_mask_and_slope(ab, t, tau, cutoff=cutoff)          # the mask is even in w
-    masked_s[band_idx] = m * w_s[band_idx]                            # ŵ = m(w)·w in the band
-    return HalfBand(band_idx, m, s, z, window)
+    m, s, z = soft_mask_and_slope(a_s[idx], t, tau, cutoff=cutoff)    # the mask is even in w
+    masked_s[idx] = m * w_s[idx]                                      # ŵ = m(w)·w in the band
+    return HalfBand(idx, m, s, z, window)
+
+
+def kde_window(a_s, d, band_idx, reach: float, window_reach: float, scratch):
+    """The magnitudes within ``window_reach`` of t (d = |a − t|): the band's if it is wider, else gathered.
+
+    When the window holds more than ``FALLBACK_FRACTION`` of the half, the
+    whole half (a view) is summed instead of gathering it.
+    """
+    if window_reach <= reach:
+        return a_s[band_idx]
+    np.less(d, window_reach, out=scratch)
+    if np.count_nonzero(scratch) > FALLBACK_FRACTION * a_s.size:
+        return a_s
+    return a_s[np.flatnonzero(scratch)]
 
 
 def half_gradients(sl: slice, band: HalfBand, g, w, t: float, tau: float, buf):
@@ -140,8 +150,9 @@ def half_gradients(sl: slice, band: HalfBand, g, w, t: float, tau: float, buf):
 def half_density_sum(band: HalfBand, t: float, h: float, reflect: bool, out=None) -> float:
     """This half's Gaussian-kernel sum at t over its window, times 1/(sqrt(2π)·h) (eq. (2.17) before 1/n).
 
-    ``out``: a scratch buffer shaped like the half, used when it was computed in full.
+    ``out``: a scratch buffer at least as long as the window.
     """
     if band.a.size == 0:
         return 0.0
-    return kde_at_point(band.a, t, h, out if band.full else None, reflect=reflect) * band.a.size
+    scratch = None if out is None else out[:band.a.size]
+    return kde_at_point(band.a, t, h, scratch, reflect=reflect) * band.a.size

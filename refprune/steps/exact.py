@@ -58,12 +58,11 @@ def phase_masks(state: TrainState, a: np.ndarray, t: float, h: float, density: D
     """
     buf, dtype = buffers(state), state.flat_w.dtype
     cutoff = mask_cutoff(dtype, t, state.tau)
-    band_reach = reach = band_half_width(t, state.tau, cutoff)
-    if density.method == "direct":
-        reach = max(reach, kde_reach(dtype) * h)
+    reach = band_half_width(t, state.tau, cutoff)
+    window = kde_reach(dtype) * h if density.method == "direct" else 0.0
 
     def part(sl):
-        return sl.start, half_masks(sl, a, state.flat_w, t, state.tau, cutoff, reach, buf, band_reach)
+        return sl.start, half_masks(sl, a, state.flat_w, t, state.tau, cutoff, reach, buf, window)
 
     return dict(on_halves(state, part))
 
