@@ -11,8 +11,9 @@ are deterministic too.
 
 from __future__ import annotations
 
-import os
 from concurrent.futures import ThreadPoolExecutor
+
+from .threads import worker_threads
 
 
 # Below this many elements a hand-off to the worker (tens of microseconds)
@@ -23,11 +24,12 @@ PARALLEL_MIN_SIZE = 65536
 def make_pool(threads: int | None, size: int = PARALLEL_MIN_SIZE):
     """A one-worker pool when two or more threads are wanted (the caller is the other).
 
-    ``threads`` None means: two if the machine has them and the arrays have at
-    least ``PARALLEL_MIN_SIZE`` elements.
+    ``threads`` None means: :func:`refprune.threads.worker_threads` (two if the
+    machine has them) when the arrays have at least ``PARALLEL_MIN_SIZE``
+    elements, else one.
     """
     if threads is None:
-        threads = min(2, os.cpu_count() or 1) if size >= PARALLEL_MIN_SIZE else 1
+        threads = worker_threads() if size >= PARALLEL_MIN_SIZE else 1
     return ThreadPoolExecutor(max_workers=1) if threads >= 2 else None
 
 

@@ -17,12 +17,13 @@ import numpy as np
 
 from .checkpoint import Checkpointer, load_checkpoint
 from .data.dataset import Dataset
-from .density import THESIS_DENSITY
+from .density import THESIS_DENSITY, DensityConfig
 from .losses import LOSSES, accuracy, loss_and_grad, r2_score
 from .masks import hard_mask, soft_mask, sparsity
 from .mlp import check_layer_sizes, init_mlp, mlp_forward
 from .steps import (DEVIATIONS, PublishedPath, TrainState, dense_step, exact_step,
                     magnitudes, new_state, published_step)
+from .threads import training_threads
 from .threshold import empirical_threshold
 from .options import applied_dict, option
 from .validation import check_choice, check_nonnegative, check_positive, check_ratio
@@ -166,7 +167,7 @@ def init_state(layers, cfg: TrainConfig) -> tuple[TrainState, np.random.Generato
 
 def make_step(cfg: TrainConfig):
     """The step function of the configured method and variant."""
-    density = THESIS_DENSITY if cfg.density == "fft" else None  # None: the default, on the fast path
+    density = THESIS_DENSITY if cfg.density == "fft" else DensityConfig()
     if cfg.method == "dense":
         return lambda s, x, y: dense_step(s, x, y, cfg.loss)
     if cfg.variant == "exact":
@@ -273,7 +274,7 @@ def train(data: Dataset, layers, cfg: TrainConfig, log=print, *, checkpoint=None
     dtype = np.dtype(cfg.dtype)
     x_train = data.x_train.astype(dtype, copy=False)
     y_train = data.y_train if data.task == "classification" else data.y_train.astype(dtype, copy=False)
-    # Thread settings of the run (BLAS threads, the elementwise worker) belong here, once.
+    training_threads()  # the BLAS and worker threads the benchmarks measured (refprune.threads)
     state, rng = init_state(layers, cfg)
     step = make_step(cfg)
     history = History()

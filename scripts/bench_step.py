@@ -6,18 +6,21 @@ Usage: python scripts/bench_step.py [--layers 784,512,512,10] [--batch 32]
 Prints the median step time of each method, their ratio to the dense step,
 and a breakdown of the exact LRP step (threshold, masks, forward/backward,
 extra gradients, density, Adam) timed with the step's own functions.
-Random inputs: timing does not depend on the data. Each LRP variant is timed
-alternately with a dense step (step by step, in the same loop), so a change in
-machine load affects both sides of a ratio alike.
+Random inputs on a fresh network: τ is still large there, so the exact step
+takes its full (fallback) route; ``scripts/bench_train.py`` times the steps
+inside real runs, where τ reaches its floor and the band-limited route runs.
+Each LRP variant is timed alternately with a dense step (step by step, in the
+same loop), so a change in machine load affects both sides of a ratio alike.
+The breakdown calls the exact step's own phases and per-half functions
+(:mod:`refprune.steps.exact`, :mod:`refprune.steps.band`).
 """
 
 from __future__ import annotations
 
 import os
 
-# One BLAS thread unless the caller says otherwise: batch-32 products gain
-# little from a second BLAS thread, and its spinning competes with the step's
-# elementwise worker thread (refprune.parallel). Must be set before numpy loads.
+# One BLAS thread unless the caller says otherwise (refprune.threads decides;
+# the variable must be set before numpy loads, so it is set here too).
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import argparse
@@ -27,11 +30,14 @@ import time
 
 import numpy as np
 
+from refprune.density import DensityConfig
 from refprune.mlp import init_mlp
-from refprune.gradients import fused_gradients
 from refprune.steps import (PublishedPath, adam_step, buffers, dense_step, exact_step, new_state,
                             on_halves, phase_forward_backward, phase_masks, phase_threshold,
-                            published_step, split_kde, update_r_tau)
+                            published_step, update_r_tau)
+from refprune.steps.band import half_density_sum, half_gradients
+from refprune.steps.exact import point_bandwidth
+from refprune.threads import training_threads
 
 
 def make_states(layers, dtype, seed=0):
@@ -55,7 +61,7 @@ def step_functions():
     path = PublishedPath()
     return {
         "dense": lambda s, x, y: dense_step(s, x, y, "ce"),
-        "lrp_exact": lambda s, x, y: exact_step(s, x, y, "ce", 0.0),
+        "lrp_exact": lambda s, x, y: exact_step(s, x, y, "ce", 0.0, DensityConfig()),
         "lrp_published": lambda s, x, y: published_step(s, x, y, "ce", 0.0, path),
     }
 
@@ -88,39 +94,46 @@ def time_steps(layers, batch, dtype, repeats):
             "dense_in_published_pair": published["dense"], "lrp_published": published["lrp_published"]}
 
 
-def breakdown(layers, batch, dtype, repeats):
-    """Median seconds of each part of the exact LRP step, timed with the step's own functions.
+def breakdown_step(state, x, y, density: DensityConfig = DensityConfig()) -> list:
+    """One exact LRP step from the step's own phases, each timed; returns [seconds per part].
 
     The step fuses extra gradients, density sum and Adam into one pass per
-    half of the weights; here they run one after the other so each can be
-    timed (their sum is a little above the fused phase).
+    half of the weights; here the same per-half functions run one after the
+    other so each can be timed (their sum is a little above the fused phase).
     """
+    buf, w, tau = buffers(state), state.flat_w, state.tau
+    t0 = time.perf_counter()
+    a, thr, sums = phase_threshold(state)
+    h = point_bandwidth(a, sums, density)
+    t1 = time.perf_counter()
+    bands = phase_masks(state, a, thr.t, h, density)
+    t2 = time.perf_counter()
+    _, g, db = phase_forward_backward(state, buf["masked"], x, y, "ce")
+    t3 = time.perf_counter()
+    parts = on_halves(state, lambda sl: half_gradients(sl, bands[sl.start], g, w, thr.t, tau, buf))
+    t4 = time.perf_counter()
+    f = on_halves(state, lambda sl: half_density_sum(bands[sl.start], thr.t, h, density.reflect, buf["kde"][sl]))
+    t5 = time.perf_counter()
+    adam_step(state, buf["dw"], db)
+    t6 = time.perf_counter()
+    update_r_tau(state, sum(p[1] for p in parts) * a.size / sum(f), sum(p[0] for p in parts))
+    state.t = thr.t
+    return [t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4, t6 - t5]
+
+
+BREAKDOWN_PARTS = ("threshold", "masks", "forward_backward", "extra_gradients", "density", "adam")
+
+
+def breakdown(layers, batch, dtype, repeats):
+    """Median seconds of each part of the exact LRP step (fresh random network)."""
     state = make_states(layers, dtype)["lrp_exact"]
     xs, ys = batches(layers, batch, dtype, 16)
-    names = ("threshold", "masks", "forward_backward", "extra_gradients", "density", "adam")
-    parts = {k: [] for k in names}
-    buf = buffers(state)
+    parts = {k: [] for k in BREAKDOWN_PARTS}
     for i in range(repeats + 5):
-        x, y = xs[i % 16], ys[i % 16]
-        t0 = time.perf_counter()
-        a, thr = phase_threshold(state)
-        t1 = time.perf_counter()
-        m, s, z, masked, h = phase_masks(state, a, thr.t)
-        t2 = time.perf_counter()
-        _, g, db = phase_forward_backward(state, masked, x, y, "ce")
-        t3 = time.perf_counter()
-        sums = on_halves(state, lambda sl: fused_gradients(g[sl], state.flat_w[sl], m[sl], s[sl], z[sl], thr.t,
-                                                           state.tau, (buf["dw"][sl], buf["q"][sl])))
-        t4 = time.perf_counter()
-        f_t = split_kde(a, thr.t, h, buf["kde"], state.pool)
-        t5 = time.perf_counter()
-        adam_step(state, buf["dw"], db)
-        t6 = time.perf_counter()
-        update_r_tau(state, sum(p[2] for p in sums) / f_t, sum(p[1] for p in sums))
-        state.t = thr.t
+        secs = breakdown_step(state, xs[i % 16], ys[i % 16])
         if i >= 5:
-            for key, (s0, s1) in zip(names, ((t0, t1), (t1, t2), (t2, t3), (t3, t4), (t4, t5), (t5, t6))):
-                parts[key].append(s1 - s0)
+            for key, sec in zip(BREAKDOWN_PARTS, secs):
+                parts[key].append(sec)
     return {k: float(np.median(v)) for k, v in parts.items()}
 
 
@@ -133,6 +146,7 @@ def main(argv=None) -> int:
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
     layers = tuple(int(v) for v in args.layers.split(","))
+    training_threads()
     report = {"layers": list(layers), "batch": args.batch, "repeats": args.repeats,
               "openblas_num_threads": os.environ["OPENBLAS_NUM_THREADS"]}
     for dtype in args.dtypes.split(","):

@@ -58,13 +58,33 @@ def test_without_regulariser_r_stays_near_r0_at_the_thesis_rate(synthetic):
     assert abs(r[-1] - 0.5) < 4e-3
 
 
-def test_runs_are_bitwise_deterministic_and_independent_of_threads(synthetic):
-    a = run(synthetic, method="lrp", epochs=3)
-    b = run(synthetic, method="lrp", epochs=3)
-    for key in ("r", "tau", "t", "loss"):
-        np.testing.assert_array_equal(a["history"].steps[key], b["history"].steps[key])
-    assert [{k: v for k, v in e.items() if k != "seconds"} for e in a["history"].epochs] == \
-           [{k: v for k, v in e.items() if k != "seconds"} for e in b["history"].epochs]
+def test_runs_are_bitwise_deterministic_and_independent_of_threads(synthetic, monkeypatch):
+    import refprune.parallel as parallel
+
+    class CountingPool(parallel.ThreadPoolExecutor):
+        submitted = 0
+
+        def submit(self, fn, *args, **kwargs):
+            CountingPool.submitted += 1
+            return super().submit(fn, *args, **kwargs)
+
+    # the 1-12-12-1 network has 168 weights: lower the threshold so the worker thread really runs
+    monkeypatch.setattr(parallel, "PARALLEL_MIN_SIZE", 1)
+    monkeypatch.setattr(parallel, "ThreadPoolExecutor", CountingPool)
+    runs = {}
+    for threads in ("1", "2", "2"):
+        monkeypatch.setenv("REFPRUNE_WORKER_THREADS", threads)
+        before = CountingPool.submitted
+        for variant in ("exact", "published"):
+            runs.setdefault(threads, []).append(run(synthetic, method="lrp", variant=variant, epochs=3))
+        assert (CountingPool.submitted > before) == (threads == "2")
+    for a, b in zip(runs["1"], runs["2"]):  # runs["2"] holds the two 2-thread repeats after the 1-thread runs
+        for key in ("r", "tau", "t", "loss"):
+            np.testing.assert_array_equal(a["history"].steps[key], b["history"].steps[key])
+        assert [{k: v for k, v in e.items() if k != "seconds"} for e in a["history"].epochs] == \
+               [{k: v for k, v in e.items() if k != "seconds"} for e in b["history"].epochs]
+    for a, b in zip(runs["2"][:2], runs["2"][2:]):  # and the two 2-thread repeats equal each other
+        np.testing.assert_array_equal(a["history"].steps["loss"], b["history"].steps["loss"])
 
 
 # --- the published path deviates exactly as METHOD §6 P1 and P2 predict -------
@@ -238,7 +258,7 @@ def test_p4_masks_the_forward_pass_with_the_previous_step_and_the_hook_with_the_
     for _ in range(3):
         for d, state in states.items():
             published_step(state, p.x, p.y, "ce", 0.0, PublishedPath(frozenset({"P4"} if d == "P4" else set())))
-            ts[d].append((state.forward_t, state.t))
+            ts[d].append((state.variant.forward_t, state.t))
     # without P4 the forward uses this step's t; with P4 the previous step's (the first step has none)
     assert all(fwd == t for fwd, t in ts["none"])
     assert ts["P4"][0][0] == ts["P4"][0][1]
@@ -276,9 +296,10 @@ def test_published_step_reusing_the_p4_forward_masks_equals_recomputing_them():
     path = PublishedPath()
     kept, fresh = (new_state(p.weights, p.biases, p.r, p.tau, 1e-2, 1e-2, 1e-4, threads=1) for _ in range(2))
     for _ in range(4):
-        fresh.next_forward_masks = None
+        if fresh.variant is not None:
+            fresh.variant.next_forward_masks = None
         published_step(kept, p.x, p.y, "ce", 1.0, path)
         published_step(fresh, p.x, p.y, "ce", 1.0, path)
-        assert kept.next_forward_masks is not None
+        assert kept.variant.next_forward_masks is not None
     np.testing.assert_array_equal(kept.flat_w, fresh.flat_w)
-    assert (kept.r, kept.tau, kept.forward_t) == (fresh.r, fresh.tau, fresh.forward_t)
+    assert (kept.r, kept.tau, kept.variant.forward_t) == (fresh.r, fresh.tau, fresh.variant.forward_t)

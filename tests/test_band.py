@@ -1,0 +1,187 @@
+"""The training path's hard cutoff, the band-limited step and the flush: no subnormals, within the stated bounds."""
+
+import math
+
+import numpy as np
+import pytest
+
+from refprune.density import DensityConfig, bandwidth, kde_at_point
+from refprune.gradcheck import Case, make_problem
+from refprune.lrp import LRPConfig, lrp_gradients
+from refprune.masks import mask_cutoff, soft_mask_and_slope
+from refprune.mlp import init_mlp
+from refprune.optim import flush_level
+from refprune.steps import (PublishedPath, buffers, dense_step, exact_step, new_state, phase_masks,
+                            phase_threshold, published_step)
+from refprune.steps import band as band_module
+from refprune.steps.band import HalfBand, band_half_width, half_density_sum, kde_reach
+from refprune.steps.exact import point_bandwidth
+
+DTYPES = [np.float32, np.float64]
+
+
+def subnormal_count(arr) -> int:
+    arr = np.asarray(arr)
+    return int(np.count_nonzero((arr != 0) & (np.abs(arr) < np.finfo(arr.dtype).tiny)))
+
+
+# --- the cutoff's bound against the exact sigmoid -----------------------------
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("tau", [1e-6, 1e-3, 1.0])
+def test_cutoff_changes_mask_slope_and_weight_factor_within_the_stated_bound(dtype, tau):
+    t = 0.03
+    C = mask_cutoff(dtype, t, tau)
+    z = np.linspace(-3 * C, 3 * C, 20001)
+    a = np.sqrt(np.maximum(t * t + z * tau, 0.0)).astype(dtype)
+    exact = soft_mask_and_slope(a, t, tau)                                # no cutoff, same dtype
+    m, s, zc = soft_mask_and_slope(a, t, tau, cutoff=C)
+    bound = math.exp(-C)                                                  # |Δm|, |Δs| <= e^{−C}
+    hard = np.abs(zc) >= C
+    assert hard.any() and (~hard).any()
+    assert np.all(np.abs(m[hard] - exact[0][hard]) <= bound)
+    assert np.all(s[hard] == 0) and np.all(exact[1][hard] <= bound)
+    np.testing.assert_array_equal(m[~hard], exact[0][~hard])             # inside the band: unchanged
+    np.testing.assert_array_equal(s[~hard], exact[1][~hard])
+    # the factor dŵ/dw = m + (2w²/τ)·s changes by at most 1.25·δ, δ = (eps/2)²
+    w2 = a.astype(np.float64) ** 2
+    factor_exact = exact[0].astype(np.float64) + 2 * w2 / tau * exact[1]
+    factor_cut = m.astype(np.float64) + 2 * w2 / tau * s
+    delta = (np.finfo(dtype).eps / 2) ** 2
+    assert np.max(np.abs(factor_cut - factor_exact)[hard]) <= 1.25 * delta
+    assert subnormal_count(m) == 0 and subnormal_count(s) == 0
+
+
+# --- band-limited and full computations ----------------------------------------
+
+def step_problem(tau0, dtype="float64"):
+    return make_problem(Case(layers=(30, 40, 10), batch=16, lam=1.0, tau0=tau0, seed=5, dtype=dtype))
+
+
+@pytest.mark.parametrize("tau0, expect_full", [(1e-4, False), (1.0, True)], ids=["narrow-band", "fallback"])
+def test_band_route_is_taken_at_small_tau_and_the_fallback_at_large_tau(tau0, expect_full):
+    p = step_problem(tau0)
+    density = DensityConfig(method="fft")  # the band alone decides (no KDE window)
+    st = new_state(p.weights, p.biases, p.r, p.tau, 1e-3, 1e-4, 1e-6, threads=1)
+    a, thr, sums = phase_threshold(st)
+    bands = phase_masks(st, a, thr.t, float("nan"), density)
+    assert all(b.full == expect_full for b in bands.values())
+    if not expect_full:  # the band holds few weights, and every weight outside it is hard
+        C = mask_cutoff(a.dtype, thr.t, st.tau)
+        assert sum(b.a.size for b in bands.values()) < 0.5 * a.size
+        outside = np.abs(a - thr.t) >= band_half_width(thr.t, st.tau, C)
+        np.testing.assert_array_equal(buffers(st)["masked"][outside], st.flat_w[outside] * (a[outside] >= thr.t))
+
+
+# float64 steps, band against full route: the same elementwise values, sums in another order
+ROUTE_RTOL = 1e-12
+
+
+@pytest.mark.parametrize("tau0", [1e-4, 1.0], ids=["narrow-band", "fallback"])
+def test_band_limited_steps_equal_full_steps(monkeypatch, tau0):
+    p = step_problem(tau0)
+    results = {}
+    for route, fraction in (("band", 2.0), ("full", -1.0)):
+        monkeypatch.setattr(band_module, "FALLBACK_FRACTION", fraction)
+        st = new_state(p.weights, p.biases, p.r, p.tau, 1e-3, 1e-3, 1e-5, threads=1)
+        losses = [exact_step(st, p.x, p.y, "ce", 1.0, DensityConfig()) for _ in range(4)]
+        results[route] = (st.flat_w.copy(), st.r, st.tau, losses)
+    np.testing.assert_allclose(results["band"][0], results["full"][0], rtol=ROUTE_RTOL, atol=1e-15)
+    for i in (1, 2, 3):
+        np.testing.assert_allclose(results["band"][i], results["full"][i], rtol=ROUTE_RTOL)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("t_quantile", [0.02, 0.5, 0.95])
+def test_windowed_kde_is_within_its_truncation_bound(dtype, t_quantile):
+    a = np.abs(np.random.default_rng(2).laplace(size=200_000)).astype(dtype)
+    h = bandwidth(a)
+    t = float(np.quantile(a, t_quantile))
+    c = kde_reach(dtype)
+    idx = np.flatnonzero(np.abs(a - t) < c * h)
+    window = HalfBand(idx, *(np.empty(0),) * 3, a[idx])
+    f_window = half_density_sum(window, t, h, reflect=True) / a.size
+    f_full = kde_at_point(a.astype(np.float64), t, h, reflect=True)
+    n_out = a.size - idx.size
+    bound = np.finfo(dtype).eps * (n_out / a.size) / (math.sqrt(2 * math.pi) * h)
+    rounding = 1e-5 if dtype == np.float32 else 1e-12  # float32 exp and pairwise sums (kde_at_point's own test)
+    assert abs(f_window - f_full) <= bound + rounding * f_full
+    assert idx.size < a.size  # the window really leaves weights out
+
+
+# --- no subnormal on the training path -----------------------------------------
+
+ZERO_FEATURES = 8   # inputs that are always 0 (MNIST's border pixels): their weights get gradient 0
+SEED_MOMENT = 1e-37  # Adam moments a few steps above float32's smallest normal (1.18e-38)
+N_STEPS = 40         # 1e-37·0.9^k is subnormal from k = 21 on without the flush
+
+
+def pathological_state(dtype=np.float32):
+    """Weights far below t, τ at its floor, always-zero inputs, moments near the subnormal range."""
+    rng = np.random.default_rng(0)
+    W, b = init_mlp((24, 16, 4), rng, np.dtype(dtype))
+    for Wl in W:
+        Wl[rng.random(Wl.shape) < 0.3] *= 1e-3  # far below t: m ≈ e^z with z ≪ 0
+    st = new_state(W, b, 0.5, 1e-6, 1e-3, 1e-4, 1e-6, threads=1)
+    for arr in st.adam_wb.m + st.adam_wb.v:
+        arr[...] = SEED_MOMENT
+    x = rng.random((32, 24)).astype(dtype)
+    x[:, :ZERO_FEATURES] = 0
+    return st, x, rng.integers(0, 4, size=32)
+
+
+def hot_arrays(method, st):
+    buf = buffers(st)
+    arrays = {"adam_m": st.adam_wb.m, "adam_v": st.adam_wb.v, "weights": [st.flat_w]}
+    if method == "exact":
+        arrays.update(masked=[buf["masked"]], grad_w=[buf["dw"]])
+    elif method == "dense":
+        arrays.update(grad_w=[buf["g"]])
+    elif st.variant.next_forward_masks is not None:
+        fm = st.variant.next_forward_masks
+        arrays.update(masked=[fm.out["masked"]], grad_w=[buf["dw"]],
+                      masks=[b.m for b in fm.bands.values()], slopes=[b.s for b in fm.bands.values()])
+    return arrays
+
+
+@pytest.mark.parametrize("method", ["dense", "exact", "published"])
+def test_no_hot_path_array_holds_a_subnormal(method):
+    st, x, y = pathological_state()
+    step = {"dense": lambda: dense_step(st, x, y, "ce"),
+            "exact": lambda: exact_step(st, x, y, "ce", 10.0, DensityConfig()),
+            "published": lambda: published_step(st, x, y, "ce", 10.0, PublishedPath())}[method]
+    for k in range(N_STEPS):
+        step()
+        found = {name: sum(subnormal_count(a) for a in arrs) for name, arrs in hot_arrays(method, st).items()}
+        assert not any(found.values()), f"step {k + 1}: subnormals in {found}"
+    # the state really is pathological: pruned weights' masks underflow, zero-feature moments decay
+    assert st.tau < 1e-5  # near its floor 1e-6 (lr_tau 1e-6 moves it little)
+    assert np.all(st.adam_wb.m[0][:ZERO_FEATURES * 16] == 0)  # flushed, not left to decay
+
+
+# float32 against the unflushed float64 reference on the same state: the cutoff moves each
+# output by <= 1.25·(eps/2)² relative (mask_cutoff), far below float32's own rounding of a
+# step (rtol 1e-4, the golden vectors' float32 tier).
+F32_RTOL = 1e-4
+
+
+def test_one_step_stays_within_the_bound_of_the_unflushed_computation():
+    st, x, y = pathological_state()
+    W0 = [W.astype(np.float64) for W in st.weights]
+    b0 = [v.astype(np.float64) for v in st.biases]
+    ref = lrp_gradients(W0, b0, x.astype(np.float64), y, st.r, st.tau, LRPConfig(loss="ce", lam=10.0))
+    a, thr, sums = phase_threshold(st)
+    h = point_bandwidth(a, sums, DensityConfig())
+    phase_masks(st, a, thr.t, h, DensityConfig())
+    masked_ref = np.concatenate([(m * W).ravel() for m, W in zip(ref.masks, W0)])
+    np.testing.assert_allclose(buffers(st)["masked"], masked_ref, rtol=F32_RTOL,
+                               atol=float(np.finfo(np.float32).tiny))  # ref's subnormal-range values
+    assert subnormal_count(buffers(st)["masked"]) == 0
+    assert np.count_nonzero((np.abs(masked_ref) < np.finfo(np.float32).tiny) & (masked_ref != 0)) > 0
+    st2, x, y = pathological_state()
+    exact_step(st2, x, y, "ce", 10.0, DensityConfig())
+    grad = buffers(st2)["dw"]
+    grad_ref = np.concatenate([g.ravel() for g in ref.grad_weights])
+    scale = np.max(np.abs(grad_ref))
+    np.testing.assert_allclose(grad, grad_ref, rtol=F32_RTOL, atol=F32_RTOL * scale)
+    assert flush_level(np.float32) == pytest.approx(np.finfo(np.float32).tiny / np.finfo(np.float32).eps)

@@ -1,0 +1,44 @@
+"""scripts/bench_train.py and scripts/bench_step.py run at tiny size and report what the README quotes."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def load_script(name):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_bench_train_quick_json_has_the_issue_keys(tmp_path, capsys):
+    bench = load_script("bench_train")
+    assert bench.main(["--quick", "--json", "--data-dir", str(tmp_path / "absent")]) == 0
+    report = json.loads(capsys.readouterr().out)
+    points = report["points_epochs"]
+    assert points == [0, 1, 2] and report["source"].startswith("synthetic stand-in")
+    for key in ("ratio_exact_over_dense", "ratio_published_over_dense",
+                "slowdown_dense", "slowdown_exact", "slowdown_published"):
+        assert len(report[key]) == len(points) and all(v == v for v in report[key])  # no NaN
+    for m in ("dense", "exact", "published"):
+        assert report[f"slowdown_{m}"][0] == 0.0
+        assert report[f"projected_run_s_{m}"] > 0
+    # the runs really train through the points (20 steps an epoch at 640 samples, batch 32)
+    assert report["steps_per_epoch"] == 20 and report["final_r"]["exact"] != 0.5
+
+
+def test_bench_train_default_data_dir_is_beside_the_checkout_not_the_cwd(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    bench = load_script("bench_train")
+    assert bench.DEFAULT_DATA == ROOT.parent / "shared" / "data" / "mnist"
+
+
+def test_bench_step_runs_its_phases(capsys):
+    bench = load_script("bench_step")
+    assert bench.main(["--layers", "20,16,4", "--repeats", "3", "--dtypes", "float64", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    parts = report["float64"]["breakdown_lrp_exact_seconds"]
+    assert set(parts) == set(bench.BREAKDOWN_PARTS) and all(v >= 0 for v in parts.values())
