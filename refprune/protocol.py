@@ -32,6 +32,7 @@ import numpy as np
 
 PROTOCOLS = ("single", "ddp2")
 DDP_WORLD = 2  # processes of the "ddp2" protocol (two GPUs)
+EARLY_STOP_MIN_DELTA = 1e-4  # the published example's EarlyStopping(monitor="r", min_delta=1e-4)
 
 
 def check_protocol(protocol: str) -> str:

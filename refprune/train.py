@@ -26,6 +26,7 @@ from .steps import (DEVIATIONS, PublishedPath, TrainState, dense_step, exact_ste
 from .threads import training_threads
 from .threshold import empirical_threshold
 from .options import applied_dict, option
+from .protocol import EARLY_STOP_MIN_DELTA, PROTOCOLS, EarlyStopOnR, epoch_batches, eval_shard, world_size
 from .validation import check_choice, check_nonnegative, check_positive, check_ratio
 
 METHODS = ("dense", "lrp")
@@ -69,6 +70,10 @@ class TrainConfig:
     batch_size: int = option(32, "minibatch size")
     seed: int = option(0, "seed of the initialisation, the batch order and the MNIST split")
     dtype: str = option("float32", "floating-point type of the training", choices=("float32", "float64"))
+    protocol: str = option("single", "batch order: one process, or two data-parallel processes of "
+                           "--batch-size each (ddp2: 2x the examples per step; docs/protocol.md)", choices=PROTOCOLS)
+    early_stop_r: int = option(0, "stop after this many epochs without r rising by more than "
+                               f"{EARLY_STOP_MIN_DELTA:g} (0: never; docs/protocol.md, H3)", applies=LRP)
     density: str = option("direct", "density for dt/dr: the direct KDE sum at t reflected at 0 (exact) or "
                           "the thesis's binned FFT estimate", choices=DENSITY_METHODS,
                           applies={"method": "lrp", "variant": "exact"})
@@ -83,7 +88,8 @@ class TrainConfig:
         for name in ("tau0", "lr", "lr_r", "lr_tau"):
             check_positive(getattr(self, name), name)
         check_nonnegative(self.lam, "lam")
-        for name, low in (("epochs", 1), ("batch_size", 1), ("seed", 0)):
+        check_choice(self.protocol, "protocol", PROTOCOLS)
+        for name, low in (("epochs", 1), ("batch_size", 1), ("seed", 0), ("early_stop_r", 0)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
                 raise ValueError(f"{name} must be an integer, got {value!r}")
@@ -141,6 +147,8 @@ def epoch_record(epoch: int, state: TrainState, data: Dataset, cfg: TrainConfig,
     for mode, weights in modes.items():
         for split in ("train", "val"):
             x, y = getattr(data, f"x_{split}"), getattr(data, f"y_{split}")
+            if split == "val":  # rank 0's share under ddp2 (refprune.protocol.eval_shard)
+                x, y = eval_shard(x, y, cfg.protocol)
             value, metric = evaluate(x, y, weights, state.biases, data.task, cfg.loss)
             rec[f"{split}_loss_{mode}"], rec[f"{split}_{name}_{mode}"] = value, metric
     return rec
@@ -227,11 +235,30 @@ def check_record(rec: dict, step: int) -> None:
             raise Diverged(step, key.replace("_", " "), value)
 
 
-def run_epoch(step, state: TrainState, x, y, order, batch_size: int, history, epoch: int, shown) -> None:
-    """The minibatch steps of one epoch, in the order ``order``; records r, τ, t and the loss per step."""
+class EarlyStopper(EarlyStopOnR):
+    """:class:`refprune.protocol.EarlyStopOnR` that remembers whether it has fired."""
+
+    stopped: bool = False
+
+    def update(self, value: float) -> bool:
+        self.stopped = super().update(value) or self.stopped
+        return self.stopped
+
+
+def early_stopper(cfg: TrainConfig, history) -> EarlyStopper | None:
+    """The early-stopping rule of the run (None when off), replayed over the epochs already in ``history``."""
+    if cfg.method != "lrp" or not cfg.early_stop_r:
+        return None
+    stopper = EarlyStopper(patience=cfg.early_stop_r, min_delta=EARLY_STOP_MIN_DELTA)
+    for rec in history.epochs:  # a resumed run continues the rule exactly
+        stopper.update(rec["r"])
+    return stopper
+
+
+def run_epoch(step, state: TrainState, x, y, batches, history, epoch: int, shown) -> None:
+    """The minibatch steps of one epoch (``batches``: index arrays, in order); records r, τ, t and the loss per step."""
     steps = history.steps
-    for k, i in enumerate(range(0, order.size, batch_size), start=1):
-        idx = order[i:i + batch_size]
+    for k, idx in enumerate(batches, start=1):
         value = guarded_step(step, state, x[idx], y[idx])
         for key, v in (("r", state.r), ("tau", state.tau), ("t", state.t), ("loss", value)):
             steps[key].append(float(v))
@@ -281,22 +308,30 @@ def train(data: Dataset, layers, cfg: TrainConfig, log=print, *, checkpoint=None
     done, before = load_checkpoint(checkpoint, state, rng, history) if resume else (0, 0.0)
     start = time.perf_counter() - before
     n = x_train.shape[0]
-    steps_per_epoch = -(-n // cfg.batch_size)
+    steps_per_epoch = math.ceil(math.ceil(n / world_size(cfg.protocol)) / cfg.batch_size)
+    stopper = early_stopper(cfg, history)
     shown = progress(cfg.epochs, steps_per_epoch) if progress else None
     saver = Checkpointer(checkpoint) if checkpoint is not None else None
     try:
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # divergence is checked, not warned
             for epoch in range(done + 1, cfg.epochs + 1):
-                run_epoch(step, state, x_train, y_train, rng.permutation(n), cfg.batch_size, history, epoch, shown)
+                if stopper and stopper.stopped:
+                    break
+                batches = epoch_batches(rng, n, cfg.batch_size, cfg.protocol)
+                run_epoch(step, state, x_train, y_train, batches, history, epoch, shown)
                 rec = epoch_record(epoch, state, data, cfg, time.perf_counter() - start)
                 check_record(rec, state.step)
                 history.epochs.append(rec)
+                stop = stopper.update(rec["r"]) if stopper else False
                 if saver:
-                    saver.epoch_end(state, rng, history, epoch, rec["seconds"], last=epoch == cfg.epochs)
+                    saver.epoch_end(state, rng, history, epoch, rec["seconds"], last=stop or epoch == cfg.epochs)
                 if shown:
                     shown.clear()
                 if log:
                     log(progress_line(rec, data.task, cfg.method))
+                    if stop:
+                        log(f"early stop: r has not risen by more than {EARLY_STOP_MIN_DELTA:g} "
+                            f"for {cfg.early_stop_r} epochs")
     except (KeyboardInterrupt, Diverged):
         if shown:
             shown.clear()
@@ -305,12 +340,14 @@ def train(data: Dataset, layers, cfg: TrainConfig, log=print, *, checkpoint=None
         raise
     weights, t = prune_for_real(state, cfg.method)
     summary = final_summary(data, weights, state, cfg, t, time.perf_counter() - start)
+    summary.update(epochs_run=len(history.epochs), stopped_early=bool(stopper and stopper.stopped))
     return {"history": history, "weights": weights, "biases": state.biases, "summary": summary}
 
 
 def final_summary(data: Dataset, weights, state: TrainState, cfg: TrainConfig, t: float, seconds: float) -> dict:
     """Test metrics of the pruned network, sparsity and compression."""
-    value, metric = evaluate(data.x_test, data.y_test, weights, state.biases, data.task, cfg.loss)
+    x_test, y_test = eval_shard(data.x_test, data.y_test, cfg.protocol)  # rank 0's share under ddp2
+    value, metric = evaluate(x_test, y_test, weights, state.biases, data.task, cfg.loss)
     total, per_layer = sparsity([(W != 0).astype(np.float64) for W in weights]) if cfg.method != "dense" \
         else (0.0, [0.0] * len(weights))
     summary = {

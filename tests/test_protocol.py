@@ -1,6 +1,7 @@
 """Training protocols: batch order of one and two data-parallel processes, DDP's gradient
 averaging, evaluation shards and early stopping on r (refprune.protocol, docs/protocol.md)."""
 
+import json
 import math
 
 import numpy as np
@@ -105,3 +106,59 @@ def test_early_stop_rejects_bad_settings(kw, match):
 def test_unknown_protocol_is_a_clear_error():
     with pytest.raises(ValueError, match="protocol must be one of single, ddp2"):
         epoch_batches(np.random.default_rng(0), 10, 2, "ddp8")
+
+
+# ---------------------------------------------------------------- in training (refprune.train)
+
+TINY = (1, 8, 8, 1)
+
+
+def tiny_run(**kw):
+    from refprune.data.tasks import load_task
+    from refprune.train import TrainConfig, train
+
+    data = load_task("synthetic", alpha=2)
+    cfg = TrainConfig(loss="mse", epochs=kw.pop("epochs", 3), batch_size=kw.pop("batch_size", 32), **kw)
+    return train(data, TINY, cfg, log=None)
+
+
+def test_ddp2_takes_half_the_steps_of_the_same_per_process_batch():
+    n_train = 800  # the synthetic task's fixed training split
+    single = tiny_run(protocol="single", batch_size=16, epochs=2)
+    ddp = tiny_run(protocol="ddp2", batch_size=16, epochs=2)
+    assert len(single["history"].steps["r"]) == 2 * math.ceil(n_train / 16)
+    assert len(ddp["history"].steps["r"]) == 2 * math.ceil(n_train / 2 / 16)
+    assert ddp["summary"]["steps"] == len(ddp["history"].steps["r"])
+
+
+def test_early_stop_on_r_ends_the_run_and_says_so():
+    # lr_r = 1e-7: r moves by at most 25 steps × 1e-7 per epoch, below the 1e-4 that counts
+    res = tiny_run(early_stop_r=1, lr_r=1e-7, epochs=5)
+    assert res["summary"]["epochs_run"] == 2 and res["summary"]["stopped_early"] is True
+    assert len(res["history"].epochs) == 2
+    full = tiny_run(early_stop_r=0, lr_r=1e-7, epochs=3)
+    assert full["summary"]["epochs_run"] == 3 and full["summary"]["stopped_early"] is False
+
+
+def test_early_stop_is_replayed_from_the_history_on_resume():
+    from refprune.train import EarlyStopper, History, TrainConfig, early_stopper
+
+    history = History()
+    history.epochs = [{"r": 0.5}, {"r": 0.5}]
+    stopper = early_stopper(TrainConfig(early_stop_r=1), history)
+    assert isinstance(stopper, EarlyStopper) and stopper.stopped
+    assert early_stopper(TrainConfig(method="dense"), history) is None
+
+
+def test_cli_protocol_options(tmp_path, capsys):
+    from refprune.cli import main
+
+    assert main(["train", "--method", "dense", "--early-stop-r", "3", "--out", str(tmp_path / "a")]) == 2
+    assert "--early-stop-r applies only with --method lrp" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:  # argparse rejects the choice itself
+        main(["train", "--protocol", "ddp8", "--out", str(tmp_path / "b")])
+    assert exit_info.value.code == 2 and "invalid choice: 'ddp8'" in capsys.readouterr().err
+    assert main(["train", "--protocol", "ddp2", "--early-stop-r", "2", "--epochs", "2", "--quiet",
+                 "--out", str(tmp_path / "c")]) == 0
+    config = json.loads((tmp_path / "c" / "config.json").read_text())
+    assert config["protocol"] == "ddp2" and config["early_stop_r"] == 2

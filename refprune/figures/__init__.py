@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from . import deviations, masks, mnist, synthetic
+from . import deviations, masks, mnist, protocols, synthetic
 from .index import write_index
 
-GROUPS = {"masks": masks, "synthetic": synthetic, "mnist": mnist, "deviations": deviations}
+GROUPS = {"masks": masks, "synthetic": synthetic, "mnist": mnist, "deviations": deviations, "protocols": protocols}
 
 
 def all_jobs(names, quick: bool, data_dir) -> list:

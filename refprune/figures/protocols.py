@@ -1,0 +1,154 @@
+"""The thesis's training protocol (docs/protocol.md): each hypothesis run, and a table of how
+well each fits the thesis.
+
+Hypotheses, all on the published gradient path (the thesis's numbers came from it):
+
+- ``stated``: batch 32, one process (1,500 steps per epoch) — the committed ``t46_published_*``
+  and ``rsweep_published_lam0_*`` runs;
+- ``b64``: batch 64, one process (750 steps per epoch);
+- ``ddp2``: two data-parallel processes of batch 32 (750 steps per epoch, rank-0 metrics);
+- ``ddp2es``: ``ddp2`` with the published example's early stopping on r (λ = 0 sweep only).
+
+The table (``protocol_hypotheses.md``/``.csv``) gives, per hypothesis, the Table 4.6 rows'
+sparsity and test accuracy beside the thesis's and, for the λ = 0 r0 sweep, r at the thesis's
+last iteration (≈ 8,300) beside the thesis's final r, with the error of each.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import numpy as np
+
+from ..io import atomic_write
+from ..sweep import load_arrays, load_results
+from .common import entry
+from .mnist import (THESIS_SWEEP_END_R, THESIS_SWEEP_LAST_ITERATION, THESIS_TABLE, TABLE_RUNS,
+                    coarse_to_fine, run_name)
+
+NAME = "protocols"
+PROTOCOL = ("published variant, Table 4.1 settings as the mnist group; batch order and stopping per hypothesis "
+            "(docs/protocol.md); one seed per run so far")
+HYPOTHESES = {
+    "b64": {"batch_size": 64},
+    "ddp2": {"protocol": "ddp2", "batch_size": 32},
+    "ddp2es": {"protocol": "ddp2", "batch_size": 32, "early_stop_r": 10},
+}
+SWEEP_EPOCHS = 15
+FULL = {"data": "mnist", "epochs": 25, "seeds": [0], "sweep_r0": [round(0.1 * i, 1) for i in range(1, 10)]}
+QUICK = {"data": "tiny_mnist", "epochs": 2, "seeds": [0], "sweep_r0": [0.3, 0.7]}
+
+
+def table_job_name(hyp: str, r0: float, lam: float, seed: int) -> str:
+    return f"proto_{hyp}_{run_name('published', r0, lam, seed)}"
+
+
+def sweep_job_name(hyp: str, r0: float, epochs: int, seed: int) -> str:
+    return f"proto_{hyp}_rsweep_published_lam0_r0{r0:.1f}_e{epochs}_s{seed}"
+
+
+def jobs(quick: bool, data_dir=None) -> list:
+    """The mismatching Table 4.6 row first, then the λ = 0 sweep, then the other rows."""
+    s = QUICK if quick else FULL
+    base = {"kind": "train", "data": s["data"], "data_dir": None if quick else data_dir}
+    sweep_epochs = 1 if quick else SWEEP_EPOCHS
+
+    def table(hyp, r0, lam, seed):
+        return {**base, "name": table_job_name(hyp, r0, lam, seed), "seed": seed,
+                "config": {"method": "lrp", "variant": "published", "r0": r0, "lam": lam,
+                           "epochs": s["epochs"], **HYPOTHESES[hyp]}}
+
+    def sweep(hyp, r0, seed):
+        return {**base, "name": sweep_job_name(hyp, r0, sweep_epochs, seed), "seed": seed,
+                "config": {"method": "lrp", "variant": "published", "r0": r0, "lam": 0.0,
+                           "epochs": sweep_epochs, **HYPOTHESES[hyp]}}
+
+    out = [table(h, 0.95, 0.0, seed) for seed in s["seeds"] for h in ("b64", "ddp2")]
+    out += [sweep("ddp2es", r0, seed) for seed in s["seeds"] for r0 in coarse_to_fine(s["sweep_r0"])]
+    out += [table(h, r0, lam, seed) for seed in s["seeds"] for h in ("b64", "ddp2")
+            for r0, lam in TABLE_RUNS if (r0, lam) != (0.95, 0.0)]
+    return out
+
+
+def summary_of(results, name: str):
+    recs = [r for r in load_results(results, name) if r["job"]["name"] == name]
+    return recs[0]["summary"] if recs else None
+
+
+def r_at(results, name: str, step: float) -> float:
+    arrays = load_arrays(results, name)
+    return float(np.interp(step, arrays["step_index"], arrays["step_r"]))
+
+
+def thesis_r(text: str) -> float:
+    """The midpoint of a read-off value or range such as ``"0.21–0.32"``."""
+    parts = [float(p) for p in text.replace("–", "-").split("-")]
+    return float(np.mean(parts))
+
+
+def table_rows(results) -> list:
+    rows = []
+    names = {"stated": lambda r0, lam: run_name("published", r0, lam),
+             "b64": lambda r0, lam: table_job_name("b64", r0, lam, 0),
+             "ddp2": lambda r0, lam: table_job_name("ddp2", r0, lam, 0)}
+    for r0, lam in TABLE_RUNS:
+        _, thesis_acc, thesis_sparsity, _ = THESIS_TABLE[(r0, lam)]
+        for hyp, name_of in names.items():
+            s = summary_of(results, name_of(r0, lam))
+            row = {"quantity": "Table 4.6", "run": f"r0 = {r0:g}, λ = {lam:g}", "hypothesis": hyp,
+                   "thesis": f"{thesis_sparsity:.1f}% / {thesis_acc:.1f}%"}
+            if s is None:
+                row.update(ours="not run", error="—")
+            else:
+                sp, acc = 100 * s["sparsity"], 100 * s["test_accuracy"]
+                row.update(ours=f"{sp:.1f}% / {acc:.2f}%",
+                           error=f"{sp - thesis_sparsity:+.1f} pp / {acc - thesis_acc:+.2f} pp")
+            rows.append(row)
+    return rows
+
+
+def sweep_rows(results) -> list:
+    last = THESIS_SWEEP_LAST_ITERATION[0.0]
+    rows = []
+    for hyp, name_of in (("stated", lambda r0: f"rsweep_published_lam0_r0{r0:.1f}_e{SWEEP_EPOCHS}_s0"),
+                         ("ddp2es", lambda r0: sweep_job_name("ddp2es", r0, SWEEP_EPOCHS, 0))):
+        errors = []
+        for r0, thesis in THESIS_SWEEP_END_R[0.0].items():
+            name = name_of(r0)
+            s = summary_of(results, name)
+            row = {"quantity": f"r at ≈{last:,} (λ = 0 sweep)", "run": f"r0 = {r0:g}", "hypothesis": hyp,
+                   "thesis": thesis}
+            if s is None:
+                row.update(ours="not run", error="—")
+            else:
+                value = r_at(results, name, last)
+                errors.append(value - thesis_r(thesis))
+                end = f"; stopped after {s['epochs_run']} epochs" if s.get("stopped_early") else ""
+                row.update(ours=f"{value:.3f}{end}", error=f"{errors[-1]:+.3f}")
+            rows.append(row)
+        if errors:
+            rows.append({"quantity": "λ = 0 sweep", "run": f"mean |error| over {len(errors)} r0",
+                         "hypothesis": hyp, "thesis": "", "ours": "", "error": f"{np.mean(np.abs(errors)):.3f}"})
+    return rows
+
+
+def plot(results, out) -> list:
+    rows = [r for r in table_rows(results) + sweep_rows(results)]
+    if all(r["ours"] == "not run" for r in rows if r["hypothesis"] != "stated"):
+        return []
+    keys = ["quantity", "run", "hypothesis", "thesis", "ours", "error"]
+    md = ["| " + " | ".join(keys) + " |", "|---" * len(keys) + "|"]
+    md += ["| " + " | ".join(r[k] for k in keys) + " |" for r in rows]
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=keys)
+    writer.writeheader()
+    writer.writerows(rows)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write(out / "protocol_hypotheses.md", lambda fh: fh.write(("\n".join(md) + "\n").encode()))
+    atomic_write(out / "protocol_hypotheses.csv", lambda fh: fh.write(buf.getvalue().encode()))
+    return [entry("protocol_hypotheses", "Table 4.6, Fig. 4.17",
+                  "the published variant under each protocol hypothesis (docs/protocol.md) beside the thesis: "
+                  "sparsity / test accuracy of the Table 4.6 rows, r of the λ = 0 sweep at the thesis's last "
+                  "iteration", "proto_*", files=["protocol_hypotheses.md", "protocol_hypotheses.csv"],
+                  section=("Protocol hypotheses: which fits the thesis", md))]
