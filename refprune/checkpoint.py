@@ -20,6 +20,7 @@ not know raises TypeError, so a new kind of state cannot be dropped silently.
 
 from __future__ import annotations
 
+import importlib
 import json
 import math
 import time
@@ -32,7 +33,7 @@ from .io import write_npz
 
 CHECKPOINT = "checkpoint.npz"
 FORMAT_VERSION = 1
-NOT_STATE = frozenset({"scratch", "pool", "weights", "next_forward_masks"})
+NOT_STATE = frozenset({"scratch", "pool", "weights", "next_forward_masks", "buffers"})
 
 
 def state_arrays(obj, prefix: str = "") -> tuple[dict, dict]:
@@ -46,7 +47,7 @@ def state_arrays(obj, prefix: str = "") -> tuple[dict, dict]:
             sub_arrays, sub_kinds = state_arrays(value, key + ".")
             arrays.update(sub_arrays)
             kinds.update(sub_kinds)
-            kinds[key] = "dataclass"
+            kinds[key] = f"dataclass:{type(value).__module__}:{type(value).__qualname__}"
         elif isinstance(value, list):
             for i, item in enumerate(value):
                 if not isinstance(item, (np.ndarray, float, int)):
@@ -72,7 +73,10 @@ def restore_state(obj, arrays, kinds: dict, prefix: str = "") -> None:
         kind = kinds.get(key)
         if kind is None:
             raise ValueError(f"checkpoint has no value for {key}: it was written by another version")
-        if kind == "dataclass":
+        if isinstance(kind, str) and kind.split(":")[0] == "dataclass":
+            if current is None:  # state a step creates on first use (e.g. the published step's PublishedState)
+                current = new_dataclass(kind, key)
+                setattr(obj, f.name, current)
             restore_state(current, arrays, kinds, key + ".")
         elif isinstance(kind, list):
             items = [arrays[f"{key}.{i}"] for i in range(len(kind))]
@@ -91,6 +95,15 @@ def restore_state(obj, arrays, kinds: dict, prefix: str = "") -> None:
                 setattr(obj, f.name, arrays[key].copy())
         else:
             setattr(obj, f.name, _scalar(arrays[key], kind))
+
+
+def new_dataclass(kind: str, key: str):
+    """A default instance of the dataclass a checkpoint names as ``dataclass:module:qualname``."""
+    parts = kind.split(":")
+    if len(parts) != 3 or not parts[1].startswith("refprune."):
+        raise ValueError(f"checkpoint field {key}: cannot rebuild {kind!r}")
+    cls = getattr(importlib.import_module(parts[1]), parts[2])
+    return cls()
 
 
 def _scalar(a: np.ndarray, kind: str):

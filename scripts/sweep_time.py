@@ -27,6 +27,7 @@ from refprune.sweep import load_results
 
 ROOT = Path(__file__).resolve().parents[1]
 SEEDED = re.compile(r"^(rsweep_|t46_).*_s0$")  # jobs the full protocol runs with more seeds
+PROTOCOL_RUN = re.compile(r"^proto_[a-z0-9]+_")  # a protocol hypothesis's run of a stated-protocol job
 
 
 def full_protocol(seeds: int) -> list[str]:
@@ -40,12 +41,19 @@ def full_protocol(seeds: int) -> list[str]:
 
 
 def run_times(results, names) -> tuple[list[float], list[str]]:
-    """Each name's committed run time (a further seed: its seed 0's); and the names with none."""
+    """Each name's committed run time (a further seed: its seed 0's); and the names with none.
+
+    A protocol-hypothesis run (``proto_<h>_<name>``) not yet run is estimated by the stated
+    protocol's run ``<name>``: the same epochs of the same data, half the steps of twice the batch.
+    """
     measured = {r["job"]["name"]: r["seconds"] for r in load_results(results) if "job" in r}
     times, missing = [], []
     for name in names:
         seed0 = re.sub(r"_s\d+$", "_s0", name)
         seconds = measured.get(name, measured.get(seed0) if SEEDED.match(seed0) else None)
+        if seconds is None and PROTOCOL_RUN.match(name):
+            stated = re.sub(r"_s\d+$", "_s0", PROTOCOL_RUN.sub("", name))
+            seconds = measured.get(stated)
         if seconds is None:
             missing.append(name)
         else:
