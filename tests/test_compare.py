@@ -25,6 +25,17 @@ from refprune.vectors_files import write_vectors
 from refprune.vectors_schema import (config_of, n_layers_of, output_keys, scalar, targets_of, text,
                                      weights_of)
 
+# The naive smoothed threshold's root finder: as tight as float64 allows, so the reference
+# adds no error of its own.
+ROOT_XTOL = 1e-16
+ROOT_RTOL = 1e-15
+# Five-point finite difference (step 1e-4, error O(step⁴)) against the h-varying derivative.
+FD_DERIVATIVE_RTOL = 1e-6
+FD_DERIVATIVE_ATOL = 1e-12
+# The fixed-h derivative must miss the finite difference by more than the FD's own error,
+# or the bandwidth's dependence would be negligible and the test would show nothing.
+BANDWIDTH_TERM_VISIBLE = 1e-6
+
 _CACHE = {}
 
 
@@ -48,7 +59,7 @@ def naive_threshold(data, W, r):
     if text(data, "threshold_rule") == "smoothed":
         h = np.std(a, ddof=1) * n ** -0.2
         cdf = lambda s: np.mean(ndtr((s - a) / h) - ndtr((-s - a) / h)) - r
-        return brentq(cdf, 0.0, a.max() + 10 * h, xtol=1e-16, rtol=1e-15), None
+        return brentq(cdf, 0.0, a.max() + 10 * h, xtol=ROOT_XTOL, rtol=ROOT_RTOL), None
     k = min(int(np.floor(r * n)), n - 1)
     lower = a[k - 1] if k > 0 else 0.0
     return (lower + a[k]) / 2, (lower, a[k])
@@ -401,8 +412,8 @@ def test_smoothed_t_derivative_model_matches_finite_differences():
             b[i] += d
             return smoothed_threshold(b, scalar(data, "r")).t
         fd = (t_at(-2 * step) - 8 * t_at(-step) + 8 * t_at(step) - t_at(2 * step)) / (12 * step)
-        assert varying_h[i] == pytest.approx(fd, rel=1e-6, abs=1e-12)
-        assert abs(fixed_h[i] - fd) > 1e-6 * abs(fd)  # the bandwidth's dependence is not negligible
+        assert varying_h[i] == pytest.approx(fd, rel=FD_DERIVATIVE_RTOL, abs=FD_DERIVATIVE_ATOL)
+        assert abs(fixed_h[i] - fd) > BANDWIDTH_TERM_VISIBLE * abs(fd)
 
 
 def test_smoothed_t_differentiable_is_named():
