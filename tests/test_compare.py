@@ -306,6 +306,7 @@ def test_float32_implementations_pass_the_float32_tier(name):
     assert comp.passed, format_comparison(comp)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
 def test_reference_cast_to_float32_is_no_false_alarm(case):
     cand = inject_float32(vectors(case.name))
@@ -338,6 +339,7 @@ DEFECT_CASES = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("inject,cause,name",
                          [(f, c, n) for f, c, names in DEFECT_CASES for n in names],
                          ids=lambda v: getattr(v, "__name__", str(v)))
@@ -440,6 +442,7 @@ def test_smoothed_t_differentiable_is_named():
     assert comp.diagnosis.causes == ["t_differentiable"], format_comparison(comp)
 
 
+@pytest.mark.slow
 def test_unknown_defect_is_not_guessed():
     data = vectors("ce-tiny")
     cand = reference_candidate(data)
@@ -635,6 +638,7 @@ def test_a_1e_minus_5_change_of_dt_dr_fails_at_float32(name):
 # mixed precision and an honest closest model
 
 
+@pytest.mark.slow
 def test_mixed_precision_candidate_passes_each_quantity_at_its_own_tier():
     data = vectors("ce-tiny")  # a float64-tier case
     cand = reference_candidate(data)
@@ -650,6 +654,7 @@ def test_mixed_precision_candidate_passes_each_quantity_at_its_own_tier():
     assert not compare_candidate(cand).passed
 
 
+@pytest.mark.slow
 def test_closest_model_is_named_only_when_it_touches_the_mismatch():
     data = vectors("ce-tiny")
     cand = reference_candidate(data)

@@ -147,6 +147,7 @@ def _max_rel(fast, ref):
 # ---------------------------------------------------------- 1. FFT vs slow
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(DISTS))
 @pytest.mark.parametrize("binning", BINNINGS)
 @pytest.mark.parametrize("reflect", [False, True])
@@ -177,6 +178,7 @@ def _grid_error(a, h, m, binning, reflect):
     return _max_rel(f, direct_kde(a, grid, h, reflect))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(DISTS))
 @pytest.mark.parametrize("reflect", [False, True])
 def test_binned_close_to_direct_and_second_order(name, reflect):
@@ -316,6 +318,7 @@ def _check_area(grid, f, h, on_grid):
         assert abs(np.trapezoid(f, grid) - on_grid) <= AREA_EDGE_COEF * spacing
 
 
+@pytest.mark.slow
 @given(magnitude_st, st.booleans(), st.sampled_from(BINNINGS), st.data())
 def test_permutation_invariance(a, reflect, binning, data):
     assume(np.ptp(a) > 0)
@@ -330,6 +333,7 @@ def test_permutation_invariance(a, reflect, binning, data):
     assert _max_rel(d2, d1) <= PERMUTATION_TOL
 
 
+@pytest.mark.slow
 @given(data_st, st.sampled_from(BINNINGS), st.sampled_from(BANDWIDTH_RULES))
 def test_mass_preserved_and_nonnegative(a, binning, rule):
     assume(np.ptp(a) > 0)
@@ -346,6 +350,7 @@ def test_mass_preserved_and_nonnegative(a, binning, rule):
     assert abs(np.trapezoid(f, grid) - 1.0) <= RENORM_TOL
 
 
+@pytest.mark.slow
 @given(magnitude_st, st.sampled_from(BINNINGS))
 def test_reflected_mass_preserved(a, binning):
     assume(np.ptp(a) > 0)
