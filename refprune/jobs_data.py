@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from .data.mnist import PIXEL_MAX, dataset_info, find_mnist_files, read_pair
+from .data.tiny import tiny_mnist
 
 
 def first_images(data: str, data_dir, count: int) -> tuple[np.ndarray, np.ndarray]:
@@ -22,8 +23,6 @@ def first_images(data: str, data_dir, count: int) -> tuple[np.ndarray, np.ndarra
     if not isinstance(count, int) or count < 1:
         raise ValueError(f"count must be a positive integer, got {count!r}")
     if data == "tiny_mnist":
-        from .experiments import tiny_mnist
-
         d = tiny_mnist()
         images = np.rint(d.x_train[:count] * PIXEL_MAX).astype(np.uint8).reshape(-1, 28, 28)
         return images, d.y_train[:count].astype(np.uint8)

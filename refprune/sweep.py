@@ -206,7 +206,7 @@ def run_sweep(jobs, results, kinds: dict, n_jobs: int = 1, shard=(0, 1), schedul
     say(f"sweep: {len(mine)} jobs in shard {shard[0]}/{shard[1]}, {len(mine) - len(calls)} already done, "
         f"{len(calls)} to run ({where})")
     if scheduler:
-        outcomes = on_dask(calls, scheduler)
+        outcomes = on_dask(calls, scheduler, compute)
     elif n_jobs > 1 and len(calls) > 1:
         outcomes = in_processes(calls, results, n_jobs)
     else:

@@ -74,15 +74,14 @@ def dask_client(scheduler: str):
             cluster.close()
 
 
-def on_dask(calls, scheduler: str):
+def on_dask(calls, scheduler: str, compute):
     """Run (job, function) pairs as Dask tasks; yields (job, outcome or None, error or None) as they finish.
 
     Tasks are submitted at once with priorities in the given order, so the
     cluster starts them in that order and balances them over its workers.
-    Interrupting the client cancels the tasks not yet finished.
+    Interrupting the client cancels the tasks not yet finished. ``compute(fn, job)`` runs one
+    task on a worker (:func:`refprune.sweep.compute`, passed in so this module imports no sweep).
     """
-    from .sweep import compute
-
     distributed = import_distributed()
     if not calls:
         return

@@ -4,6 +4,8 @@ import importlib.util
 import json
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -14,6 +16,7 @@ def load_script(name):
     return module
 
 
+@pytest.mark.slow
 def test_bench_train_quick_json_has_the_issue_keys(tmp_path, capsys):
     bench = load_script("bench_train")
     assert bench.main(["--quick", "--json", "--data-dir", str(tmp_path / "absent")]) == 0

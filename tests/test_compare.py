@@ -25,6 +25,17 @@ from refprune.vectors_files import write_vectors
 from refprune.vectors_schema import (config_of, n_layers_of, output_keys, scalar, targets_of, text,
                                      weights_of)
 
+# The naive smoothed threshold's root finder: as tight as float64 allows, so the reference
+# adds no error of its own.
+ROOT_XTOL = 1e-16
+ROOT_RTOL = 1e-15
+# Five-point finite difference (step 1e-4, error O(step⁴)) against the h-varying derivative.
+FD_DERIVATIVE_RTOL = 1e-6
+FD_DERIVATIVE_ATOL = 1e-12
+# The fixed-h derivative must miss the finite difference by more than the FD's own error,
+# or the bandwidth's dependence would be negligible and the test would show nothing.
+BANDWIDTH_TERM_VISIBLE = 1e-6
+
 _CACHE = {}
 
 
@@ -48,7 +59,7 @@ def naive_threshold(data, W, r):
     if text(data, "threshold_rule") == "smoothed":
         h = np.std(a, ddof=1) * n ** -0.2
         cdf = lambda s: np.mean(ndtr((s - a) / h) - ndtr((-s - a) / h)) - r
-        return brentq(cdf, 0.0, a.max() + 10 * h, xtol=1e-16, rtol=1e-15), None
+        return brentq(cdf, 0.0, a.max() + 10 * h, xtol=ROOT_XTOL, rtol=ROOT_RTOL), None
     k = min(int(np.floor(r * n)), n - 1)
     lower = a[k - 1] if k > 0 else 0.0
     return (lower + a[k]) / 2, (lower, a[k])
@@ -295,6 +306,7 @@ def test_float32_implementations_pass_the_float32_tier(name):
     assert comp.passed, format_comparison(comp)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
 def test_reference_cast_to_float32_is_no_false_alarm(case):
     cand = inject_float32(vectors(case.name))
@@ -327,6 +339,7 @@ DEFECT_CASES = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("inject,cause,name",
                          [(f, c, n) for f, c, names in DEFECT_CASES for n in names],
                          ids=lambda v: getattr(v, "__name__", str(v)))
@@ -401,8 +414,8 @@ def test_smoothed_t_derivative_model_matches_finite_differences():
             b[i] += d
             return smoothed_threshold(b, scalar(data, "r")).t
         fd = (t_at(-2 * step) - 8 * t_at(-step) + 8 * t_at(step) - t_at(2 * step)) / (12 * step)
-        assert varying_h[i] == pytest.approx(fd, rel=1e-6, abs=1e-12)
-        assert abs(fixed_h[i] - fd) > 1e-6 * abs(fd)  # the bandwidth's dependence is not negligible
+        assert varying_h[i] == pytest.approx(fd, rel=FD_DERIVATIVE_RTOL, abs=FD_DERIVATIVE_ATOL)
+        assert abs(fixed_h[i] - fd) > BANDWIDTH_TERM_VISIBLE * abs(fd)
 
 
 def test_smoothed_t_differentiable_is_named():
@@ -429,6 +442,7 @@ def test_smoothed_t_differentiable_is_named():
     assert comp.diagnosis.causes == ["t_differentiable"], format_comparison(comp)
 
 
+@pytest.mark.slow
 def test_unknown_defect_is_not_guessed():
     data = vectors("ce-tiny")
     cand = reference_candidate(data)
@@ -624,6 +638,7 @@ def test_a_1e_minus_5_change_of_dt_dr_fails_at_float32(name):
 # mixed precision and an honest closest model
 
 
+@pytest.mark.slow
 def test_mixed_precision_candidate_passes_each_quantity_at_its_own_tier():
     data = vectors("ce-tiny")  # a float64-tier case
     cand = reference_candidate(data)
@@ -639,6 +654,7 @@ def test_mixed_precision_candidate_passes_each_quantity_at_its_own_tier():
     assert not compare_candidate(cand).passed
 
 
+@pytest.mark.slow
 def test_closest_model_is_named_only_when_it_touches_the_mismatch():
     data = vectors("ce-tiny")
     cand = reference_candidate(data)

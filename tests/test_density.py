@@ -22,6 +22,19 @@ from refprune.density import (BANDWIDTH_RULES, BINNINGS, DensityConfig, bandwidt
                               direct_kde_cdf, interpolate_density, inverse_density_at,
                               slow_binned_kde, smoothed_quantile)
 
+# The grid's ends min − 3h and max + 3h: one linspace rounding.
+GRID_END_RTOL = 1e-14
+# Bandwidth formulas written out here against bandwidth(): the same float64 operations.
+BANDWIDTH_FORMULA_RTOL = 1e-15
+# Blocked direct KDE against the whole one: the same terms, summed in blocks.
+BLOCKING_RTOL = 1e-13
+# Far below min − 3h the FFT route falls back to the direct sum: the same expression.
+FALLBACK_RTOL = 1e-15
+# Compare with scipy only where the density is > 1e-6 of its max (relative error of tails).
+SCIPY_SUPPORT_FRACTION = 1e-6
+# The unreflected KDE of |N(0, 1)|, n = 2000, puts visible mass below 0 (observed 4.3e-2).
+MASS_BELOW_ZERO_MIN = 1e-2
+
 # ---------------------------------------------------------------- tolerances
 
 # FFT vs explicit O(m²) sum of the same binned data, |Δ| / max density: both
@@ -134,6 +147,7 @@ def _max_rel(fast, ref):
 # ---------------------------------------------------------- 1. FFT vs slow
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(DISTS))
 @pytest.mark.parametrize("binning", BINNINGS)
 @pytest.mark.parametrize("reflect", [False, True])
@@ -164,6 +178,7 @@ def _grid_error(a, h, m, binning, reflect):
     return _max_rel(f, direct_kde(a, grid, h, reflect))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(DISTS))
 @pytest.mark.parametrize("reflect", [False, True])
 def test_binned_close_to_direct_and_second_order(name, reflect):
@@ -183,10 +198,10 @@ def test_binned_grid_span():
     grid, _ = binned_kde(a, h, 256)
     assert grid.shape == (256,)
     np.testing.assert_allclose([grid[0], grid[-1]], [a.min() - 3 * h, a.max() + 3 * h],
-                               rtol=1e-14)
+                               rtol=GRID_END_RTOL)
     grid, _ = binned_kde(a, h, 256, reflect=True)
     assert grid[0] == 0.0
-    np.testing.assert_allclose(grid[-1], a.max() + 3 * h, rtol=1e-14)
+    np.testing.assert_allclose(grid[-1], a.max() + 3 * h, rtol=GRID_END_RTOL)
 
 
 # ------------------------------------------------------ 3. scipy cross-check
@@ -201,7 +216,7 @@ def test_scott_bandwidth_and_direct_kde_match_scipy(name):
     np.testing.assert_allclose(h, np.sqrt(kde.covariance[0, 0]), rtol=SCOTT_RTOL)
     x = np.linspace(a.min() - 2 * h, a.max() + 2 * h, 301)
     ref = kde(x)
-    keep = ref > 1e-6 * ref.max()
+    keep = ref > SCIPY_SUPPORT_FRACTION * ref.max()
     np.testing.assert_allclose(direct_kde(a, x, h)[keep], ref[keep], rtol=SCIPY_RTOL)
     grid, f = binned_kde(a, h)
     assert _max_rel(f, kde(grid)) <= GRID_TOL_LINEAR_1024
@@ -211,11 +226,11 @@ def test_silverman_bandwidth_formula():
     a = DISTS["exponential"]
     q75, q25 = np.percentile(a, [75, 25])
     expected = 0.9 * min(np.std(a, ddof=1), (q75 - q25) / 1.34) * a.size ** -0.2
-    np.testing.assert_allclose(bandwidth(a, "silverman"), expected, rtol=1e-15)
+    np.testing.assert_allclose(bandwidth(a, "silverman"), expected, rtol=BANDWIDTH_FORMULA_RTOL)
     # zero IQR (most values tied) falls back to σ̂
     tied = np.r_[np.zeros(10), 1.0]
     np.testing.assert_allclose(bandwidth(tied, "silverman"),
-                               0.9 * np.std(tied, ddof=1) * 11 ** -0.2, rtol=1e-15)
+                               0.9 * np.std(tied, ddof=1) * 11 ** -0.2, rtol=BANDWIDTH_FORMULA_RTOL)
 
 
 def test_float32_input_gives_float64_result():
@@ -237,7 +252,7 @@ def test_direct_kde_blocking(monkeypatch):
     monkeypatch.setattr(kde_mod, "_BLOCK_ELEMENTS", 7)  # many ragged blocks
     blocked = direct_kde(a, x, h, reflect=True), direct_kde_cdf(a, x, h, reflect=True)
     for w, b in zip(whole, blocked):
-        np.testing.assert_allclose(b, w, rtol=1e-13, atol=0)
+        np.testing.assert_allclose(b, w, rtol=BLOCKING_RTOL, atol=0)
 
 
 def test_points_shape_is_kept():
@@ -303,6 +318,7 @@ def _check_area(grid, f, h, on_grid):
         assert abs(np.trapezoid(f, grid) - on_grid) <= AREA_EDGE_COEF * spacing
 
 
+@pytest.mark.slow
 @given(magnitude_st, st.booleans(), st.sampled_from(BINNINGS), st.data())
 def test_permutation_invariance(a, reflect, binning, data):
     assume(np.ptp(a) > 0)
@@ -317,6 +333,7 @@ def test_permutation_invariance(a, reflect, binning, data):
     assert _max_rel(d2, d1) <= PERMUTATION_TOL
 
 
+@pytest.mark.slow
 @given(data_st, st.sampled_from(BINNINGS), st.sampled_from(BANDWIDTH_RULES))
 def test_mass_preserved_and_nonnegative(a, binning, rule):
     assume(np.ptp(a) > 0)
@@ -333,6 +350,7 @@ def test_mass_preserved_and_nonnegative(a, binning, rule):
     assert abs(np.trapezoid(f, grid) - 1.0) <= RENORM_TOL
 
 
+@pytest.mark.slow
 @given(magnitude_st, st.sampled_from(BINNINGS))
 def test_reflected_mass_preserved(a, binning):
     assume(np.ptp(a) > 0)
@@ -479,7 +497,7 @@ def test_smoothed_quantile_derivative_is_inverse_density(r, reflect, eps):
 def test_unreflected_kde_puts_mass_below_zero():
     """Why reflection is the default: F̂(0) > 0, so t̃ < 0 for r < F̂(0)."""
     mass_below = direct_kde_cdf(QUANTILE_DATA, 0.0, QUANTILE_H)
-    assert mass_below > 1e-2  # observed: 4.3e-2 for |N(0, 1)|, n = 2000
+    assert mass_below > MASS_BELOW_ZERO_MIN
     t = smoothed_quantile(QUANTILE_DATA, mass_below / 2, QUANTILE_H, reflect=False)
     assert t < 0.0
     assert smoothed_quantile(QUANTILE_DATA, mass_below / 2, QUANTILE_H, reflect=True) > 0.0
@@ -587,4 +605,4 @@ def test_density_at_outside_the_fft_grid_uses_the_direct_sum():
     point = np.array([a.min() / 2])
     assert point[0] < a.min() - 3 * h
     np.testing.assert_allclose(density_at(a, point, DensityConfig(method="fft", reflect=False)),
-                               direct_kde(a, point, h), rtol=1e-15)
+                               direct_kde(a, point, h), rtol=FALLBACK_RTOL)

@@ -2,10 +2,13 @@
 
 import re
 
+import pytest
+
 from refprune.cli import main
 from refprune.figures import GROUPS
 
 
+@pytest.mark.slow
 def test_quick_figures_produce_every_file(tmp_path, capsys):
     out, results = tmp_path / "figures", tmp_path / "results"
     assert main(["figures", "--quick", "--out", str(out), "--results", str(results)]) == 0
@@ -46,6 +49,7 @@ def test_unknown_group_is_a_one_line_error(capsys, tmp_path):
     assert set(GROUPS) == {"masks", "synthetic", "mnist", "deviations"}
 
 
+@pytest.mark.slow
 def test_plotting_with_partial_results_draws_what_it_can(tmp_path):
     from refprune.figures import run_figures
     out = tmp_path / "figures"
@@ -72,6 +76,7 @@ def test_the_sweep_figure_draws_only_the_longest_protocol_present():
     assert longest_protocol([]) == []
 
 
+@pytest.mark.slow
 def test_reading_numbers_script_prints_every_section_from_the_committed_results():
     import subprocess
     import sys

@@ -39,6 +39,7 @@ def test_exact_gradients_pass(case):
     assert all(row.checked > 0 for row in report.rows)
 
 
+@pytest.mark.slow
 @settings(max_examples=40)
 @given(
     layers=st.lists(st.integers(1, 6), min_size=2, max_size=5),

@@ -9,6 +9,11 @@ from refprune.layerwise import layer_fractions, layerwise_gradients, layerwise_m
 from refprune.lrp import LRPConfig, lrp_gradients
 from refprune.mlp import init_mlp
 
+# Layer fractions n_l/n sum to 1 up to one rounding per layer.
+FRACTION_SUM_RTOL = 1e-15
+# Σ_l (n_l/n)·λ(1 − r)² at equal r against λ(1 − r)²: a few roundings in float64.
+REGULARISER_RTOL = 1e-14
+
 LAYERS = (5, 7, 6, 3)
 FD_STEP = 1e-6  # central difference step: truncation ~ h² f''' ≈ 1e-12, round-off ~ eps·|L|/h ≈ 1e-10
 FD_RTOL = 1e-6  # relative error allowed against the central difference (its error is ~1e-9 here)
@@ -132,8 +137,8 @@ def test_one_layer_network_is_the_global_method():
 def test_size_weighted_regulariser_equals_the_global_one_at_equal_ratios():
     W, _, _, _ = problem()
     fr = layer_fractions(W)
-    assert fr.sum() == pytest.approx(1.0, rel=1e-15)
-    assert layerwise_regulariser([0.3] * len(W), 10.0, fr) == pytest.approx(10.0 * 0.7 ** 2, rel=1e-14)
+    assert fr.sum() == pytest.approx(1.0, rel=FRACTION_SUM_RTOL)
+    assert layerwise_regulariser([0.3] * len(W), 10.0, fr) == pytest.approx(10.0 * 0.7 ** 2, rel=REGULARISER_RTOL)
 
 
 def test_per_layer_thresholds_prune_each_layer_at_its_own_ratio():

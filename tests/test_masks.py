@@ -9,6 +9,17 @@ from scipy.special import expit
 from refprune.masks import (hard_mask, soft_mask, soft_mask_and_slope,
                             soft_mask_derivatives, sparsity)
 
+# Logits this close to 0 are left out of the hard/soft agreement: rounding of z itself decides.
+LOGIT_CLEAR = 1e-12
+# Masks underflow towards 0 (far below 1e-300 is subnormal): an absolute floor there only.
+MASK_ATOL = 1e-300
+# Central differences with h = 1e-6 of a function with |f'''| up to ~1e6 at τ = 1e-2:
+# error h²|f'''|/6 + 1e-16/h ≈ 2e-7 absolute.
+FD_STEP = 1e-6
+FD_ATOL = 1e-6
+# s = e^{-z}/(1 + e^{-z})² at z = 99 in float64, against exp(-99): rounding only.
+SLOPE_TAIL_RTOL = 1e-13
+
 weights_st = st.lists(st.floats(-1e3, 1e3, allow_nan=False), min_size=1, max_size=50).map(np.array)
 t_st = st.floats(0, 1e3)
 tau_st = st.floats(1e-12, 1e3)
@@ -57,7 +68,7 @@ def test_hard_mask_is_indicator_and_agrees_with_soft_mask(w, t, tau):
     hard = hard_mask(w, t)
     np.testing.assert_array_equal(hard, (np.abs(w) >= t).astype(float))
     m, _, z = soft_mask_and_slope(w, t, tau)
-    clear = np.abs(z) > 1e-12  # away from rounding of z itself, m >= 1/2 exactly when kept
+    clear = np.abs(z) > LOGIT_CLEAR  # m >= 1/2 exactly when kept
     np.testing.assert_array_equal((m >= 0.5)[clear], hard[clear].astype(bool))
 
 
@@ -68,17 +79,15 @@ def test_mask_matches_the_shifted_exponential_form_and_scipy(w, t, tau):
     ew, et = np.exp(w**2 / tau - theta), np.exp(t**2 / tau - theta)
     direct = ew / (ew + et)
     m = soft_mask(w, t, tau)
-    np.testing.assert_allclose(m, direct, rtol=MASK_RTOL, atol=1e-300)
-    np.testing.assert_allclose(m, expit((w**2 - t**2) / tau), rtol=MASK_RTOL, atol=1e-300)
+    np.testing.assert_allclose(m, direct, rtol=MASK_RTOL, atol=MASK_ATOL)
+    np.testing.assert_allclose(m, expit((w**2 - t**2) / tau), rtol=MASK_RTOL, atol=MASK_ATOL)
 
 
 @given(st.lists(st.floats(-3, 3), min_size=1, max_size=30).map(np.array), st.floats(0, 3), st.floats(1e-2, 10))
 def test_derivatives_match_finite_differences(w, t, tau):
     dm_dw, dm_dt, dm_dtau = soft_mask_derivatives(w, t, tau)
-    h = 1e-6
-    # central differences of a function with |f'''| <= (2·3·... /τ)³ ~ 1e6 at τ=1e-2;
-    # error h²|f'''|/6 + 1e-16/h ≈ 2e-7 absolute
-    atol = 1e-6
+    h = FD_STEP
+    atol = FD_ATOL
     np.testing.assert_allclose(dm_dw, (soft_mask(w + h, t, tau) - soft_mask(w - h, t, tau)) / (2 * h), atol=atol)
     np.testing.assert_allclose(dm_dt, (soft_mask(w, t + h, tau) - soft_mask(w, t - h, tau)) / (2 * h), atol=atol)
     rel = h * tau
@@ -88,7 +97,7 @@ def test_derivatives_match_finite_differences(w, t, tau):
 
 def test_slope_stays_accurate_where_mask_rounds_to_one():
     _, s, _ = soft_mask_and_slope(np.array([10.0]), 1.0, 1.0)  # z = 99
-    assert s[0] == pytest.approx(np.exp(-99.0), rel=1e-13)  # m(1 − m) would give exactly 0
+    assert s[0] == pytest.approx(np.exp(-99.0), rel=SLOPE_TAIL_RTOL)  # m(1 − m) would give exactly 0
 
 
 def test_sparsity_global_and_per_layer():

@@ -8,6 +8,13 @@ from refprune.losses import (accuracy, mean_squared_error, r2_score,
                              softmax_cross_entropy)
 from refprune.mlp import check_mlp, init_mlp, mlp_backward, mlp_forward
 
+# Loss values against their definitions written out here: float64 rounding only.
+LOSS_VALUE_RTOL = 1e-14
+# R² of the mean predictor is 0 up to rounding of values of order 1.
+R2_ZERO_ATOL = 1e-15
+# Uniform on [-b, b]: std = b/sqrt(3); 400k draws put the sample std within 1% of it.
+INIT_STD_RTOL = 1e-2
+
 # Central differences of a smooth float64 function with step 1e-6 have
 # truncation error ~1e-12·f''' and round-off ~1e-16/1e-6 = 1e-10 relative to
 # |f|; 1e-7 leaves two orders of margin (observed: < 3e-9).
@@ -59,7 +66,7 @@ def test_cross_entropy_value_and_gradient():
     loss, d = softmax_cross_entropy(logits, labels)
     # expected value from the definition: -mean(log(exp(l_y) / sum(exp(l))))
     expected = -np.mean([logits[i, y] - np.log(np.sum(np.exp(logits[i]))) for i, y in enumerate(labels)])
-    assert loss == pytest.approx(expected, rel=1e-14)
+    assert loss == pytest.approx(expected, rel=LOSS_VALUE_RTOL)
     assert_grad_close(d, numeric_grad(lambda: softmax_cross_entropy(logits, labels)[0], logits))
 
 
@@ -73,14 +80,14 @@ def test_mse_value_and_gradient():
     rng = np.random.default_rng(2)
     pred, target = rng.standard_normal((6, 2)), rng.standard_normal((6, 2))
     loss, d = mean_squared_error(pred, target)
-    assert loss == pytest.approx(np.mean((pred - target) ** 2), rel=1e-14)
+    assert loss == pytest.approx(np.mean((pred - target) ** 2), rel=LOSS_VALUE_RTOL)
     assert_grad_close(d, numeric_grad(lambda: mean_squared_error(pred, target)[0], pred))
 
 
 def test_r2_and_accuracy():
     y = np.array([[1.0], [2.0], [3.0]])
     assert r2_score(y, y) == 1.0
-    assert r2_score(np.full_like(y, 2.0), y) == pytest.approx(0.0, abs=1e-15)  # predicting the mean
+    assert r2_score(np.full_like(y, 2.0), y) == pytest.approx(0.0, abs=R2_ZERO_ATOL)  # predicting the mean
     with pytest.raises(ValueError, match="constant"):
         r2_score(y, np.ones_like(y))
     assert accuracy(np.array([[0, 1.0], [2, 0]]), np.array([1, 1])) == 0.5
@@ -112,9 +119,7 @@ def test_init_matches_pytorch_default_bounds_and_is_seeded():
         bound = 1 / np.sqrt(fan_in)
         assert w1[l].shape == (fan_in, fan_out) and b1[l].shape == (fan_out,)
         assert np.abs(w1[l]).max() <= bound and np.abs(b1[l]).max() <= bound
-        # uniform on [-bound, bound]: std = bound/sqrt(3); 400k draws put the
-        # sample std within 1% of it
-        assert np.std(w1[l]) == pytest.approx(bound / np.sqrt(3), rel=1e-2)
+        assert np.std(w1[l]) == pytest.approx(bound / np.sqrt(3), rel=INIT_STD_RTOL)
         np.testing.assert_array_equal(w1[l], w2[l])
     w32, _ = init_mlp((3, 2), np.random.default_rng(0), np.float32)
     assert w32[0].dtype == np.float32

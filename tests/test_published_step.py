@@ -43,6 +43,7 @@ def published_first_step(data):
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name, causes", [
     ("ce-tiny", ["dt_dr_sign", "double_mask", "density"]),  # reference density: direct, reflected
     ("mse-tiny-lam", ["dt_dr_sign", "double_mask", "density"]),

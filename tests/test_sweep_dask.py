@@ -11,6 +11,9 @@ import time
 
 import pytest
 
+# A scheduler and worker processes start for each test: seconds each.
+pytestmark = pytest.mark.slow
+
 distributed = pytest.importorskip(
     "distributed", reason="the cluster tests need Dask, the optional extra: pip install -e \".[cluster]\"")
 

@@ -49,6 +49,7 @@ def sweep_synthetic(results, n_jobs):
                     n_jobs=n_jobs, log=None)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("start_method", METHODS, indirect=True)
 def test_jobs_2_runs_the_synthetic_sweep_under_every_start_method(tmp_path, start_method, serial_results):
     results = tmp_path / "results"

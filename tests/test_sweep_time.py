@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -32,6 +34,7 @@ def test_further_seeds_take_seed_0s_run_time(tmp_path):
     assert script.run_times(tmp_path, names) == ([10.0, 10.0, 1.0], ["overfit_p2_a01_s1"])
 
 
+@pytest.mark.slow
 def test_the_script_covers_every_job_of_the_full_protocol_from_the_committed_results():
     out = subprocess.run([sys.executable, str(ROOT / "scripts" / "sweep_time.py"), "--workers", "1,2"],
                          capture_output=True, text=True, check=True).stdout

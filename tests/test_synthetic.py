@@ -14,6 +14,16 @@ from refprune.data.synthetic import (
     target_function,
 )
 
+# eq. (3.1) in numpy against the same formula in plain math: float64 rounding only.
+SAME_FORMULA_RTOL = 1e-12
+# Absolute floor where h is ~0 (near x = 0), and for the odd symmetry and the rescaled grid:
+# a few ulp of values of order 1.
+NEAR_ZERO_ATOL = 1e-15
+# Min-max normalisation of h to [0, 10]: a few ulp of 10 through the division.
+NORMALISED_ATOL = 1e-12
+# At x = 0.95 the window is below σ(23) − σ(15) < 4e-7 for τ_w <= 0.05 (eq. (3.1)).
+WINDOW_BOUND = 4e-7
+
 
 def h_by_hand(x: float, alpha: float, tau: float = 0.05) -> float:
     """Thesis eq. (3.1) written out with scalar ``math`` functions only.
@@ -34,7 +44,7 @@ POINTS = [(0.1, 3), (-0.5, 20), (1.0, 1), (0.2, 25), (-0.05, 7), (0.73, 21)]
 @pytest.mark.parametrize("x, alpha", POINTS)
 def test_target_matches_hand_computation(x, alpha):
     got = target_function(np.array([x]), alpha)[0]
-    assert got == pytest.approx(h_by_hand(x, alpha), rel=1e-12, abs=1e-15)
+    assert got == pytest.approx(h_by_hand(x, alpha), rel=SAME_FORMULA_RTOL, abs=NEAR_ZERO_ATOL)
 
 
 def test_target_known_closed_forms():
@@ -44,14 +54,14 @@ def test_target_known_closed_forms():
     # (eq. (3.1)); the difference is the window term sin(α)·(σ(24) − σ(16))/e.
     window = 1 / (1 + math.exp(-24)) - 1 / (1 + math.exp(-16))
     expected = math.sin(4) * window * math.exp(-1) + math.cos(4)
-    assert target_function(1.0, 4) == pytest.approx(expected, rel=1e-12)
+    assert target_function(1.0, 4) == pytest.approx(expected, rel=SAME_FORMULA_RTOL)
 
 
 def test_target_is_odd_and_keeps_shape():
     x = np.linspace(-1, 1, 41).reshape(41, 1)
     h = target_function(x, 9)
     assert h.shape == (41, 1) and h.dtype == np.float64
-    np.testing.assert_allclose(target_function(-x, 9), -h, rtol=0, atol=1e-15)
+    np.testing.assert_allclose(target_function(-x, 9), -h, rtol=0, atol=NEAR_ZERO_ATOL)
 
 
 def test_target_tau_w_changes_window_only():
@@ -60,7 +70,7 @@ def test_target_tau_w_changes_window_only():
     x = np.array([0.95])
     drift = 0.95**3 * math.cos(5 * 0.95)
     for tau in (0.05, 0.01):
-        assert target_function(x, 5, tau_w=tau)[0] == pytest.approx(drift, abs=4e-7)
+        assert target_function(x, 5, tau_w=tau)[0] == pytest.approx(drift, abs=WINDOW_BOUND)
     assert target_function(0.1, 5, tau_w=0.05) != target_function(0.1, 5, tau_w=0.2)
 
 
@@ -101,7 +111,7 @@ def test_shapes_dtypes_and_sizes(data20):
 def test_inputs_are_rescaled_grid(data20):
     u = data20.x_all[:, 0]
     assert u.min() == 0.0 and u.max() == 1.0
-    np.testing.assert_allclose(u, np.linspace(0, 1, N_POINTS), rtol=0, atol=1e-15)
+    np.testing.assert_allclose(u, np.linspace(0, 1, N_POINTS), rtol=0, atol=NEAR_ZERO_ATOL)
     for a in (data20.x_train, data20.x_val):
         assert np.all((a >= 0) & (a <= 1))
 
@@ -113,7 +123,7 @@ def test_outputs_normalised_to_0_10(data20):
     assert both.min() == 0.0 and both.max() == 10.0
     # y is the min-max normalised h on the [-1, 1] grid, times 10 (thesis §3.1).
     h = np.array([h_by_hand(x, 20) for x in np.linspace(-1, 1, N_POINTS)])
-    np.testing.assert_allclose(y, 10 * (h - h.min()) / (h.max() - h.min()), atol=1e-12)
+    np.testing.assert_allclose(y, 10 * (h - h.min()) / (h.max() - h.min()), atol=NORMALISED_ATOL)
 
 
 def test_train_val_rows_are_grid_rows(data20):

@@ -66,6 +66,7 @@ def test_correct_outputs_in_out_in_layout_pass(user_dir):
     assert comp.passed and not comp.missing, format_comparison(comp)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("inject,cause", [(f, c) for f, c, _ in DEFECT_CASES],
                          ids=lambda v: getattr(v, "__name__", str(v)))
 def test_each_defect_is_named_on_the_user_case(user_dir, inject, cause):
@@ -90,6 +91,7 @@ def test_candidate_carrying_its_own_inputs_is_judged_against_them():
     assert comp.diagnosis.causes == ["grad_tau_sign"], format_comparison(comp)
 
 
+@pytest.mark.slow
 def test_without_the_previous_step_the_stale_diagnosis_is_skipped_and_says_so(tmp_path):
     path = tmp_path / "noprev.npz"
     np.savez(path, **torch_inputs(with_previous=False, name="noprev"))

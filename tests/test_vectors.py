@@ -16,6 +16,14 @@ from refprune.vectors_files import MANIFEST, load_vectors, reference_for, write_
 from refprune.vectors_schema import (config_of, input_keys, n_layers_of, output_keys, output_shapes,
                                      scalar, targets_of, text, weights_of)
 
+# The hard-τ case sets τ = min|w² − t²|/10 in float64 and stores float32: min|z| = 10 to
+# float32 rounding.
+HARD_TAU_LOGIT_RTOL = 1e-6
+# At |z| >= 10 every mask is within e^{-10} ≈ 4.5e-5 of 0 or 1.
+SATURATED_MASK = 5e-5
+# The previous step is W_prev − W of float32 weights: float32 rounding of W (|W| < 1).
+PREV_STEP_ATOL = 1e-7
+
 
 @pytest.fixture(scope="module")
 def vectors():
@@ -88,9 +96,9 @@ def test_extreme_tau_cases_are_saturated_but_well_conditioned(vectors):
     hard = vectors["ce-hard-tau"]
     t, tau = scalar(hard, "t"), scalar(hard, "tau")
     z = np.concatenate([mask_logit(W, t, tau).ravel() for W in weights_of(hard)])
-    assert np.min(np.abs(z)) == pytest.approx(10.0, rel=1e-6)  # τ = min|w² − t²|/10
+    assert np.min(np.abs(z)) == pytest.approx(10.0, rel=HARD_TAU_LOGIT_RTOL)
     masks = np.concatenate([hard[f"mask{l}"].ravel() for l in range(1, 4)])
-    assert np.all(np.minimum(masks, 1 - masks) < 5e-5)
+    assert np.all(np.minimum(masks, 1 - masks) < SATURATED_MASK)
     tiny = vectors["mse-tau-1e-12"]
     assert scalar(tiny, "tau") == np.float32(1e-12)
     for l in (1, 2):
@@ -119,7 +127,7 @@ def test_previous_step_is_one_adam_step_back(vectors):
             step = data[f"W_prev{l}"] - data[f"W{l}"]
             g = data[f"grad_W{l}"]
             expected = PREV_LR["weights"] * g / (np.abs(g) + 1e-8)
-            np.testing.assert_allclose(step, expected, atol=1e-7, err_msg=name)  # float32 rounding of W
+            np.testing.assert_allclose(step, expected, atol=PREV_STEP_ATOL, err_msg=name)
         assert 0 <= scalar(data, "r_prev") < 1 and scalar(data, "tau_prev") > 0
         config = config_of(data)
         t_prev = compute_threshold(weights_of(data, "W_prev"), scalar(data, "r_prev"),

@@ -4,6 +4,7 @@
   train/validation data set built from it.
 - :mod:`refprune.data.idx` — reader and writer for the IDX file format.
 - :mod:`refprune.data.mnist` — MNIST / Fashion-MNIST from the four IDX files.
+- :mod:`refprune.data.tiny` — ``tiny_mnist``, random stand-in data with MNIST's shapes (smoke tests).
 """
 
 from .idx import IdxFormatError, read_idx, write_idx
