@@ -30,20 +30,12 @@ import numpy as np
 
 from .baselines import post_training_pruning, pre_training_pruning
 from .data.tasks import DEFAULT_LAYERS, LOSS_OF_TASK, load_task
+from .data.tiny import tiny_mnist  # noqa: F401  (re-exported: refprune.experiments.tiny_mnist)
 from .jobs_data import run_data_samples_job
 from .train import Dataset, TrainConfig, config_dict, train
 
 MNIST_SHAPED = ("mnist", "fashion-mnist", "tiny_mnist")  # 784 inputs, 10 classes
 MAX_TRACE = 2000  # per-step traces kept: enough to draw r and τ per backward pass
-
-
-def tiny_mnist(seed: int = 0, n_train: int = 160, n_val: int = 40, n_test: int = 40) -> Dataset:
-    """Random 28×28 'images' in [0, 1] with labels 0..9 — a smoke-test stand-in for MNIST."""
-    rng = np.random.default_rng(seed)
-    def part(n):
-        return rng.random((n, 784)).astype(np.float32), rng.integers(0, 10, n)
-    (xt, yt), (xv, yv), (xs, ys) = part(n_train), part(n_val), part(n_test)
-    return Dataset("tiny_mnist", "classification", xt, yt, xv, yv, xs, ys)
 
 
 def job_data(job: dict) -> Dataset:

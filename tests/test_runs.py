@@ -204,6 +204,7 @@ def run_subprocess(args, **kw):
                             stderr=subprocess.PIPE, text=True, **kw)
 
 
+@pytest.mark.slow
 def test_sigint_then_resume_gives_the_summary_of_an_uninterrupted_run(tmp_path):
     args = ["train", "--layers", "1,8,8,1", "--batch-size", "32", "--epochs", "12", "--variant", "published"]
     out = tmp_path / "stopped"
@@ -331,6 +332,7 @@ def test_result_files_follow_the_umask(mask, mode, tmp_path):
         assert (tmp_path / name).stat().st_mode & 0o777 == mode
 
 
+@pytest.mark.slow
 def test_figures_redraw_to_the_same_bytes(tmp_path, monkeypatch):
     digests = []
     for epoch in ("1000000000", "1700000000"):  # a different "now" for each redraw
@@ -346,6 +348,7 @@ def test_figures_redraw_to_the_same_bytes(tmp_path, monkeypatch):
 
 # 7. A picture of every run --------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_plot_draws_a_run_and_train_plot_does_it_at_the_end(tmp_path, capsys):
     assert train_cli(tmp_path, "--epochs", "2", "--plot") == 0
     png = tmp_path / "run" / "run.png"

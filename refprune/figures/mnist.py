@@ -21,6 +21,7 @@ import numpy as np
 from ..experiments import unpack_mask
 from ..io import atomic_write
 from ..sweep import load_arrays, load_results
+from ..train import VARIANTS
 from . import mnist_samples
 from .common import entry, save
 from .mnist_overlay import plot_overlay
@@ -31,7 +32,6 @@ PROTOCOL = ("784-512-512-10, pixels in [0, 1], 48k/12k/10k train/validation/test
             "25 epochs, Table 4.1 (r0 as named, τ0 = 1e-2 × std W, lr 1e-3 / 1e-4 (r) / 1e-6 (τ), λ = 0 or 10), "
             "float32, seed 0. The published variant applies P1–P4 with the published density (P5). "
             "The r0 sweep (Figs. 4.17/4.18) is reduced: " + "{reduction}.")
-VARIANTS = ("exact", "published")
 TABLE_RUNS = ((0.5, 0.0), (0.95, 0.0), (0.5, 10.0), (0.95, 10.0))
 THESIS_TABLE = {  # thesis Table 4.6: train acc, test acc, sparsity, compression
     (0.5, 0.0): (99.8, 97.6, 0.0, 1.0), (0.95, 0.0): (98.9, 97.2, 86.6, 7.46),

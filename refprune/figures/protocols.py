@@ -24,7 +24,7 @@ import numpy as np
 from ..io import atomic_write
 from ..sweep import load_arrays, load_results
 from .common import entry
-from .mnist import (THESIS_SWEEP_END_R, THESIS_SWEEP_LAST_ITERATION, THESIS_TABLE, TABLE_RUNS,
+from .mnist import (SWEEP_EPOCHS, THESIS_SWEEP_END_R, THESIS_SWEEP_LAST_ITERATION, THESIS_TABLE, TABLE_RUNS,
                     coarse_to_fine, run_name)
 
 NAME = "protocols"
@@ -35,7 +35,6 @@ HYPOTHESES = {
     "ddp2": {"protocol": "ddp2", "batch_size": 32},
     "ddp2es": {"protocol": "ddp2", "batch_size": 32, "early_stop_r": 10},
 }
-SWEEP_EPOCHS = 15
 FULL = {"data": "mnist", "epochs": 25, "seeds": [0], "sweep_r0": [round(0.1 * i, 1) for i in range(1, 10)]}
 QUICK = {"data": "tiny_mnist", "epochs": 2, "seeds": [0], "sweep_r0": [0.3, 0.7]}
 
