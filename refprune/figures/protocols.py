@@ -29,7 +29,9 @@ from .mnist import (SWEEP_EPOCHS, THESIS_SWEEP_END_R, THESIS_SWEEP_LAST_ITERATIO
 
 NAME = "protocols"
 PROTOCOL = ("published variant, Table 4.1 settings as the mnist group; batch order and stopping per hypothesis "
-            "(docs/protocol.md); one seed per run so far")
+            "(docs/protocol.md); one seed per run so far. The 'stated' rows are the mnist group's committed runs, "
+            "made before the published density was completed (METHOD §6 P5) and before the training step's "
+            "subnormal cutoffs; the hypothesis runs use both")
 HYPOTHESES = {
     "b64": {"batch_size": 64},
     "ddp2": {"protocol": "ddp2", "batch_size": 32},
