@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from pathlib import Path
 
 import matplotlib
@@ -84,3 +86,17 @@ def mark_clipped(ax, x, runs, floor: float, color=None) -> int:
 def entry(stem: str, thesis: str, caption: str, jobs: str, **extra) -> dict:
     """One row of the figure index."""
     return {"stem": stem, "thesis": thesis, "caption": caption, "jobs": jobs, **extra}
+
+
+def write_md_csv(out: Path, stem: str, keys: list, rows: list) -> list:
+    """Write rows (dicts) as ``stem.md`` (a Markdown table) and ``stem.csv``, atomically; returns the Markdown lines."""
+    md = ["| " + " | ".join(keys) + " |", "|---" * len(keys) + "|"]
+    md += ["| " + " | ".join(str(r.get(k, "—")) for k in keys) + " |" for r in rows]
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=keys)
+    writer.writeheader()
+    writer.writerows(rows)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write(out / f"{stem}.md", lambda fh: fh.write(("\n".join(md) + "\n").encode()))
+    atomic_write(out / f"{stem}.csv", lambda fh: fh.write(buf.getvalue().encode()))
+    return md

@@ -23,7 +23,7 @@ from ..io import atomic_write
 from ..sweep import load_arrays, load_results
 from ..train import VARIANTS
 from . import mnist_samples
-from .common import entry, save
+from .common import entry, save, write_md_csv
 from .mnist_overlay import plot_overlay
 from .mnist_tables import write_metric_tables
 
@@ -242,15 +242,7 @@ def write_sweep_table(results, out) -> list:
     if not rows:
         return []
     keys = list(dict.fromkeys(k for r in rows for k in r))
-    md = ["| " + " | ".join(keys) + " |", "|---" * len(keys) + "|"]
-    md += ["| " + " | ".join(r.get(k, "—") for k in keys) + " |" for r in rows]
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=keys)
-    writer.writeheader()
-    writer.writerows(rows)
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write(out / "rsweep_vs_thesis.md", lambda fh: fh.write(("\n".join(md) + "\n").encode()))
-    atomic_write(out / "rsweep_vs_thesis.csv", lambda fh: fh.write(buf.getvalue().encode()))
+    md = write_md_csv(out, "rsweep_vs_thesis", keys, rows)
     return [entry("rsweep_vs_thesis", "Figs. 4.17/4.18", "r of the r0 sweep at the thesis's last iteration and at "
                   "the end of 15 epochs, both variants, beside the thesis's final r (read off its figures)",
                   "rsweep_*", files=["rsweep_vs_thesis.md", "rsweep_vs_thesis.csv"],

@@ -16,16 +16,12 @@ last iteration (≈ 8,300) beside the thesis's final r, with the error of each.
 
 from __future__ import annotations
 
-import csv
-import io
-
 import numpy as np
 
-from ..io import atomic_write
-from ..sweep import load_arrays, load_results
-from .common import entry
+from ..sweep import load_results
+from .common import entry, write_md_csv
 from .mnist import (SWEEP_EPOCHS, THESIS_SWEEP_END_R, THESIS_SWEEP_LAST_ITERATION, THESIS_TABLE, TABLE_RUNS,
-                    coarse_to_fine, run_name)
+                    coarse_to_fine, r_at, run_name)
 
 NAME = "protocols"
 PROTOCOL = ("published variant, Table 4.1 settings as the mnist group; batch order and stopping per hypothesis "
@@ -75,11 +71,6 @@ def jobs(quick: bool, data_dir=None) -> list:
 def summary_of(results, name: str):
     recs = [r for r in load_results(results, name) if r["job"]["name"] == name]
     return recs[0]["summary"] if recs else None
-
-
-def r_at(results, name: str, step: float) -> float:
-    arrays = load_arrays(results, name)
-    return float(np.interp(step, arrays["step_index"], arrays["step_r"]))
 
 
 def thesis_r(text: str) -> float:
@@ -139,15 +130,7 @@ def plot(results, out) -> list:
     if all(r["ours"] == "not run" for r in rows if r["hypothesis"] != "stated"):
         return []
     keys = ["quantity", "run", "hypothesis", "thesis", "ours", "error"]
-    md = ["| " + " | ".join(keys) + " |", "|---" * len(keys) + "|"]
-    md += ["| " + " | ".join(r[k] for k in keys) + " |" for r in rows]
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=keys)
-    writer.writeheader()
-    writer.writerows(rows)
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write(out / "protocol_hypotheses.md", lambda fh: fh.write(("\n".join(md) + "\n").encode()))
-    atomic_write(out / "protocol_hypotheses.csv", lambda fh: fh.write(buf.getvalue().encode()))
+    md = write_md_csv(out, "protocol_hypotheses", keys, rows)
     return [entry("protocol_hypotheses", "Table 4.6, Fig. 4.17",
                   "the published variant under each protocol hypothesis (docs/protocol.md) beside the thesis: "
                   "sparsity / test accuracy of the Table 4.6 rows, r of the λ = 0 sweep at the thesis's last "

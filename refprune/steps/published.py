@@ -17,8 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..density import PUBLISHED_DENSITY, DensityConfig, inverse_density_at
-from ..gradients import (fused_gradients, grad_ratio, grad_tau, grad_threshold, grad_weight, regulariser,
-                         threshold_derivative)
+from ..gradients import fused_gradients, grad_ratio, grad_tau, grad_threshold, grad_weight, regulariser
 from ..losses import loss_and_grad
 from ..masks import mask_cutoff, soft_mask_and_slope
 from ..mlp import mlp_backward, mlp_forward
@@ -278,7 +277,7 @@ def published_step(state: TrainState, x, y, loss: str, lam: float, path: Publish
     published code logs), ``state.variant.forward_t`` (:class:`PublishedState`)
     the t the forward pass used.
     """
-    b, tau, r = state.biases, state.tau, state.r
+    tau, r = state.tau, state.r
     pub = published_state(state)
     buf = buffers(state)
     a, g, grad, q = buf["a"], buf["g"], buf["dw"], buf["q"]
