@@ -142,8 +142,9 @@ def load_checkpoint(path, state, rng: np.random.Generator, history) -> tuple[int
     restore_state(state, arrays, meta["kinds"], "state.")
     rng.bit_generator.state = meta["rng"]
     history.epochs[:] = meta["epochs"]
-    for key in history.steps:
-        history.steps[key][:] = [float(v) for v in arrays[f"steps.{key}"]]
+    for key in history.steps:  # scalars per step, or (layer-wise) a list of L values per step
+        history.steps[key][:] = [float(v) if np.ndim(v) == 0 else [float(u) for u in v]
+                                 for v in arrays[f"steps.{key}"]]
     return int(meta["epoch"]), float(meta["seconds"])
 
 

@@ -23,6 +23,7 @@ from .masks import hard_mask, soft_mask, sparsity
 from .mlp import check_layer_sizes, init_mlp, mlp_forward
 from .steps import (DEVIATIONS, PublishedPath, TrainState, dense_step, exact_step,
                     magnitudes, new_state, published_step)
+from .steps.layerwise import layerwise_state, layerwise_step
 from .threads import training_threads
 from .threshold import empirical_threshold
 from .options import applied_dict, option
@@ -31,6 +32,7 @@ from .validation import check_choice, check_nonnegative, check_positive, check_r
 
 METHODS = ("dense", "lrp")
 VARIANTS = ("exact", "published")
+GRANULARITIES = ("global", "layer")
 DENSITY_METHODS = ("direct", "fft")
 EVAL_BATCH = 4096  # rows per forward pass when evaluating (bounds memory only)
 
@@ -65,7 +67,9 @@ class TrainConfig:
     lr: float = option(1e-3, "Adam learning rate of the weights and biases")
     lr_r: float = option(1e-4, "Adam learning rate of r", applies=LRP)
     lr_tau: float = option(1e-6, "Adam learning rate of τ", applies=LRP)
-    lam: float = option(0.0, "λ of the regulariser λ(1 − r)²", applies=LRP)
+    lam: float = option(0.0, "λ of the regulariser λ(1 − r)² (layer-wise: λ Σ_l (n_l/n)(1 − r_l)²)", applies=LRP)
+    granularity: str = option("global", "one r, τ and threshold for all weights, or one per layer "
+                              "(docs/derivations.md §9; exact variant only)", choices=GRANULARITIES, applies=LRP)
     epochs: int = option(25, "epochs")
     batch_size: int = option(32, "minibatch size")
     seed: int = option(0, "seed of the initialisation, the batch order and the MNIST split")
@@ -84,6 +88,9 @@ class TrainConfig:
         check_choice(self.loss, "loss", LOSSES)
         check_choice(self.dtype, "dtype", ("float32", "float64"))
         check_choice(self.density, "density", DENSITY_METHODS)
+        check_choice(self.granularity, "granularity", GRANULARITIES)
+        if self.layerwise and self.variant != "exact":
+            raise ValueError("granularity 'layer' needs the exact variant: the published code has one global r and τ")
         check_ratio(self.r0, "r0")
         for name in ("tau0", "lr", "lr_r", "lr_tau"):
             check_positive(getattr(self, name), name)
@@ -98,6 +105,11 @@ class TrainConfig:
         object.__setattr__(self, "deviations", tuple(sorted(set(self.deviations))))
         PublishedPath(frozenset(self.deviations))
 
+    @property
+    def layerwise(self) -> bool:
+        """Layer-wise LRP (one r_l, τ_l, t_l per layer)."""
+        return self.method == "lrp" and self.granularity == "layer"
+
 
 @dataclass
 class History:
@@ -105,6 +117,17 @@ class History:
 
     steps: dict = field(default_factory=lambda: {"r": [], "tau": [], "t": [], "loss": []})
     epochs: list = field(default_factory=list)
+
+
+PER_LAYER_KEYS = ("r_per_layer", "tau_per_layer", "t_per_layer")
+
+
+def new_history(cfg: "TrainConfig") -> History:
+    """An empty history; a layer-wise run also records r_l, τ_l, t_l per step (lists of L values)."""
+    history = History()
+    if cfg.layerwise:
+        history.steps.update({key: [] for key in PER_LAYER_KEYS})
+    return history
 
 
 def metric_name(task: str) -> str:
@@ -125,11 +148,33 @@ def evaluate(x, y, weights, biases, task: str, loss: str) -> tuple[float, float]
     return float(value), float(metric)
 
 
-def masked_weights(weights, t: float, tau: float, mode: str) -> list:
-    """ŵ under the soft mask m(w)·w or the hard mask 1[|w| >= t]·w."""
+def masked_weights(weights, ts, taus, mode: str) -> list:
+    """ŵ_l under the soft mask m_l(w)·w or the hard mask 1[|w| >= t_l]·w (one t_l, τ_l per layer)."""
     if mode == "soft":
-        return [soft_mask(W, t, tau) * W for W in weights]
-    return [hard_mask(W, t) * W for W in weights]
+        return [soft_mask(W, t, tau) * W for W, t, tau in zip(weights, ts, taus)]
+    return [hard_mask(W, t) * W for W, t in zip(weights, ts)]
+
+
+def per_layer(state: TrainState, cfg: TrainConfig) -> tuple[list, list, list]:
+    """(r_l, τ_l, t_l) of every layer now: the layer-wise run's own, or the global r, τ, t(r) repeated.
+
+    t is the empirical threshold of the current weights (the one the next step selects).
+    """
+    n_layers = len(state.weights)
+    if cfg.layerwise:
+        lw = state.variant
+        ts = [empirical_threshold(np.abs(W).ravel(), float(r)).t for W, r in zip(state.weights, lw.rs)]
+        return [float(r) for r in lw.rs], [float(tau) for tau in lw.taus], ts
+    t = empirical_threshold(magnitudes(state.weights), state.r).t
+    return [state.r] * n_layers, [state.tau] * n_layers, [t] * n_layers
+
+
+def layer_record(state: TrainState, cfg: TrainConfig) -> dict:
+    """r, τ, t of a layer-wise run per layer (empty for a global run)."""
+    if not cfg.layerwise:
+        return {}
+    rs, taus, ts = per_layer(state, cfg)
+    return {"r_per_layer": rs, "tau_per_layer": taus, "t_per_layer": ts}
 
 
 def epoch_record(epoch: int, state: TrainState, data: Dataset, cfg: TrainConfig, seconds: float) -> dict:
@@ -140,10 +185,11 @@ def epoch_record(epoch: int, state: TrainState, data: Dataset, cfg: TrainConfig,
         modes = {"dense": state.weights}
         rec.update(t=0.0, sparsity=0.0, sparsity_per_layer=[0.0] * len(state.weights))
     else:
-        t = empirical_threshold(magnitudes(state.weights), state.r).t
-        modes = {m: masked_weights(state.weights, t, state.tau, m) for m in ("soft", "hard")}
-        total, per_layer = sparsity([hard_mask(W, t) for W in state.weights])
-        rec.update(t=t, sparsity=total, sparsity_per_layer=per_layer)
+        _, taus, ts = per_layer(state, cfg)
+        modes = {m: masked_weights(state.weights, ts, taus, m) for m in ("soft", "hard")}
+        total, layers = sparsity([hard_mask(W, t) for W, t in zip(state.weights, ts)])
+        rec.update(t=None if cfg.layerwise else ts[0], sparsity=total, sparsity_per_layer=layers,
+                   **layer_record(state, cfg))
     for mode, weights in modes.items():
         for split in ("train", "val"):
             x, y = getattr(data, f"x_{split}"), getattr(data, f"y_{split}")
@@ -170,7 +216,11 @@ def init_state(layers, cfg: TrainConfig) -> tuple[TrainState, np.random.Generato
     rng = np.random.default_rng(cfg.seed)
     weights, biases = init_mlp(layers, rng, np.dtype(cfg.dtype))
     tau = cfg.tau0 * float(np.std(np.concatenate([W.ravel() for W in weights]).astype(np.float64)))
-    return new_state(weights, biases, cfg.r0, tau, cfg.lr, cfg.lr_r, cfg.lr_tau), rng
+    state = new_state(weights, biases, cfg.r0, tau, cfg.lr, cfg.lr_r, cfg.lr_tau)
+    if cfg.layerwise:  # τ_l = τ0 × std of layer l's initial weights
+        taus = [cfg.tau0 * float(np.std(W.astype(np.float64))) for W in weights]
+        layerwise_state(state, cfg.r0, taus, cfg.lr_r, cfg.lr_tau)
+    return state, rng
 
 
 def make_step(cfg: TrainConfig):
@@ -178,18 +228,20 @@ def make_step(cfg: TrainConfig):
     density = THESIS_DENSITY if cfg.density == "fft" else DensityConfig()
     if cfg.method == "dense":
         return lambda s, x, y: dense_step(s, x, y, cfg.loss)
+    if cfg.layerwise:
+        return lambda s, x, y: layerwise_step(s, x, y, cfg.loss, cfg.lam, density)
     if cfg.variant == "exact":
         return lambda s, x, y: exact_step(s, x, y, cfg.loss, cfg.lam, density)
     path = PublishedPath(frozenset(cfg.deviations))
     return lambda s, x, y: published_step(s, x, y, cfg.loss, cfg.lam, path)
 
 
-def prune_for_real(state: TrainState, method: str) -> tuple[list, float]:
-    """Zero the weights whose hard mask is 0; returns the pruned weights and t."""
-    if method == "dense":
+def prune_for_real(state: TrainState, cfg: TrainConfig) -> tuple[list, float | None]:
+    """Zero the weights whose hard mask is 0; returns the pruned weights and t (None: one t_l per layer)."""
+    if cfg.method == "dense":
         return [W.copy() for W in state.weights], 0.0
-    t = empirical_threshold(magnitudes(state.weights), state.r).t
-    return [hard_mask(W, t) * W for W in state.weights], t
+    _, _, ts = per_layer(state, cfg)
+    return [hard_mask(W, t) * W for W, t in zip(state.weights, ts)], None if cfg.layerwise else ts[0]
 
 
 class Diverged(RuntimeError):
@@ -256,12 +308,20 @@ def early_stopper(cfg: TrainConfig, history) -> EarlyStopper | None:
 
 
 def run_epoch(step, state: TrainState, x, y, batches, history, epoch: int, shown) -> None:
-    """The minibatch steps of one epoch (``batches``: index arrays, in order); records r, τ, t and the loss per step."""
+    """The minibatch steps of one epoch (``batches``: index arrays, in order); records r, τ, t and the loss per step.
+
+    A layer-wise run also records r_l, τ_l and the t_l its step used.
+    """
     steps = history.steps
+    layerwise = "r_per_layer" in steps
     for k, idx in enumerate(batches, start=1):
         value = guarded_step(step, state, x[idx], y[idx])
         for key, v in (("r", state.r), ("tau", state.tau), ("t", state.t), ("loss", value)):
             steps[key].append(float(v))
+        if layerwise:
+            lw = state.variant
+            for key, v in zip(PER_LAYER_KEYS, (lw.rs, lw.taus, lw.ts)):
+                steps[key].append([float(u) for u in v])
         if shown:
             shown.step(epoch, k)
 
@@ -304,7 +364,7 @@ def train(data: Dataset, layers, cfg: TrainConfig, log=print, *, checkpoint=None
     training_threads()  # the BLAS and worker threads the benchmarks measured (refprune.threads)
     state, rng = init_state(layers, cfg)
     step = make_step(cfg)
-    history = History()
+    history = new_history(cfg)
     done, before = load_checkpoint(checkpoint, state, rng, history) if resume else (0, 0.0)
     start = time.perf_counter() - before
     n = x_train.shape[0]
@@ -338,7 +398,7 @@ def train(data: Dataset, layers, cfg: TrainConfig, log=print, *, checkpoint=None
         if saver:
             saver.flush()  # the last completed epoch
         raise
-    weights, t = prune_for_real(state, cfg.method)
+    weights, t = prune_for_real(state, cfg)
     summary = final_summary(data, weights, state, cfg, t, time.perf_counter() - start)
     summary.update(epochs_run=len(history.epochs), stopped_early=bool(stopper and stopper.stopped))
     return {"history": history, "weights": weights, "biases": state.biases, "summary": summary}
@@ -356,8 +416,10 @@ def final_summary(data: Dataset, weights, state: TrainState, cfg: TrainConfig, t
         "sparsity": total, "sparsity_per_layer": per_layer,
         "compression": float("inf") if total >= 1 else 1.0 / (1.0 - total),
         "r": state.r, "tau": state.tau, "t": t, "epochs": cfg.epochs, "seconds": seconds,
-        "steps": state.step,
+        "steps": state.step, **layer_record(state, cfg),
     }
+    if cfg.layerwise:
+        summary["granularity"] = "layer"
     return summary
 
 

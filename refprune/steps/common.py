@@ -131,6 +131,12 @@ def magnitudes(weights) -> np.ndarray:
     return np.abs(np.concatenate([W.ravel() for W in weights]))
 
 
+def next_bracket(t: float, t_prev: float) -> float:
+    """Half-width of the next selection bracket: how far t moved (×BRACKET_GROWTH), floored."""
+    moved = abs(t - t_prev) if np.isfinite(t_prev) else 0.0
+    return max(BRACKET_GROWTH * moved, BRACKET_REL_MIN * t, BRACKET_ABS_MIN)
+
+
 def step_threshold(state: TrainState, a: np.ndarray, with_sums: bool = False):
     """t(r) for this step: bracketed selection around the previous t, else full selection.
 
@@ -157,8 +163,7 @@ def step_threshold(state: TrainState, a: np.ndarray, with_sums: bool = False):
         thr = select_in_bracket(state.r, a.size, scan1[0] + scan2[0], np.concatenate([scan1[1], scan2[1]]))
     if thr is None:
         thr = empirical_threshold(a, state.r)
-    moved = abs(thr.t - state.t) if np.isfinite(state.t) else 0.0
-    state.bracket = max(BRACKET_GROWTH * moved, BRACKET_REL_MIN * thr.t, BRACKET_ABS_MIN)
+    state.bracket = next_bracket(thr.t, state.t)
     if with_sums:
         return thr, (sums1[0] + sums2[0], sums1[1] + sums2[1])
     return thr
