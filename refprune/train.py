@@ -19,7 +19,7 @@ from .checkpoint import Checkpointer, load_checkpoint
 from .data.dataset import Dataset
 from .density import THESIS_DENSITY, DensityConfig
 from .losses import LOSSES, accuracy, loss_and_grad, r2_score
-from .masks import hard_mask, soft_mask, sparsity
+from .masks import hard_mask, sparsity, training_soft_mask
 from .mlp import check_layer_sizes, init_mlp, mlp_forward
 from .steps import (DEVIATIONS, PublishedPath, TrainState, dense_step, exact_step,
                     magnitudes, new_state, published_step)
@@ -151,7 +151,7 @@ def evaluate(x, y, weights, biases, task: str, loss: str) -> tuple[float, float]
 def masked_weights(weights, ts, taus, mode: str) -> list:
     """ŵ_l under the soft mask m_l(w)·w or the hard mask 1[|w| >= t_l]·w (one t_l, τ_l per layer)."""
     if mode == "soft":
-        return [soft_mask(W, t, tau) * W for W, t, tau in zip(weights, ts, taus)]
+        return [training_soft_mask(W, t, tau) * W for W, t, tau in zip(weights, ts, taus)]  # no subnormal ŵ
     return [hard_mask(W, t) * W for W, t in zip(weights, ts)]
 
 

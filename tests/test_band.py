@@ -8,14 +8,16 @@ import pytest
 from refprune.density import DensityConfig, bandwidth, kde_at_point
 from refprune.gradcheck import Case, make_problem
 from refprune.lrp import LRPConfig, lrp_gradients
-from refprune.masks import mask_cutoff, soft_mask_and_slope
+from refprune.masks import mask_cutoff, soft_mask, soft_mask_and_slope
 from refprune.mlp import init_mlp
 from refprune.optim import flush_level
-from refprune.steps import (PublishedPath, buffers, dense_step, exact_step, new_state, phase_masks,
+from refprune.steps import (PublishedPath, buffers, dense_step, exact_step, magnitudes, new_state, phase_masks,
                             phase_threshold, published_step)
 from refprune.steps import band as band_module
 from refprune.steps.band import HalfBand, band_half_width, half_density_sum, kde_reach
 from refprune.steps.exact import point_bandwidth
+from refprune.steps.layerwise import layerwise_state, layerwise_step
+from refprune.train import masked_weights
 
 # Absolute floor for weights that are ~0 after four float64 steps (route_rtol alone fails at 0).
 ROUTE_ATOL_WEIGHTS = 1e-15
@@ -138,7 +140,7 @@ def pathological_state(dtype=np.float32):
 def hot_arrays(method, st):
     buf = buffers(st)
     arrays = {"adam_m": st.adam_wb.m, "adam_v": st.adam_wb.v, "weights": [st.flat_w]}
-    if method == "exact":
+    if method in ("exact", "layerwise"):
         arrays.update(masked=[buf["masked"]], grad_w=[buf["dw"]])
     elif method == "dense":
         arrays.update(grad_w=[buf["g"]])
@@ -149,11 +151,14 @@ def hot_arrays(method, st):
     return arrays
 
 
-@pytest.mark.parametrize("method", ["dense", "exact", "published"])
+@pytest.mark.parametrize("method", ["dense", "exact", "published", "layerwise"])
 def test_no_hot_path_array_holds_a_subnormal(method):
     st, x, y = pathological_state()
+    if method == "layerwise":
+        layerwise_state(st, st.r, [st.tau] * len(st.weights), 1e-4, 1e-6)
     step = {"dense": lambda: dense_step(st, x, y, "ce"),
             "exact": lambda: exact_step(st, x, y, "ce", 10.0, DensityConfig()),
+            "layerwise": lambda: layerwise_step(st, x, y, "ce", 10.0, DensityConfig()),
             "published": lambda: published_step(st, x, y, "ce", 10.0, PublishedPath())}[method]
     for k in range(N_STEPS):
         step()
@@ -190,3 +195,17 @@ def test_one_step_stays_within_the_bound_of_the_unflushed_computation():
     scale = np.max(np.abs(grad_ref))
     np.testing.assert_allclose(grad, grad_ref, rtol=F32_RTOL, atol=F32_RTOL * scale)
     assert flush_level(np.float32) == pytest.approx(np.finfo(np.float32).tiny / np.finfo(np.float32).eps)
+
+
+def test_per_epoch_soft_mask_metrics_use_no_subnormal_weights():
+    """The epoch record's soft-mask ŵ (refprune.train.masked_weights) has no subnormal, and is
+    within the cutoff's bound of the exact sigmoid's (a product with them ran ~18× slower)."""
+    st, _, _ = pathological_state()
+    t = float(np.quantile(magnitudes(st.weights), st.r))
+    exact = [soft_mask(W, t, st.tau) * W for W in st.weights]
+    assert sum(subnormal_count(w) for w in exact) > 0  # the state really produces them
+    got = masked_weights(st.weights, [t] * len(st.weights), [st.tau] * len(st.weights), "soft")
+    assert sum(subnormal_count(w) for w in got) == 0
+    delta = (np.finfo(np.float32).eps / 2) ** 2  # mask_cutoff's bound on |Δm|, so |Δŵ| <= δ·|w|
+    for g, e, W in zip(got, exact, st.weights):
+        assert np.all(np.abs(g.astype(np.float64) - e) <= delta * np.abs(W.astype(np.float64)))
