@@ -130,7 +130,7 @@ def _estimate(samples, points, config: DensityConfig):
         if a.size < 2 or not np.ptp(a) > 0:
             raise ValueError("samples must hold at least 2 distinct values for a bandwidth")
         h = published_bandwidth(a, config.rule, config.ddof)
-        return published_density_at(a, x, config.rule, config.ddof, config.grid_size), h, a
+        return published_density_at(a, x, config.rule, config.ddof, config.grid_size, h), h, a
     h = bandwidth(a, config.rule, config.ddof)
     if config.method == "direct":
         return direct_kde(a, x, h, config.reflect), h, a

@@ -99,7 +99,7 @@ def published_grid_density(a: np.ndarray, h: float, grid_size: int = PUBLISHED_G
 
 
 def published_density_at(samples: np.ndarray, points, rule: str = "scott", ddof: int = 0,
-                         grid_size: int = PUBLISHED_GRID_SIZE) -> np.ndarray:
+                         grid_size: int = PUBLISHED_GRID_SIZE, h: float | None = None) -> np.ndarray:
     """The published density (METHOD §6 P5, every step) at the points.
 
     Unchecked, for the training hot path: samples array + points → densities.
@@ -114,12 +114,15 @@ def published_density_at(samples: np.ndarray, points, rule: str = "scott", ddof:
     ddof : {0, 1}
         0 as published.
     grid_size : int
+    h : float, optional
+        The bandwidth :func:`published_bandwidth` gives for these samples, rule
+        and ddof, if the caller has it already (one pass over the samples fewer).
 
     Returns
     -------
     ndarray, shape of ``points``, float64
     """
     a = np.asarray(samples)
-    h = published_bandwidth(a, rule, ddof)
+    h = published_bandwidth(a, rule, ddof) if h is None else h
     grid, dens = published_grid_density(a, h, grid_size)
     return np.interp(np.asarray(points, np.float64), grid, dens, left=0.0, right=0.0)  # P5 step 7
