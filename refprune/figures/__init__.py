@@ -17,7 +17,14 @@ GROUPS = {"masks": masks, "synthetic": synthetic, "mnist": mnist, "deviations": 
 
 
 def all_jobs(names, quick: bool, data_dir) -> list:
-    return [job for name in names for job in GROUPS[name].jobs(quick, data_dir)]
+    """Every group's jobs; a job two groups both list (the same dict under the same name) is run once."""
+    jobs, seen = [], {}
+    for job in (job for name in names for job in GROUPS[name].jobs(quick, data_dir)):
+        if job["name"] in seen and seen[job["name"]] == job:
+            continue
+        seen[job["name"]] = job
+        jobs.append(job)
+    return jobs
 
 
 def run_figures(names, results: Path, out: Path, *, quick=False, recompute=False, data_dir=None,

@@ -22,20 +22,6 @@ def run_time(results: Path, prefix: str) -> str:
     return f"{total / 60:.1f} min ({len(recs)} jobs)" if recs else "—"
 
 
-def table_markdown(rows) -> list[str]:
-    lines = ["| run | thesis train | thesis test | thesis sparsity | thesis compr. | "
-             "exact train | exact test | exact sparsity | exact compr. | "
-             "published train | published test | published sparsity | published compr. |",
-             "|---" * 13 + "|"]
-    for r in rows:
-        cells = [r["run"]] + [r.get(k, "—") for k in (
-            "thesis_train_acc", "thesis_test_acc", "thesis_sparsity", "thesis_compression",
-            "exact_train_acc", "exact_test_acc", "exact_sparsity", "exact_compression",
-            "published_train_acc", "published_test_acc", "published_sparsity", "published_compression")]
-        lines.append("| " + " | ".join(str(c) for c in cells) + " |")
-    return lines
-
-
 def command_for(group: str) -> str:
     """How to redraw an entry from the committed results, and how to compute its missing jobs."""
     redraw = f"`{COMMAND} --only {group}`"
@@ -71,11 +57,6 @@ def write_index(entries, out: Path, results: Path, quick: bool = False, protocol
         if "section" in e:
             title, markdown = e["section"]
             lines += ["", f"## {title}", "", *markdown]
-        if e["stem"] == "table4_6":
-            lines += ["", "## Table 4.6: thesis and reproduction", "",
-                      "Accuracy and sparsity in %, compression = 1/(1 − sparsity); train accuracy is the last "
-                      "epoch's with the hard mask, test accuracy after pruning for real.", ""]
-            lines += table_markdown(e["rows"])
     out.mkdir(parents=True, exist_ok=True)
     path = out / "README.md"
     atomic_write(path, lambda fh: fh.write(("\n".join(lines) + "\n").encode()))

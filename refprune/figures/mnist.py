@@ -26,6 +26,7 @@ from . import mnist_samples
 from .common import entry, save, write_md_csv
 from .mnist_overlay import plot_overlay
 from .mnist_tables import write_metric_tables
+from .protocol_settings import ADOPTED, SEEDS, STATED, protocol_config, run_name, sweep_name, under
 
 NAME = "mnist"
 PROTOCOL = ("784-512-512-10, pixels in [0, 1], 48k/12k/10k train/validation/test (split seed 0), batch 32, "
@@ -54,11 +55,7 @@ FULL = {"data": "mnist", "epochs": 25, "sweep_epochs": SWEEP_EPOCHS,
         "sweep_r0": {v: [round(0.1 * i, 1) for i in range(1, 10)] for v in VARIANTS},
         "sweep_seeds": {"published": [0], "exact": [0]}}
 QUICK = {"data": "tiny_mnist", "epochs": 2, "sweep_epochs": 1, "sweep_r0": {v: [0.3, 0.7] for v in VARIANTS},
-         "sweep_seeds": {"published": [0], "exact": [0]}}
-
-
-def run_name(variant, r0, lam, seed=0):
-    return f"t46_{variant}_r0{r0:.2f}_lam{lam:g}_s{seed}"
+         "sweep_seeds": {"published": [0], "exact": [0]}, "adopted_seeds": (0, 1), "adopted_sweep": False}
 
 
 def coarse_to_fine(values) -> list:
@@ -81,6 +78,28 @@ def coarse_to_fine(values) -> list:
     return [xs[i] for i in order]
 
 
+def adopted_jobs(s: dict, base: dict) -> list:
+    """Table 4.6 (both variants) and the r0 sweeps (both variants, both λ) under the adopted protocol,
+    five seeds each: the published Table 4.6 runs first, then the exact ones, then the sweeps seed by seed."""
+    seeds = s.get("adopted_seeds", SEEDS)
+    extra = protocol_config(ADOPTED)
+
+    def train_job(name, seed, config):
+        return {**base, "name": under(ADOPTED, name), "seed": seed,
+                "config": {"method": "lrp", **config, **extra}}
+
+    out = [train_job(run_name(variant, r0, lam, seed), seed,
+                     {"variant": variant, "r0": r0, "lam": lam, "epochs": s["epochs"]})
+           for variant in ("published", "exact") for seed in seeds for r0, lam in TABLE_RUNS]
+    if not s.get("adopted_sweep", True):  # quick mode: the table's two seeds only
+        return out
+    out += [train_job(sweep_name(variant, lam, r0, s["sweep_epochs"], seed), seed,
+                      {"variant": variant, "r0": r0, "lam": lam, "epochs": s["sweep_epochs"]})
+            for seed in seeds for variant in ("published", "exact")
+            for r0 in coarse_to_fine(s["sweep_r0"][variant]) for lam in (0.0, 10.0)]
+    return out
+
+
 def jobs(quick: bool, data_dir=None) -> list:
     s = QUICK if quick else FULL
     base = {"kind": "train", "data": s["data"], "data_dir": None if quick else data_dir}
@@ -94,11 +113,11 @@ def jobs(quick: bool, data_dir=None) -> list:
         for r0 in coarse_to_fine(s["sweep_r0"][variant]):
             for lam in (0.0, 10.0):
                 for seed in s["sweep_seeds"][variant]:
-                    out.append({**base, "name": f"rsweep_{variant}_lam{lam:g}_r0{r0:.1f}_e{s['sweep_epochs']}_s{seed}",
+                    out.append({**base, "name": sweep_name(variant, lam, r0, s["sweep_epochs"], seed),
                                 "seed": seed,
                                 "config": {"method": "lrp", "variant": variant, "r0": r0, "lam": lam,
                                            "epochs": s["sweep_epochs"]}})
-    return out
+    return out + adopted_jobs(s, base)
 
 
 def one(results, name):
@@ -275,45 +294,101 @@ def sweep_figure(results, recs, title, thesis_end=None):
     return fig, r0s
 
 
-def plot_sweep(results, out, variant) -> list:
+def plot_sweep(results, out, variant, protocol: str = STATED) -> list:
+    """Figs. 4.17/4.18 for one variant under one protocol: every seed of every r0 drawn."""
     entries = []
     for lam, stem_thesis in ((0.0, "Fig. 4.17"), (10.0, "Fig. 4.18")):
-        recs = longest_protocol(load_results(results, f"rsweep_{variant}_lam{lam:g}_"))
+        prefix = under(protocol, f"rsweep_{variant}_lam{lam:g}_")
+        recs = longest_protocol(load_results(results, prefix))
         if not recs:
             continue
         seeds = sorted({r["job"]["seed"] for r in recs})
-        fig, r0s = sweep_figure(results, recs, f"r per iteration, LRP {variant}, λ = {lam:g} "
+        named = "" if protocol == STATED else f", {protocol} protocol"
+        fig, r0s = sweep_figure(results, recs, f"r per iteration, LRP {variant}, λ = {lam:g}{named} "
                                                f"({len(seeds)} seed(s) per r0)", THESIS_SWEEP_LAST_ITERATION[lam])
-        stem = f"rsweep_{variant}_lam{lam:g}"
+        stem = under(protocol, f"rsweep_{variant}_lam{lam:g}")
         save(fig, out, stem)
         epochs = recs[0]["job"]["config"]["epochs"]
         full = (len(seeds), epochs, len(r0s)) == (5, 15, 9)
-        reduced = "" if full else f" ({SWEEP_REDUCTION})"
+        reduced = "" if full else f" ({SWEEP_REDUCTION})" if protocol == STATED else " (seeds still running)"
         entries.append(entry(stem, stem_thesis, f"r per iteration for r0 = {', '.join(f'{v:g}' for v in r0s)}, "
-                             f"λ = {lam:g}, {variant} path, {len(seeds)} seed(s), {epochs} epochs{reduced}",
-                             f"rsweep_{variant}_lam{lam:g}_*",
-                             seconds=sum(r["seconds"] for r in recs)))
+                             f"λ = {lam:g}, {variant} path{named}, {len(seeds)} seed(s), {epochs} epochs{reduced}",
+                             f"{prefix}*", seconds=sum(r["seconds"] for r in recs)))
     return entries
 
 
-def table_rows(results) -> list:
+TABLE_QUANTITIES = ("train_acc", "test_acc", "sparsity", "compression")
+TABLE_NOTE = ("Accuracy and sparsity in %, compression = 1/(1 − sparsity); train accuracy is the last epoch's "
+              "with the hard mask, test accuracy after pruning for real (under ddp2: on rank 0's half of the test "
+              "set, as the published code logs it). 'k std' is (mean − thesis)/std over the seeds present.")
+
+
+def run_values(rec) -> dict:
+    """Train accuracy (hard mask, last epoch) and test accuracy, %; sparsity, %; compression."""
+    s = rec["summary"]
+    return {"train_acc": 100 * rec["epochs"][-1]["train_accuracy_hard"], "test_acc": 100 * s["test_accuracy"],
+            "sparsity": 100 * s["sparsity"], "compression": s["compression"]}
+
+
+def seed_statistics(results, names) -> dict | None:
+    """Mean, std (ddof 1; 0 for one seed) and count of each quantity over the runs that exist."""
+    values = [run_values(rec) for rec in (one(results, n) for n in names) if rec is not None]
+    if not values:
+        return None
+    stats = {"n": len(values)}
+    for q in TABLE_QUANTITIES:
+        v = np.array([d[q] for d in values], np.float64)
+        stats[q] = (float(v.mean()), float(v.std(ddof=1)) if v.size > 1 else 0.0)
+    return stats
+
+
+def distance_in_stds(mean: float, std: float, thesis: float) -> str:
+    """(ours − thesis)/std, or '—' with fewer than two seeds or no spread."""
+    return f"{(mean - thesis) / std:+.1f}" if std > 0 else "—"
+
+
+def table_rows(results, seeds=SEEDS) -> list:
+    """Per Table 4.6 run: the thesis's values, each variant under the adopted protocol (mean ± std over
+    the seeds present, and the distance to the thesis in stds) and under the stated one (seed 0)."""
     rows = []
     for r0, lam in TABLE_RUNS:
-        thesis = THESIS_TABLE[(r0, lam)]
-        row = {"run": f"r0 = {r0}, λ = {lam:g}", "thesis_train_acc": thesis[0], "thesis_test_acc": thesis[1],
-               "thesis_sparsity": thesis[2], "thesis_compression": thesis[3]}
+        thesis = dict(zip(TABLE_QUANTITIES, THESIS_TABLE[(r0, lam)]))
+        row = {"run": f"r0 = {r0}, λ = {lam:g}", **{f"thesis_{q}": v for q, v in thesis.items()}}
         for variant in VARIANTS:
-            rec = one(results, run_name(variant, r0, lam))
-            if rec is None:
-                continue
-            s = rec["summary"]
-            last = rec["epochs"][-1]
-            row.update({f"{variant}_train_acc": round(100 * last["train_accuracy_hard"], 2),
-                        f"{variant}_test_acc": round(100 * s["test_accuracy"], 2),
-                        f"{variant}_sparsity": round(100 * s["sparsity"], 2),
-                        f"{variant}_compression": round(s["compression"], 2)})
+            st = seed_statistics(results, [under(ADOPTED, run_name(variant, r0, lam, sd)) for sd in seeds])
+            if st is not None:
+                row[f"{variant}_{ADOPTED}_seeds"] = st["n"]
+                for q in TABLE_QUANTITIES:
+                    mean, std = st[q]
+                    row.update({f"{variant}_{ADOPTED}_{q}_mean": round(mean, 2),
+                                f"{variant}_{ADOPTED}_{q}_std": round(std, 2)})
+                    if q in ("test_acc", "sparsity"):
+                        row[f"{variant}_{ADOPTED}_{q}_stds_from_thesis"] = distance_in_stds(mean, std, thesis[q])
+            stated = one(results, run_name(variant, r0, lam))
+            if stated is not None:
+                row.update({f"{variant}_stated_{q}": round(v, 2) for q, v in run_values(stated).items()})
         rows.append(row)
     return rows
+
+
+def table_md(rows) -> list:
+    """The Markdown form: one column per variant and protocol, 'mean ± std (n)' cells."""
+    cols = [("thesis", None)] + [(f"{v} {ADOPTED}", f"{v}_{ADOPTED}") for v in VARIANTS] + \
+           [(f"{v} stated (seed 0)", f"{v}_stated") for v in VARIANTS]
+    head = "| run | quantity | " + " | ".join(c for c, _ in cols) + " |"
+    lines = [head, "|---" * (len(cols) + 2) + "|"]
+    for row in rows:
+        for q in TABLE_QUANTITIES:
+            cells = [str(row[f"thesis_{q}"])]
+            for _, key in cols[1:]:
+                if f"{key}_{q}_mean" in row:
+                    dist = row.get(f"{key}_{q}_stds_from_thesis")
+                    cells.append(f"{row[f'{key}_{q}_mean']:.2f} ± {row[f'{key}_{q}_std']:.2f} "
+                                 f"(n = {row[f'{key}_seeds']})" + (f", {dist} std" if dist not in (None, "—") else ""))
+                else:
+                    cells.append(f"{row[f'{key}_{q}']:.2f}" if f"{key}_{q}" in row else "—")
+            lines.append(f"| {row['run']} | {q} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def write_table(results, out) -> list:
@@ -322,16 +397,18 @@ def write_table(results, out) -> list:
         return []
     keys = list(dict.fromkeys(k for r in rows for k in r))
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=keys)
+    writer = csv.DictWriter(buf, fieldnames=keys, restval="")
     writer.writeheader()
     writer.writerows(rows)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write(out / "table4_6.csv", lambda fh: fh.write(buf.getvalue().encode()))
-    md = ["| run | " + " | ".join(k for k in keys if k != "run") + " |", "|---" * len(keys) + "|"]
-    md += ["| " + " | ".join(str(r.get(k, "—")) for k in keys) + " |" for r in rows]
+    md = table_md(rows)
     atomic_write(out / "table4_6.md", lambda fh: fh.write(("\n".join(md) + "\n").encode()))
-    return [entry("table4_6", "Table 4.6", "train/test accuracy (%), sparsity (%), compression; thesis and "
-                  "both variants side by side", "t46_*", files=["table4_6.md", "table4_6.csv"], rows=rows)]
+    return [entry("table4_6", "Table 4.6", f"train/test accuracy (%), sparsity (%), compression: the thesis, both "
+                  f"variants under the adopted '{ADOPTED}' protocol (mean ± std over seeds, distance to the "
+                  f"thesis in stds) and under the stated protocol (seed 0, t46_*)", under(ADOPTED, "t46_*"),
+                  files=["table4_6.md", "table4_6.csv"], rows=rows,
+                  section=("Table 4.6: the thesis, the adopted protocol and the stated one", [TABLE_NOTE, ""] + md))]
 
 
 def table_run(variant, results, r0, lam):
@@ -343,7 +420,7 @@ def plot(results, out) -> list:
     for variant in VARIANTS:
         for r0, lam in TABLE_RUNS:
             entries += plot_run(results, out, variant, r0, lam)
-        entries += plot_sweep(results, out, variant)
+        entries += plot_sweep(results, out, variant) + plot_sweep(results, out, variant, ADOPTED)
     records_of = lambda variant, r0, lam: table_run(variant, results, r0, lam)  # noqa: E731
     for r0, lam in TABLE_RUNS:
         entries += plot_overlay(records_of, results, out, r0, lam, THESIS_RUN_FIGS[(r0, lam)])

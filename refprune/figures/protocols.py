@@ -21,28 +21,24 @@ import numpy as np
 from ..sweep import load_results
 from .common import entry, write_md_csv
 from .mnist import (SWEEP_EPOCHS, THESIS_SWEEP_END_R, THESIS_SWEEP_LAST_ITERATION, THESIS_TABLE, TABLE_RUNS,
-                    coarse_to_fine, r_at, run_name)
+                    coarse_to_fine, r_at, seed_statistics)
+from .protocol_settings import HYPOTHESES, SEEDS, STATED, run_name, sweep_name, under
 
 NAME = "protocols"
 PROTOCOL = ("published variant, Table 4.1 settings as the mnist group; batch order and stopping per hypothesis "
             "(docs/protocol.md); one seed per run so far. The 'stated' rows are the mnist group's committed runs, "
             "made before the published density was completed (METHOD §6 P5) and before the training step's "
             "subnormal cutoffs; the hypothesis runs use both")
-HYPOTHESES = {
-    "b64": {"batch_size": 64},
-    "ddp2": {"protocol": "ddp2", "batch_size": 32},
-    "ddp2es": {"protocol": "ddp2", "batch_size": 32, "early_stop_r": 10},
-}
 FULL = {"data": "mnist", "epochs": 25, "seeds": [0], "sweep_r0": [round(0.1 * i, 1) for i in range(1, 10)]}
 QUICK = {"data": "tiny_mnist", "epochs": 2, "seeds": [0], "sweep_r0": [0.3, 0.7]}
 
 
 def table_job_name(hyp: str, r0: float, lam: float, seed: int) -> str:
-    return f"proto_{hyp}_{run_name('published', r0, lam, seed)}"
+    return under(hyp, run_name("published", r0, lam, seed))
 
 
 def sweep_job_name(hyp: str, r0: float, epochs: int, seed: int) -> str:
-    return f"proto_{hyp}_rsweep_published_lam0_r0{r0:.1f}_e{epochs}_s{seed}"
+    return under(hyp, sweep_name("published", 0.0, r0, epochs, seed))
 
 
 def jobs(quick: bool, data_dir=None) -> list:
@@ -80,21 +76,21 @@ def thesis_r(text: str) -> float:
 
 
 def table_rows(results) -> list:
+    """Per Table 4.6 run and hypothesis: sparsity / test accuracy, the mean over the seeds present."""
     rows = []
-    names = {"stated": lambda r0, lam: run_name("published", r0, lam),
-             "b64": lambda r0, lam: table_job_name("b64", r0, lam, 0),
-             "ddp2": lambda r0, lam: table_job_name("ddp2", r0, lam, 0)}
     for r0, lam in TABLE_RUNS:
         _, thesis_acc, thesis_sparsity, _ = THESIS_TABLE[(r0, lam)]
-        for hyp, name_of in names.items():
-            s = summary_of(results, name_of(r0, lam))
+        for hyp in (STATED, "b64", "ddp2"):
+            seeds = (0,) if hyp == STATED else SEEDS  # the stated protocol's runs have one seed
+            st = seed_statistics(results, [table_job_name(hyp, r0, lam, sd) for sd in seeds])
             row = {"quantity": "Table 4.6", "run": f"r0 = {r0:g}, λ = {lam:g}", "hypothesis": hyp,
                    "thesis": f"{thesis_sparsity:.1f}% / {thesis_acc:.1f}%"}
-            if s is None:
+            if st is None:
                 row.update(ours="not run", error="—")
             else:
-                sp, acc = 100 * s["sparsity"], 100 * s["test_accuracy"]
-                row.update(ours=f"{sp:.1f}% / {acc:.2f}%",
+                (sp, sp_std), (acc, acc_std) = st["sparsity"], st["test_acc"]
+                spread = f" (± {sp_std:.1f} / ± {acc_std:.2f}, {st['n']} seeds)" if st["n"] > 1 else ""
+                row.update(ours=f"{sp:.1f}% / {acc:.2f}%{spread}",
                            error=f"{sp - thesis_sparsity:+.1f} pp / {acc - thesis_acc:+.2f} pp")
             rows.append(row)
     return rows

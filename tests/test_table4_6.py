@@ -1,0 +1,44 @@
+"""Table 4.6 over seeds (refprune.figures.mnist): mean ± std per variant under the adopted
+protocol, the distance to the thesis in stds, and the stated protocol's run beside it."""
+
+import json
+
+import numpy as np
+import pytest
+
+from refprune.figures.mnist import THESIS_TABLE, distance_in_stds, table_md, table_rows
+from refprune.figures.protocol_settings import ADOPTED, run_name, under
+
+# Table values are rounded to 2 decimals when written: compare at that rounding.
+ROUNDED = 0.005
+
+
+def fake_run(results, name, test_acc, sparsity):
+    rec = {"job": {"name": name, "seed": 0},
+           "summary": {"test_accuracy": test_acc, "sparsity": sparsity, "compression": 1 / (1 - sparsity)},
+           "epochs": [{"train_accuracy_hard": 0.99}]}
+    (results / f"{name}.json").write_text(json.dumps(rec))
+
+
+def test_mean_std_and_distance_over_the_seeds_present(tmp_path):
+    accs, sps = [0.970, 0.972, 0.974], [0.86, 0.88, 0.90]
+    for seed, (acc, sp) in enumerate(zip(accs, sps)):
+        fake_run(tmp_path, under(ADOPTED, run_name("published", 0.95, 0.0, seed)), acc, sp)
+    fake_run(tmp_path, run_name("published", 0.95, 0.0), 0.9676, 0.519)  # the stated protocol's run
+    row = next(r for r in table_rows(tmp_path) if r["run"] == "r0 = 0.95, λ = 0")
+    key = f"published_{ADOPTED}"
+    assert row[f"{key}_seeds"] == 3
+    assert row[f"{key}_test_acc_mean"] == pytest.approx(97.2, abs=ROUNDED)
+    assert row[f"{key}_sparsity_std"] == pytest.approx(100 * np.std(sps, ddof=1), abs=ROUNDED)
+    thesis_sparsity = THESIS_TABLE[(0.95, 0.0)][2]
+    want = (88.0 - thesis_sparsity) / (100 * np.std(sps, ddof=1))
+    assert float(row[f"{key}_sparsity_stds_from_thesis"]) == pytest.approx(want, abs=0.05)
+    assert row["published_stated_sparsity"] == pytest.approx(51.9, abs=ROUNDED)
+    assert "exact_stated_sparsity" not in row  # no exact run: its cells are "—"
+    md = "\n".join(table_md([row]))
+    assert "88.00 ± 2.00 (n = 3)" in md and "—" in md
+
+
+def test_one_seed_has_no_distance_in_stds():
+    assert distance_in_stds(97.0, 0.0, 97.2) == "—"
+    assert distance_in_stds(97.0, 0.1, 97.2) == "-2.0"
