@@ -69,6 +69,23 @@ def pruned_count(r: float, n: int) -> int:
     return min(int(np.floor(r * n)), n - 1)
 
 
+def midpoint(lower: float, upper: float) -> float:
+    """(a_k + a_{k+1})/2, kept inside (a_k, a_{k+1}] so that 1[a >= t] prunes exactly k.
+
+    In floating point the midpoint can round down to a_k (a_k = 0 and a_{k+1}
+    the smallest subnormal: 0.5·(0 + 5e-324) = 0) — then t = a_{k+1}, the only
+    representable value that separates them — or overflow (two magnitudes near
+    the largest float) — then a_k + (a_{k+1} − a_k)/2. Otherwise the plain
+    formula, so results are unchanged wherever it is right.
+    """
+    t = 0.5 * (lower + upper)
+    if not np.isfinite(t):
+        t = lower + 0.5 * (upper - lower)
+    if t <= lower < upper:
+        t = upper
+    return t
+
+
 def empirical_threshold(magnitudes: np.ndarray, r: float) -> Threshold:
     """Midpoint empirical r-quantile of the magnitudes, by O(n) selection.
 
@@ -99,7 +116,7 @@ def empirical_threshold(magnitudes: np.ndarray, r: float) -> Threshold:
     else:
         part = np.partition(a, (k - 1, k))
         lower, upper = float(part[k - 1]), float(part[k])
-    t = 0.5 * (lower + upper)  # METHOD §2: t = (a_k + a_{k+1})/2
+    t = midpoint(lower, upper)  # METHOD §2: t = (a_k + a_{k+1})/2
     return Threshold(t=t, k=k, lower=lower, upper=upper)
 
 
@@ -121,7 +138,7 @@ def select_in_bracket(r: float, n: int, below: int, inside: np.ndarray) -> Thres
         return None
     part = np.partition(inside, (k - 1 - below, k - below))
     lower, upper = float(part[k - 1 - below]), float(part[k - below])
-    return Threshold(t=0.5 * (lower + upper), k=k, lower=lower, upper=upper)
+    return Threshold(t=midpoint(lower, upper), k=k, lower=lower, upper=upper)
 
 
 def bracketed_threshold(magnitudes: np.ndarray, r: float, lo: float, hi: float) -> Threshold | None:

@@ -18,10 +18,19 @@ ratio_st = st.floats(0, 1, exclude_max=True)
 
 
 def slow_threshold(a, r):
-    """Obviously-correct reference: full sort, a_0 := 0, midpoint."""
+    """Obviously-correct reference: full sort, a_0 := 0, midpoint; a_{k+1} itself where the
+    midpoint rounds down to a_k (a_k = 0, a_{k+1} the smallest subnormal), so t still separates them."""
     s = np.concatenate([[0.0], np.sort(a)])
     k = min(int(np.floor(r * a.size)), a.size - 1)
-    return (s[k] + s[k + 1]) / 2
+    mid = (s[k] + s[k + 1]) / 2
+    return s[k + 1] if mid <= s[k] < s[k + 1] else mid
+
+
+def test_midpoint_that_rounds_to_the_lower_order_statistic_still_prunes_exactly_k():
+    """Found by Hypothesis: [0, 1, 2, 5e-324] at r = 0.25 gave t = 0.5·(0 + 5e-324) = 0, pruning nothing."""
+    a = np.array([0.0, 1.0, 2.0, 5e-324])
+    thr = empirical_threshold(a, 0.25)
+    assert np.count_nonzero(hard_mask(a, thr.t) == 0) == 1 and thr.t == 5e-324
 
 
 @given(distinct_st, ratio_st)
