@@ -123,3 +123,33 @@ def check_resolved(placed, members, z, t: float, tau: float) -> None:
             f"τ = {tau:.3g} is below what {placed[0].dtype} resolves near t = {t:.6g} "
             f"(the spacing of w² there is ~{np.spacing(t * t):.1g}): no weight can be placed "
             f"within the band |w² − t²| <= {BAND_Z:g}τ")
+
+
+def populate_layer_bands(weights, rs, taus, threshold: str, density, count: int) -> list:
+    """Layer-wise: each layer's weights with ``count`` of them within that layer's band.
+
+    Layer l is placed on its own (t_l(r_l), τ_l) by :func:`populate_band` applied to
+    [W_l] alone, so each layer's threshold stays the r_l-quantile of its own magnitudes.
+
+    Parameters
+    ----------
+    weights : list of ndarray
+    rs, taus : sequence of float, length L
+        r_l and τ_l per layer.
+    threshold : {"empirical", "smoothed"}
+    density : DensityConfig
+    count : int
+        Weights placed per layer (capped at the layer's size).
+
+    Returns
+    -------
+    list of ndarray
+        A copy of the weights.
+
+    Raises
+    ------
+    ValueError
+        As :func:`populate_band`, for any layer.
+    """
+    return [populate_band([W], r, tau, threshold, density, min(count, np.size(W)))[0]
+            for W, r, tau in zip(weights, rs, taus)]

@@ -49,15 +49,23 @@ def add_gradcheck_parser(sub) -> None:
 
 def run_gradcheck(args) -> int:
     from .gradcheck import FD_RTOL, MAX_COORDS, Case, gradcheck, prepare
+    from .gradcheck_layer import gradcheck_layer, prepare_layer
 
     with user_input([f.name for f in dataclasses.fields(Case)]):
-        case = Case(**given(args, Case))
-        prepared = prepare(case)  # a case no verdict would mean anything for is the user's input
-    report = gradcheck(case, max_coords=args.max_coords or MAX_COORDS, prepared=prepared)
+        values = given(args, Case)
+        case = Case(**values)
+        check_applicable(Case, values, case)
+        layer = case.granularity == "layer"
+        prepared = (prepare_layer if layer else prepare)(case)  # a case no verdict would mean anything for
+    check = gradcheck_layer if layer else gradcheck
+    report = check(case, max_coords=args.max_coords or MAX_COORDS, prepared=prepared)
     if args.json:
         print(json.dumps(report.as_dicts(), indent=2))
         return 0 if report.passed else 1
-    described = " ".join(f"{f.name}={show(getattr(case, f.name))}" for f in dataclasses.fields(Case))
+    from .options import applies
+
+    described = " ".join(f"{f.name}={show(getattr(case, f.name))}" for f in dataclasses.fields(Case)
+                         if applies(Case, f.name, case))
     print(f"gradcheck  {described}  (pass: max rel err <= {FD_RTOL[case.dtype]:g})")
     print(f"{'gradient':<8} {'shape':<10} {'max abs err':>12} {'max rel err':>12} {'checked':>8} {'skipped':>8}  result")
     for row in report.rows:

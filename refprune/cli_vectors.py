@@ -70,9 +70,14 @@ def run_vectors(args) -> int:
     print(f"{'case':<18} {'tier':<8} {'layers':<14} {'loss':<4} {'r':>7} {'tau':>10} {'lam':>5}  description")
     for e in manifest["cases"]:
         print(f"{e['name']:<18} {e['tier']:<8} {','.join(map(str, e['layers'])):<14} {e['loss_kind']:<4} "
-              f"{e['r']:>7.4g} {e['tau']:>10.3g} {e['lam']:>5g}  {e['description']}")
+              f"{shown(e['r'], '.4g'):>7} {shown(e['tau'], '.3g'):>10} {e['lam']:>5g}  {e['description']}")
     print(f"wrote {len(manifest['cases'])} of {len(CASE_NAMES)} cases and manifest.json to {out}")
     return 0
+
+
+def shown(value, fmt: str) -> str:
+    """A manifest number, or a layer-wise list of them joined by "/"."""
+    return "/".join(format(v, fmt) for v in value) if isinstance(value, list) else format(value, fmt)
 
 
 def run_vectors_from(args) -> int:

@@ -31,7 +31,8 @@ from .tolerances import (FLOAT32_KEY_RTOL, TIER_ABS_FLOOR, TIER_RTOL, reference_
 from .validation import check_choice
 from .vectors_files import reference_for
 from .vectors_from import carries_inputs, layout_of, reference_from_inputs
-from .vectors_schema import TIERS, input_keys, n_layers_of, output_keys, output_shapes, text
+from .vectors_schema import (LAYERWISE_KEYS, TIERS, granularity_of, input_keys, n_layers_of, output_keys,
+                             output_shapes, text)
 
 FLOAT_TYPES = (np.float32, np.float64)
 # At most this many problems are spelled out in the one-line error.
@@ -159,8 +160,9 @@ def check_candidate(candidate: dict, reference: dict) -> CandidateValues:
     """
     case = text(reference, "case")
     L = n_layers_of(reference["layers"])
-    shapes = output_shapes(tuple(int(d) for d in reference["layers"]))
-    inputs = set(input_keys(L)) | {"layout"}
+    granularity = granularity_of(reference)
+    shapes = output_shapes(tuple(int(d) for d in reference["layers"]), granularity)
+    inputs = set(input_keys(L, granularity)) | {"layout"}
     out_in = layout_of(candidate) == "out_in"
     values, raw_arrays, transposed, ignored, unknown, problems = {}, [], [], [], [], []
     dtypes = {}
@@ -226,8 +228,17 @@ def compare_row(key: str, cand: np.ndarray, ref: np.ndarray, scale: float, tier:
         return QuantityRow(key, cand.shape, float("nan"), float("nan"), False,
                            f"shape {cand.shape} is the transpose of the expected {ref.shape}", tier)
     abs_err, rel_err = relative_errors(cand, ref, scale, TIER_ABS_FLOOR[tier])
-    worst = float(rel_err.max())
-    return QuantityRow(key, ref.shape, float(abs_err.max()), worst, worst <= rtol_for(key, tier), "", tier)
+    worst, rtol = float(rel_err.max()), rtol_for(key, tier)
+    note = layers_note(key, rel_err, rtol) if key in LAYERWISE_KEYS and ref.ndim == 1 else ""
+    return QuantityRow(key, ref.shape, float(abs_err.max()), worst, worst <= rtol, note, tier)
+
+
+def layers_note(key: str, rel_err: np.ndarray, rtol: float) -> str:
+    """For a layer-wise quantity (entry l − 1 is layer l): which layers mismatch, e.g. "layer 2: t_2 off"."""
+    bad = [l for l, err in enumerate(rel_err, start=1) if not err <= rtol]
+    if not bad:
+        return ""
+    return "; ".join(f"layer {l}: {key}_{l} off (rel err {rel_err[l - 1]:.3g})" for l in bad)
 
 
 def quantity_tiers(checked: CandidateValues, case_tier: str, forced: str | None) -> dict:
@@ -274,6 +285,7 @@ class Comparison:
     float32_values: bool
     diagnosis: object = None
     candidate: str = ""
+    notes: list = field(default_factory=list)
 
     @property
     def passed(self) -> bool:
@@ -338,8 +350,11 @@ def compare_candidate(candidate, vectors_dir=None, tier: str | None = None,
                       missing=[k for k in output_keys(L) if k not in checked.values],
                       ignored=checked.ignored, unknown=checked.unknown,
                       float32_values=checked.float32_values, candidate=name_of_file)
-    if diagnose and not comp.passed:
+    if diagnose and not comp.passed and granularity_of(reference) == "global":
         comp.diagnosis = run_diagnosis(reference, checked, tiers, scales)
+    elif diagnose and not comp.passed:
+        comp.notes.append("diagnosis: not available for a layer-wise case (the defect models are "
+                          "those of the global method); the rows name the layers that differ")
     return comp
 
 
@@ -378,6 +393,7 @@ def format_comparison(comp: Comparison) -> str:
                  f"({len(comp.rows) - failed} of {len(comp.rows)} supplied quantities match)")
     if comp.diagnosis is not None:
         lines.extend(comp.diagnosis.lines())
+    lines.extend(comp.notes)
     return "\n".join(lines)
 
 
@@ -395,5 +411,5 @@ def comparison_dict(comp: Comparison) -> dict:
                       "tier": r.tier}
                      for r in comp.rows],
             "missing": comp.missing, "ignored": comp.ignored, "unknown": comp.unknown,
-            "float32_values": comp.float32_values,
+            "float32_values": comp.float32_values, "notes": comp.notes,
             "diagnosis": None if comp.diagnosis is None else comp.diagnosis.as_dict()}

@@ -303,8 +303,10 @@ def band_size(ev: "Evaluator") -> int:
 
 
 def check_tensor(ev: Evaluator, kind: str, layer: int, analytic: np.ndarray, rtol: float,
-                 rng: np.random.Generator, max_coords: int) -> GradientRow:
-    """Check sampled coordinates of one W or b tensor."""
+                 rng: np.random.Generator, max_coords: int, numeric=None) -> GradientRow:
+    """Check sampled coordinates of one W or b tensor (``numeric``: the per-coordinate
+    difference, :func:`coordinate_numeric` by default; the layer-wise oracle passes its own)."""
+    numeric = coordinate_numeric if numeric is None else numeric
     shape = analytic.shape
     flat = np.arange(analytic.size)
     if flat.size > max_coords:
@@ -312,7 +314,7 @@ def check_tensor(ev: Evaluator, kind: str, layer: int, analytic: np.ndarray, rto
     a_vals, n_vals, floors, skipped = [], [], [], 0
     for i in flat:
         index = np.unravel_index(i, shape)
-        num = coordinate_numeric(ev, kind, layer, index)
+        num = numeric(ev, kind, layer, index)
         if num is None:
             skipped += 1
             continue
@@ -425,6 +427,8 @@ def prepare(case: Case):
     problem : Problem
     result : LRPResult
     """
+    if case.granularity != "global":
+        raise ValueError("granularity 'layer': use refprune.gradcheck_layer (prepare_layer, gradcheck_layer)")
     problem = make_problem(case)
     result = lrp_gradients(problem.weights, problem.biases, problem.x, problem.y,
                            problem.r, problem.tau, problem.config)

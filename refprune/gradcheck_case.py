@@ -1,10 +1,14 @@
 """Gradient-check cases: the settings of one check and the concrete problem they build.
 
 A :class:`Case` (layer sizes, batch, loss, r, τ0, λ, seed, threshold rule,
-dtype, band) rebuilds its inputs deterministically with :func:`make_problem`:
-PyTorch-default weights, a standard-normal batch, τ = τ0 × std(W), and at small
-τ0 a populated transition band (:mod:`refprune.band`). The golden vectors
-build their inputs with it too.
+dtype, band, granularity) rebuilds its inputs deterministically with
+:func:`make_problem`: PyTorch-default weights, a standard-normal batch,
+τ = τ0 × std(W), and at small τ0 a populated transition band
+(:mod:`refprune.band`). The golden vectors build their inputs with it too.
+A layer-wise case (``granularity = "layer"``, docs/derivations.md §9) takes
+the same weights and batch and gives layer l its own r_l (:func:`layer_ratios`)
+and τ_l = τ0 × std(W_l) (:func:`layer_taus`); its problem is built by
+:func:`refprune.gradcheck_layer.make_layer_problem`.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import numpy as np
 from .band import BAND_AUTO_TAU0, DEFAULT_BAND, populate_band
 from .data.tasks import parse_layers
 from .losses import LOSSES
+from .layerwise import GRANULARITIES
 from .lrp import LRPConfig, LRPResult
 from .mlp import check_layer_sizes, init_mlp
 from .options import option
@@ -47,6 +52,10 @@ class Case:
                         choices=DTYPES)
     band: int | None = option(None, "place N weights within the transition band of t", parse=int,
                               show=f"{DEFAULT_BAND} when tau0 < {BAND_AUTO_TAU0:g}, else 0")
+    granularity: str = option("global", "one r, τ and threshold for all weights, or one per layer "
+                              "(docs/derivations.md §9)", choices=GRANULARITIES)
+    r_spread: float = option(0.1, "layer-wise: r_l = r + r_spread × (l − (L + 1)/2), l = 1…L, so "
+                             "every layer has its own r_l", applies={"granularity": "layer"})
 
     def __post_init__(self):
         object.__setattr__(self, "layers", check_layer_sizes(self.layers))
@@ -58,6 +67,9 @@ class Case:
         check_positive(self.tau0, "tau0")
         check_choice(self.threshold, "threshold", THRESHOLD_RULES)
         check_choice(self.dtype, "dtype", DTYPES)
+        check_choice(self.granularity, "granularity", GRANULARITIES)
+        if self.granularity == "layer":
+            layer_ratios(self)
         if self.band is not None and (isinstance(self.band, bool) or not isinstance(self.band, int)
                                       or self.band < 0):
             raise ValueError(f"band must be an integer >= 0 (weights placed within the band), got {self.band!r}")
@@ -75,6 +87,32 @@ class Problem:
     r: float
     tau: float
     config: LRPConfig
+
+
+def layer_ratios(case: Case) -> tuple:
+    """r_l = r + r_spread × (l − (L + 1)/2) for l = 1…L: centred on r, one step apart.
+
+    Returns
+    -------
+    tuple of float, length L
+
+    Raises
+    ------
+    ValueError
+        If some r_l leaves [0, 1).
+    """
+    L = len(case.layers) - 1
+    rs = tuple(float(case.r + case.r_spread * (l - (L + 1) / 2)) for l in range(1, L + 1))
+    for l, r in enumerate(rs, start=1):
+        if not 0.0 <= r < 1.0:
+            raise ValueError(f"r_spread = {case.r_spread!r} puts r_{l} = {r:.6g} outside [0, 1) "
+                             f"for r = {case.r!r} and {L} layers; choose a smaller r_spread")
+    return rs
+
+
+def layer_taus(weights, tau0: float) -> tuple:
+    """τ_l = τ0 × std(W_l) per layer, as training initialises them (thesis §2.5, per layer)."""
+    return tuple(tau0 * float(np.std(np.asarray(W, np.float64))) for W in weights)
 
 
 def band_count(case: Case) -> int:

@@ -39,6 +39,9 @@ from .mlp import check_mlp, mlp_backward, mlp_forward
 from .threshold import Threshold, compute_threshold
 from .validation import check_nonnegative, check_positive, check_ratio
 
+# One r, τ and threshold for all weights (the thesis's method), or one per layer (this module).
+GRANULARITIES = ("global", "layer")
+
 
 @dataclass
 class LayerwiseResult:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from .masks import soft_mask_and_slope
-from .vectors_schema import TIERS, n_layers_of, scalar, weights_of
+from .vectors_schema import TIERS, granularity_of, n_layers_of, scalar, weights_of
 
 # Pass criterion on the largest relative error (see the module notes), per tier.
 # float64: an independent float64 implementation (tests/test_compare.py's
@@ -64,13 +64,18 @@ def tolerance_table() -> dict:
     return table
 
 
+def per_layer(reference: dict, key: str) -> np.ndarray:
+    """A scalar key as one float64 value per layer: a layer-wise file's (L,) array, or the global value repeated."""
+    L = n_layers_of(reference["layers"])
+    return np.broadcast_to(np.asarray(reference[key], np.float64), (L,)).copy()
+
+
 def layer_terms(reference: dict):
-    """Per layer (w, g, s, z) at the reference's t and τ."""
+    """Per layer (w, g, s, z) at that layer's t and τ (the global ones in a global file)."""
     W = weights_of(reference)
     g = weights_of(reference, "grad_masked_W")
-    t, tau = scalar(reference, "t"), scalar(reference, "tau")
     out = []
-    for Wl, gl in zip(W, g):
+    for Wl, gl, t, tau in zip(W, g, per_layer(reference, "t"), per_layer(reference, "tau")):
         _, s, z = soft_mask_and_slope(Wl, t, tau)
         out.append((Wl, gl, s, z))
     return out
@@ -82,7 +87,8 @@ def reference_scales(reference: dict) -> dict:
     Returns
     -------
     dict
-        Output key → float:
+        Output key → float (an (L,) array for the per-layer keys of a layer-wise file,
+        where every sum below runs over that layer's weights only):
 
         - ``loss``, ``t``, ``dt_dr``, ``density``: their own magnitude;
         - ``mask*``: 1 (a mask lies in [0, 1]);
@@ -91,18 +97,26 @@ def reference_scales(reference: dict) -> dict:
         - ``grad_t``: (2t/τ)·Σ|g·w·s|, ``grad_tau``: Σ|g·w·s·z|/τ — the sums of
           the absolute terms of eqs. (2.11) and (2.10), which bound the
           rounding of the signed sums;
-        - ``grad_r``: |dt/dr|·scale(grad_t) + |2λ(r − 1)| (eq. (2.11) + (2.23)).
+        - ``grad_r``: |dt/dr|·scale(grad_t) + |2λ(r − 1)| (eq. (2.11) + (2.23)); layer-wise
+          |dt_l/dr_l|·scale(grad_t)_l + |2λ(n_l/n)(r_l − 1)|.
     """
     L = n_layers_of(reference["layers"])
-    t, tau = scalar(reference, "t"), scalar(reference, "tau")
+    layer = granularity_of(reference) == "layer"
+    t, tau = per_layer(reference, "t"), per_layer(reference, "tau")
     terms = layer_terms(reference)
-    sum_gws = sum(float(np.sum(np.abs(g * w * s))) for w, g, s, _ in terms)
-    sum_gwsz = sum(float(np.sum(np.abs(g * w * s * z))) for w, g, s, z in terms)
-    scales = {key: abs(scalar(reference, key)) for key in ("loss", "t", "dt_dr", "density")}
+    sum_gws = np.array([float(np.sum(np.abs(g * w * s))) for w, g, s, _ in terms])
+    sum_gwsz = np.array([float(np.sum(np.abs(g * w * s * z))) for w, g, s, z in terms])
+    if not layer:  # one global sum
+        t, tau, sum_gws, sum_gwsz = t[0], tau[0], sum_gws.sum(), sum_gwsz.sum()
+    scales = {key: np.abs(np.asarray(reference[key], np.float64)) for key in ("loss", "t", "dt_dr", "density")}
     scales["grad_t"] = 2.0 * t / tau * sum_gws  # thesis eq. (2.11), terms in absolute value
     scales["grad_tau"] = sum_gwsz / tau  # thesis eq. (2.10), terms in absolute value
-    reg = 2.0 * scalar(reference, "lam") * (scalar(reference, "r") - 1.0)
-    scales["grad_r"] = abs(scalar(reference, "dt_dr")) * scales["grad_t"] + abs(reg)
+    sizes = np.array([w.size for w, _, _, _ in terms], np.float64)
+    fractions = sizes / sizes.sum() if layer else 1.0  # n_l/n of the layer-wise regulariser
+    reg = 2.0 * scalar(reference, "lam") * fractions * (np.asarray(reference["r"], np.float64) - 1.0)
+    scales["grad_r"] = np.abs(np.asarray(reference["dt_dr"], np.float64)) * scales["grad_t"] + np.abs(reg)
+    if not layer:
+        scales = {key: float(value) for key, value in scales.items()}
     for l in range(1, L + 1):
         scales[f"mask{l}"] = 1.0
         for prefix in ("grad_masked_W", "grad_W", "grad_b"):

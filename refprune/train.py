@@ -18,6 +18,7 @@ import numpy as np
 from .checkpoint import Checkpointer, load_checkpoint
 from .data.dataset import Dataset
 from .density import THESIS_DENSITY, DensityConfig
+from .layerwise import GRANULARITIES
 from .losses import LOSSES, accuracy, loss_and_grad, r2_score
 from .masks import hard_mask, sparsity, training_soft_mask
 from .mlp import check_layer_sizes, init_mlp, mlp_forward
@@ -32,7 +33,6 @@ from .validation import check_choice, check_nonnegative, check_positive, check_r
 
 METHODS = ("dense", "lrp")
 VARIANTS = ("exact", "published")
-GRANULARITIES = ("global", "layer")
 DENSITY_METHODS = ("direct", "fft")
 EVAL_BATCH = 4096  # rows per forward pass when evaluating (bounds memory only)
 

@@ -27,12 +27,14 @@ Properties every case has
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from .density import PUBLISHED_DENSITY, DensityConfig
-from .gradcheck_case import Case, make_problem
+from .band import populate_layer_bands
+from .gradcheck_case import GRANULARITIES, Case, layer_ratios, layer_taus, make_problem
+from .layerwise import LayerwiseResult, layerwise_gradients
 from .lrp import DT_DR_POINTS, LRPConfig, LRPResult, lrp_gradients
 from .optim import EPS as ADAM_EPS
 from .optim import R_MAX
@@ -92,6 +94,15 @@ class VectorCase:
     seed : int
     covers : tuple of str
         Tags listing what the case spans (for the manifest).
+    granularity : {"global", "layer"}
+        "layer": layer-wise LRP (docs/derivations.md §9) with r_l = r + r_spread·(l − (L + 1)/2)
+        and τ_l = τ0 × std(W_l) (``tau_rule`` "std" only); no previous step is stored.
+    r_spread : float
+        The step between consecutive r_l of a layer-wise case.
+    band : int
+        Layer-wise: weights of each layer placed within its band |w² − t_l²| <= 3τ_l
+        (:func:`refprune.band.populate_layer_bands`), so that ∂L/∂τ_l and ∂L/∂t_l are not
+        negligible at small τ0; 0 places none.
     """
 
     name: str
@@ -109,6 +120,9 @@ class VectorCase:
     tier: str = "float64"
     seed: int = 0
     covers: tuple = ()
+    granularity: str = "global"
+    r_spread: float = 0.0
+    band: int = 0
 
     def __post_init__(self):
         """Check the choices (ValueError naming the field)."""
@@ -116,6 +130,11 @@ class VectorCase:
         check_choice(self.tier, "tier", TIERS)
         check_choice(self.threshold, "threshold", THRESHOLD_RULES)
         check_choice(self.dt_dr_at, "dt_dr_at", DT_DR_POINTS)
+        check_choice(self.granularity, "granularity", GRANULARITIES)
+        if self.granularity == "layer" and self.tau_rule != "std":
+            raise ValueError(f"case {self.name}: a layer-wise case takes tau_rule 'std' (τ_l = τ0 × std(W_l))")
+        if self.granularity == "global" and (self.r_spread or self.band):
+            raise ValueError(f"case {self.name}: r_spread and band apply to layer-wise cases only")
 
 
 def _density(method: str, reflect: bool, binning: str = "linear", renormalize: bool = False) -> DensityConfig:
@@ -181,6 +200,17 @@ CASES = (
                "a_{k+1}, with the sign of eq. (2.16)",
                (10, 12, 5), 8, "ce", 0.53, 0.1, lam=1.0, density=_PUBLISHED, dt_dr_at="order_stats",
                seed=14, covers=("classification", "medium", "published-kde", "lam>0", "float64")),
+    VectorCase("ce-layer", "layer-wise LRP (r_l = 0.42, 0.52, 0.62; τ_l = 0.1 × std(W_l)), classification, λ = 1",
+               (6, 5, 4, 3), 8, "ce", 0.52, 0.1, lam=1.0, seed=15, granularity="layer", r_spread=0.1,
+               covers=("classification", "tiny", "layer-wise", "moderate-tau", "lam>0", "float64")),
+    VectorCase("mse-layer-smoothed", "layer-wise LRP, smoothed threshold t̃_l = F̂_l⁻¹(r_l), regression, λ = 10",
+               (5, 8, 6, 2), 8, "mse", 0.45, 0.1, lam=10.0, threshold="smoothed", density=_REFLECTED,
+               seed=16, granularity="layer", r_spread=0.15,
+               covers=("regression", "tiny", "layer-wise", "smoothed", "moderate-tau", "lam>0", "float64")),
+    VectorCase("ce-layer-band", "layer-wise LRP at τ0 = 1e-5 with 6 weights of each layer placed "
+               "within its band |w² − t_l²| <= 3τ_l", (8, 6, 4), 6, "ce", 0.53, 1e-5, seed=17,
+               granularity="layer", r_spread=0.1, band=6,
+               covers=("classification", "tiny", "layer-wise", "extreme-tau", "band", "lam0", "float64")),
 )
 CASE_NAMES = tuple(c.name for c in CASES)
 
@@ -267,13 +297,18 @@ def build_inputs(case: VectorCase) -> dict:
         ``weights``, ``biases`` (lists of float64 arrays), ``x``, ``y``, ``r``,
         ``tau``, ``config`` (LRPConfig).
     """
-    problem = make_problem(Case(layers=case.layers, batch=case.batch, loss=case.loss,
-                                r=case.r, tau0=1.0, lam=case.lam, seed=case.seed,
-                                threshold=case.threshold, dtype="float64"))
+    base = Case(layers=case.layers, batch=case.batch, loss=case.loss, r=case.r, tau0=1.0, lam=case.lam,
+                seed=case.seed, threshold=case.threshold, dtype="float64")
+    problem = make_problem(base)
     weights = [to_float32_grid(W) for W in problem.weights]
     biases = [to_float32_grid(b) for b in problem.biases]
     x = to_float32_grid(problem.x)
     y = problem.y.astype(np.int64) if case.loss == "ce" else to_float32_grid(problem.y)
+    if case.granularity == "layer":
+        layered = replace(base, granularity="layer", r_spread=case.r_spread)
+        rs, taus, weights = layer_inputs(case, layered, weights)
+        return {"weights": weights, "biases": biases, "x": x, "y": y, "r": rs, "tau": taus,
+                "config": lrp_config(case)}
     r = f32(case.r)
     check_k_margin(case, r, sum(W.size for W in weights))
     config = lrp_config(case)
@@ -282,9 +317,26 @@ def build_inputs(case: VectorCase) -> dict:
     return {"weights": weights, "biases": biases, "x": x, "y": y, "r": r, "tau": tau, "config": config}
 
 
-def reference_outputs(res: LRPResult) -> dict:
-    """Output keys (``output_keys``) from an LRP pass, as float64 arrays."""
-    out = {"loss": res.loss, "t": res.threshold.t, "dt_dr": res.dt_dr, "density": res.density,
+def layer_inputs(case: VectorCase, base: Case, weights) -> tuple:
+    """r_l, τ_l (float32-representable) and the weights of a layer-wise case, bands placed.
+
+    τ_l = τ0 × std(W_l) of the weights before placement, as training initialises them;
+    placed weights are rounded to float32 (their logits move by ~1e-3, still in the band).
+    """
+    rs = [f32(r) for r in layer_ratios(base)]
+    taus = [f32(tau) for tau in layer_taus(weights, case.tau0)]
+    if case.band:
+        placed = populate_layer_bands(weights, rs, taus, case.threshold, case.density, case.band)
+        weights = [to_float32_grid(W) for W in placed]
+    for r, W in zip(rs, weights):
+        check_k_margin(case, r, W.size)
+    return rs, taus, weights
+
+
+def reference_outputs(res) -> dict:
+    """Output keys (``output_keys``) from an LRP pass (or a layer-wise one: (L,) arrays), as float64 arrays."""
+    t = [thr.t for thr in res.thresholds] if isinstance(res, LayerwiseResult) else res.threshold.t
+    out = {"loss": res.loss, "t": t, "dt_dr": res.dt_dr, "density": res.density,
            "grad_t": res.grad_t, "grad_tau": res.grad_tau, "grad_r": res.grad_r}
     out = {key: np.array(value, np.float64) for key, value in out.items()}
     for l in range(len(res.masks)):
@@ -318,6 +370,9 @@ def make_vectors(case: VectorCase) -> dict:
     """
     inp = build_inputs(case)
     W, b, r, tau, config = inp["weights"], inp["biases"], inp["r"], inp["tau"], inp["config"]
+    if case.granularity == "layer":
+        res = layerwise_gradients(W, b, inp["x"], inp["y"], r, tau, config)
+        return assemble_vectors(case.name, case.tier, case.layers, inp, res, None)
     res = lrp_gradients(W, b, inp["x"], inp["y"], r, tau, config)
     return assemble_vectors(case.name, case.tier, case.layers, inp, res,
                             previous_step(W, b, r, tau, res))
@@ -331,9 +386,10 @@ def assemble_vectors(name: str, tier: str, layers, inp: dict, res: LRPResult, pr
     name, tier : str
     layers : tuple of int
     inp : dict
-        ``weights``, ``biases`` (lists), ``x``, ``y``, ``r``, ``tau``, ``config`` (LRPConfig).
-    res : LRPResult
-        The reference pass on those inputs.
+        ``weights``, ``biases`` (lists), ``x``, ``y``, ``r``, ``tau``, ``config`` (LRPConfig);
+        a layer-wise case's ``r`` and ``tau`` are sequences of length L.
+    res : LRPResult or LayerwiseResult
+        The reference pass on those inputs (a LayerwiseResult writes a layer-wise file).
     prev : dict or None
         ``W_prev``, ``b_prev``, ``r_prev``, ``tau_prev``; None writes no previous step.
     """
@@ -344,8 +400,10 @@ def assemble_vectors(name: str, tier: str, layers, inp: dict, res: LRPResult, pr
     data.update(zip(layer_keys("W", L), W))
     data.update(zip(layer_keys("b", L), b))
     data.update({"x": inp["x"], "y": inp["y"], "loss_kind": np.array(config.loss),
-                 "r": np.array(float(inp["r"])), "tau": np.array(float(inp["tau"])),
+                 "r": np.array(inp["r"], np.float64), "tau": np.array(inp["tau"], np.float64),
                  "lam": np.array(float(config.lam)), "threshold_rule": np.array(config.threshold)})
+    if isinstance(res, LayerwiseResult):
+        data["granularity"] = np.array("layer")
     data.update(kde_inputs(config))
     if prev is not None:
         data.update(zip(layer_keys("W_prev", L), prev["W_prev"]))

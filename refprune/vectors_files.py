@@ -20,8 +20,8 @@ from . import __version__
 from .io import atomic_write
 from .tolerances import tolerance_table
 from .vectors import CASE_NAMES, CASES, VectorCase, case_by_name, make_vectors
-from .vectors_schema import (KDE_KEYS, SCHEMA_VERSION, layer_keys, n_layers_of, output_keys,
-                             required_input_keys, scalar, text)
+from .vectors_schema import (KDE_KEYS, SCHEMA_VERSION, granularity_of, layer_keys, n_layers_of, output_keys,
+                             required_input_keys, text)
 
 MANIFEST = "manifest.json"
 # The fixed zip timestamp of every archive member (the earliest a zip can hold),
@@ -52,7 +52,7 @@ def load_vectors(path) -> dict:
     if "schema_version" not in data or int(data["schema_version"]) != SCHEMA_VERSION:
         raise ValueError(f"{path}: not a vectors file of schema version {SCHEMA_VERSION}")
     L = n_layers_of(data["layers"])
-    missing = [key for key in required_input_keys(L) + output_keys(L) if key not in data]
+    missing = [key for key in required_input_keys(L, granularity_of(data)) + output_keys(L) if key not in data]
     if missing:
         raise ValueError(f"{path}: vectors file lacks keys {', '.join(missing)}")
     return data
@@ -76,18 +76,31 @@ def npz_bytes(arrays: dict) -> bytes:
     return buf.getvalue()
 
 
+def number_or_list(data: dict, key: str):
+    """A scalar key as a float, a layer-wise (L,) key as a list of floats."""
+    value = np.asarray(data[key], np.float64)
+    return float(value) if value.ndim == 0 else [float(v) for v in value]
+
+
 def manifest_entry(case: VectorCase, data: dict, blob: bytes) -> dict:
-    """The manifest's description of one written case."""
-    n = int(sum(np.size(data[key]) for key in layer_keys("W", n_layers_of(case.layers))))
-    return {"name": case.name, "file": f"{case.name}.npz",
-            "sha256": hashlib.sha256(blob).hexdigest(), "description": case.description,
-            "tier": case.tier, "covers": list(case.covers), "layers": list(case.layers),
-            "batch": case.batch, "loss_kind": case.loss, "n_weights": n,
-            "r": scalar(data, "r"), "k": min(int(np.floor(scalar(data, "r") * n)), n - 1),
-            "tau": scalar(data, "tau"), "tau_rule": case.tau_rule, "tau0": case.tau0,
-            "lam": case.lam, "threshold_rule": case.threshold,
-            "kde": {key: np.asarray(data[key]).item() for key in KDE_KEYS},
-            "t": scalar(data, "t"), "dt_dr": scalar(data, "dt_dr"), "seed": case.seed}
+    """The manifest's description of one written case (layer-wise: r, k, tau, t, dt_dr per layer)."""
+    sizes = [int(np.size(data[key])) for key in layer_keys("W", n_layers_of(case.layers))]
+    n = sum(sizes)
+    r = np.asarray(data["r"], np.float64)
+    counts = (sizes if r.ndim else [n])  # k = floor(r·n) of the pool each r applies to
+    k = [min(int(np.floor(rl * nl)), nl - 1) for rl, nl in zip(np.atleast_1d(r), counts)]
+    entry = {"name": case.name, "file": f"{case.name}.npz",
+             "sha256": hashlib.sha256(blob).hexdigest(), "description": case.description,
+             "tier": case.tier, "covers": list(case.covers), "layers": list(case.layers),
+             "batch": case.batch, "loss_kind": case.loss, "n_weights": n,
+             "r": number_or_list(data, "r"), "k": k if r.ndim else k[0],
+             "tau": number_or_list(data, "tau"), "tau_rule": case.tau_rule, "tau0": case.tau0,
+             "lam": case.lam, "threshold_rule": case.threshold,
+             "kde": {key: np.asarray(data[key]).item() for key in KDE_KEYS},
+             "t": number_or_list(data, "t"), "dt_dr": number_or_list(data, "dt_dr"), "seed": case.seed}
+    if case.granularity == "layer":
+        entry.update({"granularity": "layer", "r_spread": case.r_spread, "band": case.band})
+    return entry
 
 
 def merged_entries(manifest_path: Path, entries: list) -> list:

@@ -26,8 +26,8 @@ from .tolerances import tolerance_table
 from .validation import check_choice
 from .vectors import assemble_vectors
 from .vectors_files import MANIFEST, npz_bytes, read_manifest
-from .vectors_schema import (KDE_KEYS, LAYOUTS, SCHEMA_VERSION, TIERS, config_of, has_previous_step,
-                             layer_keys, n_layers_of, previous_keys, scalar, targets_of, text, weights_of)
+from .vectors_schema import (KDE_KEYS, LAYOUTS, SCHEMA_VERSION, TIERS, config_of, granularity_of,
+                             has_previous_step, layer_keys, n_layers_of, previous_keys, scalar, targets_of, text, weights_of)
 
 # Inputs a user's file must hold (the rest have defaults); see docs/vectors.md.
 REQUIRED = ("layers", "x", "y", "loss_kind", "r", "tau")
@@ -56,8 +56,8 @@ def layout_of(data: dict) -> str:
 
 def carries_inputs(data: dict) -> bool:
     """True if a dict holds a full set of case inputs (layers, every W and b, x, y, r, τ…)."""
-    if not all(key in data for key in REQUIRED):
-        return False
+    if not all(key in data for key in REQUIRED) or granularity_of(data) == "layer":
+        return False  # a layer-wise candidate is judged against the case it names
     L = n_layers_of(np.asarray(data["layers"]).ravel())
     return all(key in data for key in layer_keys("W", L) + layer_keys("b", L))
 

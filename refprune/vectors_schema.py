@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .density import DensityConfig
+from .gradcheck_case import GRANULARITIES
 from .lrp import LRPConfig
 
 SCHEMA_VERSION = 1
@@ -45,14 +46,33 @@ DEFAULT_DDOF = 1
 SCALAR_INPUTS = ("r", "tau", "lam", "r_prev", "tau_prev")
 STRING_INPUTS = ("case", "loss_kind", "threshold_rule", "tier")
 SCALAR_OUTPUTS = ("loss", "t", "dt_dr", "density", "grad_t", "grad_tau", "grad_r")
+# A layer-wise file (its ``granularity`` key is "layer"; a file without the key is
+# global) holds these under the same names as arrays of shape (L,), entry l − 1 for
+# layer l: r_l, τ_l, t_l, dt_l/dr_l, f_l, ∂L/∂t_l, ∂L/∂τ_l, ∂L/∂r_l (docs/vectors.md).
+LAYERWISE_KEYS = ("r", "tau", "t", "dt_dr", "density", "grad_t", "grad_tau", "grad_r")
 
 
-def input_keys(n_layers: int) -> list[str]:
-    """Every input key of a case with L layers, in file order."""
-    return (["schema_version", "case", "tier", "layers"] + layer_keys("W", n_layers)
-            + layer_keys("b", n_layers) + ["x", "y", "loss_kind", "r", "tau", "lam",
-                                           "threshold_rule", *KDE_KEYS]
-            + layer_keys("W_prev", n_layers) + layer_keys("b_prev", n_layers)
+def granularity_of(data: dict) -> str:
+    """A file's granularity: its ``granularity`` key, "global" without one."""
+    if "granularity" not in data:
+        return "global"
+    value = text(data, "granularity")
+    if value not in GRANULARITIES:
+        raise ValueError(f"granularity must be one of {', '.join(GRANULARITIES)}, got {value!r}")
+    return value
+
+
+def input_keys(n_layers: int, granularity: str = "global") -> list[str]:
+    """Every input key of a case with L layers, in file order.
+
+    A layer-wise case adds ``granularity`` and has no previous step (the stale-state
+    diagnosis it serves is global only).
+    """
+    keys = (["schema_version", "case", "tier", "layers"] + layer_keys("W", n_layers)
+            + layer_keys("b", n_layers) + ["x", "y", "loss_kind", "r", "tau", "lam", "threshold_rule"])
+    if granularity == "layer":
+        return keys + ["granularity", *KDE_KEYS]
+    return (keys + [*KDE_KEYS] + layer_keys("W_prev", n_layers) + layer_keys("b_prev", n_layers)
             + ["r_prev", "tau_prev"])
 
 
@@ -63,9 +83,11 @@ def output_keys(n_layers: int) -> list[str]:
             + layer_keys("grad_b", n_layers) + ["grad_tau", "grad_r"])
 
 
-def output_shapes(layers) -> dict:
-    """Expected shape of every output key: weight-shaped keys are (D_{l−1}, D_l)."""
-    shapes = {key: () for key in SCALAR_OUTPUTS}
+def output_shapes(layers, granularity: str = "global") -> dict:
+    """Expected shape of every output key: weight-shaped keys are (D_{l−1}, D_l); in a
+    layer-wise case the ``LAYERWISE_KEYS`` are (L,)."""
+    per_layer = LAYERWISE_KEYS if granularity == "layer" else ()
+    shapes = {key: (n_layers_of(layers),) if key in per_layer else () for key in SCALAR_OUTPUTS}
     for l, (fan_in, fan_out) in enumerate(zip(layers[:-1], layers[1:]), start=1):
         for prefix in ("mask", "grad_masked_W", "grad_W"):
             shapes[f"{prefix}{l}"] = (fan_in, fan_out)
@@ -78,10 +100,10 @@ def previous_keys(n_layers: int) -> list[str]:
     return layer_keys("W_prev", n_layers) + layer_keys("b_prev", n_layers) + list(PREV_KEYS_SCALAR)
 
 
-def required_input_keys(n_layers: int) -> list[str]:
+def required_input_keys(n_layers: int, granularity: str = "global") -> list[str]:
     """Input keys every case file must hold (``input_keys`` without the optional ones)."""
     optional = set(previous_keys(n_layers)) | {"kde_ddof"}
-    return [key for key in input_keys(n_layers) if key not in optional]
+    return [key for key in input_keys(n_layers, granularity) if key not in optional]
 
 
 def has_previous_step(data: dict) -> bool:

@@ -283,8 +283,8 @@ def inject_float32(data):
 # no false alarms
 
 
-@pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
-def test_independent_float64_implementation_passes(case):
+@pytest.mark.parametrize("case", [c for c in CASES if c.granularity == "global"], ids=lambda c: c.name)
+def test_independent_float64_implementation_passes(case):  # layer-wise cases: tests/test_compare_layer.py
     comp = compare_candidate(naive_pass(vectors(case.name)))
     assert comp.passed, format_comparison(comp)
     assert not comp.missing
@@ -307,8 +307,8 @@ def test_float32_implementations_pass_the_float32_tier(name):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
-def test_reference_cast_to_float32_is_no_false_alarm(case):
+@pytest.mark.parametrize("case", [c for c in CASES if c.granularity == "global"], ids=lambda c: c.name)
+def test_reference_cast_to_float32_is_no_false_alarm(case):  # the diagnosis is global only
     cand = inject_float32(vectors(case.name))
     assert compare_candidate(cand, tier="float32").passed
     comp = compare_candidate(cand)

@@ -8,13 +8,14 @@ import pytest
 
 from refprune.cli import main
 from refprune.tolerances import TIER_RTOL
+from refprune.layerwise import layerwise_gradients
 from refprune.lrp import lrp_gradients
 from refprune.masks import mask_logit
 from refprune.threshold import all_magnitudes, compute_threshold
 from refprune.vectors import CASE_NAMES, CASES, PREV_LR, case_by_name, make_vectors, reference_outputs
 from refprune.vectors_files import MANIFEST, load_vectors, reference_for, write_vectors
-from refprune.vectors_schema import (config_of, input_keys, n_layers_of, output_keys, output_shapes,
-                                     scalar, targets_of, text, weights_of)
+from refprune.vectors_schema import (LAYERWISE_KEYS, config_of, granularity_of, input_keys, n_layers_of,
+                                     output_keys, output_shapes, scalar, targets_of, text, weights_of)
 
 # The hard-τ case sets τ = min|w² − t²|/10 in float64 and stores float32: min|z| = 10 to
 # float32 rounding.
@@ -23,6 +24,10 @@ HARD_TAU_LOGIT_RTOL = 1e-6
 SATURATED_MASK = 5e-5
 # The previous step is W_prev − W of float32 weights: float32 rounding of W (|W| < 1).
 PREV_STEP_ATOL = 1e-7
+# A layer-wise case stores τ_l = τ0 × std(W_l) rounded to float32 (relative rounding 2⁻²⁴ < 6e-8).
+TAU_F32_RTOL = 1e-7
+GLOBAL_CASES = [case for case in CASES if case.granularity == "global"]
+LAYER_CASES = [case for case in CASES if case.granularity == "layer"]
 
 
 @pytest.fixture(scope="module")
@@ -42,6 +47,10 @@ def test_cases_span_what_the_issue_asks():
     assert {case.tier for case in CASES} == {"float64", "float32"}
     assert min(case.r for case in CASES) <= 0.01 and max(case.r for case in CASES) >= 0.999
     assert {case.threshold for case in CASES} == {"empirical", "smoothed"}
+    # layer-wise: both thresholds, both losses, and a small τ with a populated band
+    assert {c.threshold for c in LAYER_CASES} == {"empirical", "smoothed"}
+    assert {c.loss for c in LAYER_CASES} == {"ce", "mse"}
+    assert any(c.band and c.tau0 < 1e-3 for c in LAYER_CASES)
     assert max(n_weights(c.layers) for c in CASES) > 1000 > min(n_weights(c.layers) for c in CASES)
     assert len(set(CASE_NAMES)) == len(CASES)
 
@@ -51,12 +60,16 @@ def test_every_file_holds_exactly_the_schema(tmp_path):
     for case in CASES:
         data = load_vectors(tmp_path / f"{case.name}.npz")
         L = n_layers_of(case.layers)
-        assert list(data) == input_keys(L) + output_keys(L)
-        for key, shape in output_shapes(case.layers).items():
+        assert list(data) == input_keys(L, case.granularity) + output_keys(L)
+        assert granularity_of(data) == case.granularity
+        for key, shape in output_shapes(case.layers, case.granularity).items():
             assert data[key].shape == shape and data[key].dtype == np.float64, key
         for l, (fan_in, fan_out) in enumerate(zip(case.layers[:-1], case.layers[1:]), start=1):
-            assert data[f"W{l}"].shape == (fan_in, fan_out) == data[f"W_prev{l}"].shape
+            assert data[f"W{l}"].shape == (fan_in, fan_out)
+            assert case.granularity == "layer" or data[f"W_prev{l}"].shape == (fan_in, fan_out)
             assert data[f"b{l}"].shape == (fan_out,)
+        if case.granularity == "layer":
+            assert data["r"].shape == data["tau"].shape == (L,)
         assert text(data, "case") == case.name and text(data, "tier") == case.tier
         assert data["layers"].dtype == np.int64 and tuple(data["layers"]) == case.layers
         assert data["y"].dtype == (np.int64 if case.loss == "ce" else np.float64)
@@ -64,8 +77,10 @@ def test_every_file_holds_exactly_the_schema(tmp_path):
 
 def test_inputs_are_exactly_representable_in_float32(vectors):
     for name, data in vectors.items():
-        floats = [k for k in input_keys(n_layers_of(data["layers"])) if data[k].dtype.kind == "f"]
-        assert {"x", "r", "tau", "W1", "b1", "W_prev1", "tau_prev"} <= set(floats)
+        granularity = granularity_of(data)
+        floats = [k for k in input_keys(n_layers_of(data["layers"]), granularity) if data[k].dtype.kind == "f"]
+        assert {"x", "r", "tau", "W1", "b1"} | ({"W_prev1", "tau_prev"} if granularity == "global" else set()) \
+            <= set(floats)
         for key in floats:
             value = data[key]
             assert np.array_equal(value, value.astype(np.float32).astype(np.float64)), (name, key)
@@ -85,8 +100,11 @@ def test_generation_is_byte_for_byte_reproducible(tmp_path):
 
 def test_outputs_are_lrp_gradients_of_the_stored_inputs(vectors):
     for name, data in vectors.items():
-        res = lrp_gradients(weights_of(data), weights_of(data, "b"), data["x"], targets_of(data),
-                            scalar(data, "r"), scalar(data, "tau"), config_of(data))
+        layer = granularity_of(data) == "layer"
+        res = (layerwise_gradients if layer else lrp_gradients)(
+            weights_of(data, "W"), weights_of(data, "b"), data["x"], targets_of(data),
+            data["r"] if layer else scalar(data, "r"), data["tau"] if layer else scalar(data, "tau"),
+            config_of(data))
         again = reference_outputs(res)
         for key, value in again.items():
             np.testing.assert_array_equal(value, data[key], err_msg=f"{name} {key}")
@@ -122,7 +140,7 @@ def test_r_near_one_prunes_all_but_the_largest_few(vectors):
 
 
 def test_previous_step_is_one_adam_step_back(vectors):
-    for name, data in vectors.items():
+    for name, data in ((c.name, vectors[c.name]) for c in GLOBAL_CASES):
         for l in range(1, n_layers_of(data["layers"]) + 1):
             step = data[f"W_prev{l}"] - data[f"W{l}"]
             g = data[f"grad_W{l}"]
@@ -204,3 +222,21 @@ def test_files_without_the_newer_optional_keys_still_load(tmp_path):
     loaded = load_vectors(path)
     assert config_of(loaded).density.ddof == 1  # the ddof every file before kde_ddof used
     assert config_of(data).density == config_of(loaded).density
+
+
+def test_layer_wise_cases_have_their_own_r_tau_and_t_per_layer(vectors):
+    for case in LAYER_CASES:
+        data = vectors[case.name]
+        config = config_of(data)
+        rs, taus, ts = data["r"], data["tau"], data["t"]
+        assert len(set(rs)) == len(rs)  # distinct r_l: a layer mix-up shows
+        for l, W in enumerate(weights_of(data), start=1):
+            # t_l is the r_l-threshold of layer l's own magnitudes
+            assert ts[l - 1] == compute_threshold([W], rs[l - 1], config.threshold, config.density).t
+            z = mask_logit(W, ts[l - 1], taus[l - 1])
+            if case.band:  # the placed weights are within the band of their own layer
+                assert np.count_nonzero(np.abs(z) < 60) >= 2, (case.name, l)
+            else:  # τ_l = τ0 × std(W_l), as training initialises it
+                assert taus[l - 1] == pytest.approx(case.tau0 * np.std(W), rel=TAU_F32_RTOL)
+        for key in LAYERWISE_KEYS:
+            assert data[key].shape == (n_layers_of(case.layers),), (case.name, key)
