@@ -141,6 +141,15 @@ def jobs(quick: bool, data_dir=None, results=None, fashion_dir=None) -> list:
     return first + second
 
 
+def planned_jobs(quick: bool, data_dir=None, fashion_dir=None) -> list:
+    """Every job of the settings as if all stage-1 runs were done (sparsity r0 as a stand-in), for time estimates."""
+    s = QUICK if quick else FULL
+    dirs = {} if quick else {"mnist": data_dir, "fashion-mnist": str(fashion_dir or DEFAULT_FASHION_DIR)}
+    every = {source_tag(g, r0, s["lam"], s["epochs"]): r0 for g, r0 in sources(s)}
+    return jobs(quick, data_dir, None, fashion_dir) + [
+        j for seed in s["seeds"] for data in s["datasets"] for j in stage2_jobs(s, data, seed, dirs, every)]
+
+
 STEM = "matched_sparsity"
 
 

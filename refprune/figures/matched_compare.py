@@ -19,6 +19,8 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
+from .common import mark_clipped
+
 METHOD_LABELS = {
     "lrp-global": "LRP (global r)",
     "lrp-layer": "LRP (layer-wise r_l)",
@@ -33,6 +35,9 @@ METHOD_STYLE = {  # marker, line style, colour: each method its own
     "post": ("v", ":", "tab:red"), "post-ft": ("^", "--", "tab:orange"),
     "prepruning": ("D", "-.", "tab:green"), "fixedr": ("P", (0, (5, 1, 1, 1)), "tab:purple"),
 }
+# Pruning after training without fine-tuning can fall far below the rest; the
+# accuracy axis ends this many pp below the lowest other point and marks what is cut off.
+CLIP_MARGIN_PP = 3.0
 TABLE_KEYS = ["data", "LRP run", "method", "seeds", "sparsity (%)", "test accuracy (%)", "LRP − method (pp)",
               "in larger std", "verdict", "epochs", "wall time (min)"]
 SPREAD_RULE = ("LRP *wins* where its mean test accuracy over seeds is above the method's by more than the spread "
@@ -206,6 +211,20 @@ def draw_method(ax, points, method: str) -> None:
             ms=7, lw=1.2, label=METHOD_LABELS[method], mfc="none")
 
 
+def clip_axis(ax, points) -> None:
+    """End the accuracy axis :data:`CLIP_MARGIN_PP` below every point but post-training pruning's (and a third
+    of it above); ▼ marks the points cut off."""
+    others = [100 * p["accuracy"] for p in points if p["method"] != "post"]
+    post = [p for p in points if p["method"] == "post"]
+    if not others or not post:
+        return
+    floor = min(others) - CLIP_MARGIN_PP
+    if min(100 * p["accuracy"] for p in post) < floor:
+        ax.set_ylim(floor, max(others) + CLIP_MARGIN_PP / 3)
+        mark_clipped(ax, [100 * p["sparsity"] for p in post], [[100 * p["accuracy"] for p in post]], floor,
+                     color=METHOD_STYLE["post"][2])
+
+
 def matched_figure(points):
     """Test accuracy against sparsity, one panel per data set, every method with its own marker and line."""
     datasets = list(dict.fromkeys(p["data"] for p in points))
@@ -218,10 +237,12 @@ def matched_figure(points):
             ax.axhline(stats(dense)["mean"], color="0.4", ls="--", lw=0.8, label="dense (mean)")
         for method in METHOD_LABELS:
             draw_method(ax, mine, method)
+        clip_axis(ax, mine)
         seeds = sorted({p["seed"] for p in mine})
         ax.set(xlabel="sparsity (%)", ylabel="test accuracy (%)",
                title=f"{data} ({len(seeds)} seed(s): {', '.join(map(str, seeds))})")
         ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=7)
-    fig.suptitle("Matched sparsity: LRP and magnitude-pruning baselines (light: seeds; markers: means)")
+    fig.suptitle("Matched sparsity: LRP and magnitude-pruning baselines (light: seeds; markers: means; "
+                 "▼: below the axis)")
     return fig
