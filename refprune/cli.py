@@ -19,6 +19,7 @@ from pathlib import Path
 
 from . import __version__
 from .cli_options import BadInput, Parser, add_options, check_applicable, given, show, user_input
+from .data.tasks import DEFAULT_FASHION_DIR
 
 EXIT_INTERNAL, EXIT_BAD_INPUT, EXIT_DIVERGED, EXIT_INTERRUPTED = 1, 2, 3, 130
 
@@ -190,7 +191,8 @@ def add_figures_parser(sub) -> None:
     p = sub.add_parser("figures", help="redraw the thesis's figures and tables from results/",
                        description="Redraw every figure and table of the thesis from the results "
                                    "directory; with --recompute, first run the jobs whose results are missing.")
-    p.add_argument("--only", action="append", help="figure group (masks, synthetic, mnist, deviations); repeatable")
+    p.add_argument("--only", action="append", help="figure group (masks, synthetic, mnist, deviations, protocols, "
+                                                   "matched); repeatable")
     p.add_argument("--out", help="figures directory (default: figures/ of the checkout)")
     p.add_argument("--results", help="results directory (default: results/ of the checkout)")
     p.add_argument("--recompute", action="store_true", help="run missing jobs before plotting")
@@ -198,6 +200,9 @@ def add_figures_parser(sub) -> None:
                    help="every pipeline at tiny size with stand-in data, in a temporary directory "
                         "unless --out/--results are given (a smoke test)")
     p.add_argument("--data-dir", help="MNIST IDX directory, needed to compute the MNIST jobs")
+    p.add_argument("--fashion-dir", default=DEFAULT_FASHION_DIR,
+                   help="Fashion-MNIST IDX directory, for the matched group's Fashion-MNIST jobs "
+                        f"(default: {DEFAULT_FASHION_DIR})")
     p.add_argument("--jobs", type=int, default=1, help="jobs run at once (default 1)")
     p.add_argument("--shard", help="run only shard i of N of the jobs, as i/N")
     p.add_argument("--scheduler", help="run the jobs on this Dask scheduler (address), or on local:N worker "
@@ -236,7 +241,8 @@ def run_figures_cmd(args) -> int:
             if not args.recompute and set(names) <= set(GROUPS):  # run_figures names unknown groups
                 check_results_folder(results.resolve())
             run_figures(names, results.resolve(), out.resolve(), recompute=args.recompute,
-                        data_dir=args.data_dir, n_jobs=args.jobs, shard=shard, scheduler=args.scheduler)
+                        data_dir=args.data_dir, n_jobs=args.jobs, shard=shard, scheduler=args.scheduler,
+                        fashion_dir=args.fashion_dir)
     print(f"figures in {out.resolve()} (index: {(out / 'README.md').resolve()})")
     return 0
 

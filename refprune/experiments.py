@@ -17,7 +17,14 @@ Job kinds, registered in :data:`JOB_KINDS` (a plain dict, see :mod:`refprune.swe
     each ratio of a grid and evaluate train and validation (Figs. 4.4/4.5).
 ``pre_pruning``
     Prune the initial weights at one ratio, train with the mask fixed,
-    evaluate (Figs. 4.6/4.7).
+    evaluate (Figs. 4.6/4.7); on MNIST-shaped data also the test split, and
+    the training's ``train_seconds``.
+``finetune_pruning``
+    Train dense on MNIST-shaped data, then for each ratio of a list prune
+    globally by magnitude, evaluate validation and test, fine-tune
+    ``finetune_epochs`` epochs with the mask fixed and evaluate again
+    (:func:`refprune.baselines.fine_tuned_pruning`); ``sources`` (optional)
+    names where each ratio came from, kept beside it.
 
 ``tiny_mnist`` is a stand-in for MNIST with the same shapes and classes but
 random pixels, small enough for a smoke test (``refprune figures --quick``);
@@ -26,9 +33,11 @@ no figure of the index is made from it.
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
-from .baselines import post_training_pruning, pre_training_pruning
+from .baselines import fine_tuned_pruning, post_training_pruning, pre_training_pruning
 from .data.tasks import DEFAULT_LAYERS, LOSS_OF_TASK, load_task
 from .data.tiny import tiny_mnist  # noqa: F401  (re-exported: refprune.experiments.tiny_mnist)
 from .jobs_data import run_data_samples_job
@@ -60,12 +69,16 @@ def job_config(job: dict) -> TrainConfig:
 
 
 def downsample(values, limit: int = MAX_TRACE) -> tuple[np.ndarray, np.ndarray]:
-    """(step indices, values) keeping at most ``limit`` evenly spaced points (the last included)."""
+    """(step indices, values) keeping at most ``limit`` evenly spaced steps (the last included).
+
+    ``values`` has one entry per step (a layer-wise run's per-layer traces: one row of L values per step).
+    """
     values = np.asarray(values, np.float64)
-    if values.size <= limit:
-        idx = np.arange(values.size)
+    n = values.shape[0] if values.ndim else 0
+    if n <= limit:
+        idx = np.arange(n)
     else:
-        idx = np.unique(np.linspace(0, values.size - 1, limit).round().astype(np.int64))
+        idx = np.unique(np.linspace(0, n - 1, limit).round().astype(np.int64))
     return idx, values[idx]
 
 
@@ -94,9 +107,14 @@ def unpack_mask(arrays: dict, layer: int) -> np.ndarray:
     return bits.reshape(shape).astype(bool)
 
 
+def task_loss(job: dict) -> str:
+    """The loss of the job's task: cross-entropy for MNIST-shaped data, MSE for the synthetic task."""
+    return LOSS_OF_TASK["mnist" if job["data"] in MNIST_SHAPED else "synthetic"]
+
+
 def dense_config(job: dict) -> TrainConfig:
-    """Dense, MSE, Adam at the job's ``lr`` (default 1e-3): ``epochs`` epochs of batch ``batch_size`` (thesis §4.1)."""
-    return TrainConfig(method="dense", loss="mse", epochs=job["epochs"], lr=job.get("lr", TrainConfig.lr),
+    """Dense, the task's loss, Adam at the job's ``lr`` (default 1e-3): ``epochs`` epochs of batch ``batch_size`` (thesis §4.1)."""
+    return TrainConfig(method="dense", loss=task_loss(job), epochs=job["epochs"], lr=job.get("lr", TrainConfig.lr),
                        batch_size=job["batch_size"], seed=job["seed"])
 
 
@@ -121,8 +139,22 @@ def run_post_pruning_job(job: dict):
 
 
 def run_pre_pruning_job(job: dict):
-    rec = pre_training_pruning(job_data(job), job_layers(job), dense_config(job), job["ratio"])
-    return {"alpha": job["alpha"], "seed": job["seed"], **rec}, {}
+    data = job_data(job)
+    splits = ("train", "val", "test") if job["data"] in MNIST_SHAPED else ("train", "val")
+    start = time.perf_counter()
+    rec = pre_training_pruning(data, job_layers(job), dense_config(job), job["ratio"], splits)
+    head = {"alpha": job["alpha"]} if "alpha" in job else {"data": job["data"], "train_seconds": time.perf_counter() - start}
+    return {**head, "seed": job["seed"], **rec}, {}
+
+
+def run_finetune_pruning_job(job: dict):
+    if job["data"] not in MNIST_SHAPED:
+        raise ValueError(f"finetune_pruning is for MNIST-shaped data {list(MNIST_SHAPED)}, got {job['data']!r}")
+    rec = fine_tuned_pruning(job_data(job), job_layers(job), dense_config(job), job["ratios"],
+                             job["finetune_epochs"])
+    for r, source in zip(rec["by_ratio"], job.get("sources") or [None] * len(rec["by_ratio"])):
+        r["source"] = source
+    return {"data": job["data"], "seed": job["seed"], **rec}, {}
 
 
 # The job registry: kind → function(job) -> (record, arrays). A plain dict, so a
@@ -133,5 +165,6 @@ JOB_KINDS = {
     "overfit": run_overfit_job,
     "post_pruning": run_post_pruning_job,
     "pre_pruning": run_pre_pruning_job,
+    "finetune_pruning": run_finetune_pruning_job,
     "data_samples": run_data_samples_job,
 }

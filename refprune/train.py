@@ -44,6 +44,16 @@ def parse_deviations(text: str) -> tuple:
     return tuple(part.strip().upper() for part in text.split(",") if part.strip())
 
 
+def parse_bool(text: str) -> bool:
+    """``"true"``/``"yes"``/``"1"`` → True, ``"false"``/``"no"``/``"0"`` → False (any case)."""
+    word = text.strip().lower()
+    if word in ("true", "yes", "1"):
+        return True
+    if word in ("false", "no", "0"):
+        return False
+    raise ValueError(f"expected true or false, got {text!r}")
+
+
 LRP = {"method": "lrp"}
 
 
@@ -68,6 +78,8 @@ class TrainConfig:
     lr_r: float = option(1e-4, "Adam learning rate of r", applies=LRP)
     lr_tau: float = option(1e-6, "Adam learning rate of τ", applies=LRP)
     lam: float = option(0.0, "λ of the regulariser λ(1 − r)² (layer-wise: λ Σ_l (n_l/n)(1 − r_l)²)", applies=LRP)
+    learn_r: bool = option(True, "False: r stays at r0 — a fixed-ratio soft mask; τ is still learned "
+                           "(exact variant, global granularity)", parse=parse_bool, show="true", applies=LRP)
     granularity: str = option("global", "one r, τ and threshold for all weights, or one per layer "
                               "(docs/derivations.md §9; exact variant only)", choices=GRANULARITIES, applies=LRP)
     epochs: int = option(25, "epochs")
@@ -91,6 +103,10 @@ class TrainConfig:
         check_choice(self.granularity, "granularity", GRANULARITIES)
         if self.layerwise and self.variant != "exact":
             raise ValueError("granularity 'layer' needs the exact variant: the published code has one global r and τ")
+        if not isinstance(self.learn_r, (bool, np.bool_)):
+            raise ValueError(f"learn_r must be True or False, got {self.learn_r!r}")
+        if not self.learn_r and (self.variant != "exact" or self.granularity != "global"):
+            raise ValueError("learn_r False (a fixed-ratio soft mask) needs the exact variant and global granularity")
         check_ratio(self.r0, "r0")
         for name in ("tau0", "lr", "lr_r", "lr_tau"):
             check_positive(getattr(self, name), name)
@@ -231,7 +247,7 @@ def make_step(cfg: TrainConfig):
     if cfg.layerwise:
         return lambda s, x, y: layerwise_step(s, x, y, cfg.loss, cfg.lam, density)
     if cfg.variant == "exact":
-        return lambda s, x, y: exact_step(s, x, y, cfg.loss, cfg.lam, density)
+        return lambda s, x, y: exact_step(s, x, y, cfg.loss, cfg.lam, density, learn_r=cfg.learn_r)
     path = PublishedPath(frozenset(cfg.deviations))
     return lambda s, x, y: published_step(s, x, y, cfg.loss, cfg.lam, path)
 

@@ -8,6 +8,15 @@ variants, both λ) and per Table 4.6 row; the committed results have seed 0
 of those, so each further seed is given seed 0's measured run time. The
 other groups are taken as committed (the synthetic task already has 5 seeds).
 
+A job kind with no committed run yet is estimated from a committed run of the
+same data size and epochs (:data:`ESTIMATES`): the matched group's dense and
+pruning-at-initialisation runs by the MNIST dense run, its LRP runs (global
+and layer-wise) and fixed-ratio soft masks by the exact λ = 10 Table 4.6 run,
+its fine-tuning job by the dense run plus each ratio's fine-tuning epochs at
+the dense run's time per epoch. Fashion-MNIST has MNIST's sizes. Its stage-2
+jobs are listed as if every stage-1 run were done
+(:func:`refprune.figures.matched.planned_jobs`).
+
 The wall time for N workers is the list schedule a sweep actually follows
 (``--jobs N``, or a Dask cluster of N single-threaded workers): jobs start in
 the sweep's order, each on the first worker that is free, and each takes the
@@ -22,18 +31,44 @@ import heapq
 import re
 from pathlib import Path
 
-from refprune.figures import GROUPS, all_jobs
+from refprune.figures import GROUPS, all_jobs, matched
 from refprune.sweep import load_results
 
 ROOT = Path(__file__).resolve().parents[1]
 SEEDED = re.compile(r"^(rsweep_|t46_).*_s0$")  # jobs the full protocol runs with more seeds
 PROTOCOL_RUN = re.compile(r"^proto_[a-z0-9]+_")  # a protocol hypothesis's run of a stated-protocol job
+DENSE_RUN, EXACT_RUN = "mnist_dense_s0", "t46_exact_r00.95_lam10_s0"  # 25 epochs of MNIST each
+MATCHED_RATIOS = 6  # LRP runs per data set and seed in the matched group: 3 r0 × 2 granularities
+
+
+def finetune_factor(match) -> float:
+    """Dense training plus each ratio's fine-tuning, in units of the dense run (same time per epoch)."""
+    return 1 + MATCHED_RATIOS * int(match["ft"]) / int(match["e"])
+
+
+# (name pattern, committed run it is estimated by, factor on that run's seconds)
+ESTIMATES = (
+    (re.compile(r"^matched_.*_(dense|prepruning)-e\d+"), DENSE_RUN, lambda m: 1.0),
+    (re.compile(r"^matched_.*_(lrp-(global|layer)|fixedr)-"), EXACT_RUN, lambda m: 1.0),
+    (re.compile(r"^matched_.*_finetune(?P<ft>\d+)-e(?P<e>\d+)_"), DENSE_RUN, finetune_factor),
+)
+
+
+def estimate(measured: dict, name: str):
+    """A job's run time from the committed run its kind is estimated by (:data:`ESTIMATES`), or None."""
+    for pattern, reference, factor in ESTIMATES:
+        match = pattern.match(name)
+        if match and reference in measured:
+            return measured[reference] * factor(match)
+    return None
 
 
 def full_protocol(seeds: int) -> list[str]:
     """Job names of the full protocol, in the order the sweep runs them."""
     names = []
-    for job in all_jobs(list(GROUPS), quick=False, data_dir="MNIST_DIR"):
+    groups = [g for g in GROUPS if g != "matched"]
+    jobs = all_jobs(groups, quick=False, data_dir="MNIST_DIR") + matched.planned_jobs(False, "MNIST_DIR")
+    for job in jobs:
         names.append(job["name"])
         if SEEDED.match(job["name"]):
             names += [f"{job['name'][:-1]}{s}" for s in range(1, seeds)]
@@ -54,6 +89,8 @@ def run_times(results, names) -> tuple[list[float], list[str]]:
         if seconds is None and PROTOCOL_RUN.match(name):
             stated = re.sub(r"_s\d+$", "_s0", PROTOCOL_RUN.sub("", name))
             seconds = measured.get(stated)
+        if seconds is None:
+            seconds = estimate(measured, name)
         if seconds is None:
             missing.append(name)
         else:

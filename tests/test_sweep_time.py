@@ -40,3 +40,15 @@ def test_the_script_covers_every_job_of_the_full_protocol_from_the_committed_res
                          capture_output=True, text=True, check=True).stdout
     assert "full protocol (5 seeds" in out and "no committed run time" not in out
     assert len(out.strip().splitlines()) == 5
+
+
+def test_the_matched_groups_jobs_are_estimated_from_the_committed_dense_and_exact_runs(tmp_path):
+    from refprune.io import write_json
+    script = load_script()
+    for name, seconds in ((script.DENSE_RUN, 100.0), (script.EXACT_RUN, 400.0)):
+        write_json(tmp_path / f"{name}.json", {"job": {"name": name}, "seconds": seconds})
+    src = "lrp-layer-r00.80-lam10-e25"
+    names = ["matched_mnist_s0_dense-e25", f"matched_fashion-mnist_s1_{src}", f"matched_mnist_s2_fixedr-e25_at_{src}",
+             f"matched_mnist_s0_prepruning-e25_at_{src}", "matched_mnist_s0_finetune5-e25_at_lrp-global+layer-x"]
+    # fine-tuning: the dense run, then 6 ratios × 5 epochs at the dense run's 4 s per epoch
+    assert script.run_times(tmp_path, names) == ([100.0, 400.0, 400.0, 100.0, 100.0 * (1 + 6 * 5 / 25)], [])

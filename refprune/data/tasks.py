@@ -23,6 +23,8 @@ from .synthetic import make_synthetic
 TASKS = ("synthetic", "mnist", "fashion-mnist")
 IDX_TASKS = ("mnist", "fashion-mnist")  # read from the four MNIST-format IDX files
 DEFAULT_LAYERS = {"synthetic": (1, 32, 32, 32, 1), "mnist": (784, 512, 512, 10), "fashion-mnist": (784, 512, 512, 10)}
+# Where the Debian package dataset-fashion-mnist installs the four IDX files.
+DEFAULT_FASHION_DIR = "/usr/share/datasets/fashion-mnist"
 LOSS_OF_TASK = {"synthetic": "mse", "mnist": "ce", "fashion-mnist": "ce"}
 # Bytes a training run holds per parameter, in units of the dtype's size: the
 # parameters, Adam's two moments, the gradient and about ten flat scratch buffers.

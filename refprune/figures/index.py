@@ -27,7 +27,9 @@ def command_for(group: str) -> str:
     redraw = f"`{COMMAND} --only {group}`"
     if group in ("masks",):
         return redraw
-    data = " --data-dir MNIST_DIR" if group in ("mnist", "deviations") else ""
+    data = " --data-dir MNIST_DIR" if group in ("mnist", "deviations", "matched") else ""
+    if group == "matched":
+        data += " [--fashion-dir FASHION_DIR]"
     return f"{redraw}; compute: `{COMMAND} --only {group} --recompute{data}`"
 
 

@@ -225,9 +225,14 @@ def adam_step(state: TrainState, grad_flat_w: np.ndarray, grad_biases) -> None:
     adam_biases(state, grad_biases)
 
 
-def update_r_tau(state: TrainState, d_r: float, d_tau: float) -> None:
-    """Adam steps for r and τ, then the clamps τ >= 1e-6, r in [0, 0.9999]."""
-    state.r = clamp_ratio(adam_scalar(state.r, d_r, state.adam_r))
+def update_r_tau(state: TrainState, d_r: float, d_tau: float, learn_r: bool = True) -> None:
+    """Adam steps for r and τ, then the clamps τ >= 1e-6, r in [0, 0.9999].
+
+    With ``learn_r`` False, r and its Adam state are left exactly as they are
+    (a fixed-ratio soft mask); τ is still updated.
+    """
+    if learn_r:
+        state.r = clamp_ratio(adam_scalar(state.r, d_r, state.adam_r))
     state.tau = clamp_tau(adam_scalar(state.tau, d_tau, state.adam_tau))
 
 

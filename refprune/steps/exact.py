@@ -107,7 +107,8 @@ PHASES = ("threshold", "masks", "forward_backward", "gradients_density_adam", "r
 
 
 def exact_step(state: TrainState, x, y, loss: str, lam: float,
-               density: DensityConfig = DensityConfig(), phase_times: list | None = None) -> float:
+               density: DensityConfig = DensityConfig(), phase_times: list | None = None,
+               learn_r: bool = True) -> float:
     """One LRP step on the exact gradient path (METHOD §3, Algorithm 1).
 
     Parameters
@@ -125,6 +126,9 @@ def exact_step(state: TrainState, x, y, loss: str, lam: float,
         (its bandwidth rule, reflection and method are all followed).
     phase_times : list, optional
         If given, the seconds of each of ``PHASES`` are appended (for the benchmarks).
+    learn_r : bool
+        False: r stays where it is (no Adam step on it; a fixed-ratio soft
+        mask), τ and the weights are still learned.
 
     Returns
     -------
@@ -154,7 +158,7 @@ def exact_step(state: TrainState, x, y, loss: str, lam: float,
     tick()
     dt_dr = threshold_derivative(f_t)                                  # eq. (2.16)
     d_r = grad_ratio(d_t, dt_dr, r, lam)                               # eqs. (2.11), (2.23)
-    update_r_tau(state, d_r, d_tau)                                    # line 15
+    update_r_tau(state, d_r, d_tau, learn_r)                           # line 15
     tick()
     if clock:
         phase_times.extend(b - a for a, b in zip(clock, clock[1:]))
