@@ -14,6 +14,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import time
 
 import numpy as np
@@ -159,6 +161,36 @@ def fine_tuned_pruning(data: Dataset, layers, cfg: TrainConfig, ratios, finetune
                         "finetuned": scores(data, tuned_w, tuned_b, cfg.loss, splits),
                         "finetune_epochs": int(finetune_epochs), "seconds": time.perf_counter() - start})
     return {"dense": dense, "by_ratio": records}
+
+
+# Seeds of the per-ratio networks: ratio k of a job with seed s trains from seed
+# PER_RATIO_SEED_STRIDE·s + k, so no two (s, k) share one (k < 1000).
+PER_RATIO_SEED_STRIDE = 1000
+
+
+def per_ratio_network_pruning(data: Dataset, layers, cfg: TrainConfig, ratios) -> list[dict]:
+    """One dense network trained per ratio, each pruned at its own ratio and evaluated.
+
+    The hypothesis that the thesis's Figs. 4.4/4.5 train a fresh network for
+    every pruning ratio (issue 16): ratio k trains with seed
+    ``PER_RATIO_SEED_STRIDE·cfg.seed + k`` (its own initialisation and batch
+    order; the data split is the task's, unchanged).
+
+    Returns
+    -------
+    list of dict
+        As :func:`post_training_pruning`: ``ratio`` and train/val loss and metric.
+    """
+    if cfg.method != "dense":
+        raise ValueError("per_ratio_network_pruning trains dense networks: use TrainConfig(method='dense')")
+    if len(ratios) > PER_RATIO_SEED_STRIDE:
+        raise ValueError(f"at most {PER_RATIO_SEED_STRIDE} ratios per job, got {len(ratios)}")
+    records = []
+    for k, p in enumerate(ratios):
+        result = train(data, layers, replace(cfg, seed=PER_RATIO_SEED_STRIDE * cfg.seed + k), log=None)
+        pruned = magnitude_prune(result["weights"], p)
+        records.append({"ratio": float(p), **scores(data, pruned, result["biases"], cfg.loss)})
+    return records
 
 
 def pre_training_pruning(data: Dataset, layers, cfg: TrainConfig, ratio: float, splits=("train", "val")) -> dict:

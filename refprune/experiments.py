@@ -37,7 +37,7 @@ import time
 
 import numpy as np
 
-from .baselines import fine_tuned_pruning, post_training_pruning, pre_training_pruning
+from .baselines import fine_tuned_pruning, per_ratio_network_pruning, post_training_pruning, pre_training_pruning
 from .data.tasks import DEFAULT_LAYERS, LOSS_OF_TASK, load_task
 from .data.tiny import tiny_mnist  # noqa: F401  (re-exported: refprune.experiments.tiny_mnist)
 from .jobs_data import run_data_samples_job
@@ -133,9 +133,29 @@ def run_overfit_job(job: dict):
     return record, {}
 
 
+POST_PRUNING_HYPOTHESES = ("shared", "per_ratio_network", "finetune")
+
+
 def run_post_pruning_job(job: dict):
-    records = post_training_pruning(job_data(job), job_layers(job), dense_config(job), job["ratios"])
-    return {"alpha": job["alpha"], "seed": job["seed"], "by_ratio": records}, {}
+    """Post-training pruning as ``job["hypothesis"]`` says (default "shared": one network, pruned at every ratio).
+
+    "per_ratio_network": a fresh dense network per ratio
+    (:func:`refprune.baselines.per_ratio_network_pruning`); "finetune": one network,
+    pruned at each ratio and fine-tuned ``finetune_epochs`` epochs with the mask
+    fixed (:func:`refprune.baselines.fine_tuned_pruning`; the scores after fine-tuning).
+    """
+    data, layers, cfg = job_data(job), job_layers(job), dense_config(job)
+    hypothesis = job.get("hypothesis", "shared")
+    if hypothesis == "per_ratio_network":
+        records = per_ratio_network_pruning(data, layers, cfg, job["ratios"])
+    elif hypothesis == "finetune":
+        rec = fine_tuned_pruning(data, layers, cfg, job["ratios"], job["finetune_epochs"], splits=("train", "val"))
+        records = [{"ratio": r["ratio"], **r["finetuned"]} for r in rec["by_ratio"]]
+    elif hypothesis == "shared":
+        records = post_training_pruning(data, layers, cfg, job["ratios"])
+    else:
+        raise ValueError(f"post_pruning hypothesis must be one of {POST_PRUNING_HYPOTHESES}, got {hypothesis!r}")
+    return {"alpha": job["alpha"], "seed": job["seed"], "hypothesis": hypothesis, "by_ratio": records}, {}
 
 
 def run_pre_pruning_job(job: dict):

@@ -30,7 +30,7 @@ def test_quick_figures_produce_every_file(tmp_path, capsys):
     for stem in expected_stems:
         for ext in ("png", "pdf"):
             assert (out / f"{stem}.{ext}").stat().st_size > 1000
-    tables = ["table4_6", "rsweep_vs_thesis", "protocol_hypotheses"] + [f"table4_{k}" for k in (2, 3, 4, 5)]
+    tables = ["table4_6", "rsweep_vs_thesis", "protocol_hypotheses", "post_pruning_hypotheses"] + [f"table4_{k}" for k in (2, 3, 4, 5)]
     for name in tables:
         for ext in ("md", "csv"):
             assert (out / f"{name}.{ext}").stat().st_size > 0

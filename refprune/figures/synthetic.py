@@ -22,6 +22,7 @@ import numpy as np
 
 from ..data.synthetic import make_synthetic
 from ..sweep import load_results
+from . import synthetic_hypotheses
 from .common import band, entry, mark_clipped, median_iqr, minmax, save
 
 # α of the thesis's Figs. 4.1/4.2 (read off Fig. 4.2, thesis p. 38): 1, 5, 10, 11, …, 40, 45, 50.
@@ -64,7 +65,8 @@ def jobs(quick: bool, data_dir=None) -> list:
     out += [{**base, "name": f"preprune_{TAG}_a{a:02d}_s{seed}_p{p:.2f}", "kind": "pre_pruning", "alpha": a,
              "seed": seed, "epochs": s["prune_epochs"], "ratio": p}
             for a in alphas_for(PRE_ALPHAS, quick) for seed in s["seeds"] for p in s["ratios"]]
-    return out
+    return out + synthetic_hypotheses.hypothesis_jobs(alphas_for(POST_ALPHAS, quick), s["seeds"], base,
+                                                      s["prune_epochs"], s["ratios"], TAG)
 
 
 def plot_data(out) -> list:
@@ -184,4 +186,4 @@ def plot(results, out) -> list:
                                   ("Fig. 4.4", "Fig. 4.5"), "post-training")
     entries += plot_pruning_group(results, out, "preprune_", pre, ("fig4_6_pre_pruning_median", "fig4_7_pre_pruning_minmax"),
                                   ("Fig. 4.6", "Fig. 4.7"), "pre-training")
-    return entries
+    return entries + synthetic_hypotheses.plot(results, out, TAG, post)
