@@ -33,7 +33,9 @@ no figure of the index is made from it.
 
 from __future__ import annotations
 
+import os
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -82,10 +84,29 @@ def downsample(values, limit: int = MAX_TRACE) -> tuple[np.ndarray, np.ndarray]:
     return idx, values[idx]
 
 
+# Set to a directory, ``train`` jobs checkpoint there every epoch (``<name>.npz``) and a
+# job started again resumes from its checkpoint, bitwise as if uninterrupted
+# (refprune.checkpoint); the checkpoint is removed once the job's result is computed.
+# For long sweeps on one machine (a stopped session loses no epoch); unset, jobs write nothing.
+JOB_CHECKPOINTS_ENV = "REFPRUNE_JOB_CHECKPOINTS"
+
+
+def job_checkpoint(job: dict) -> Path | None:
+    """Where a train job checkpoints (None unless REFPRUNE_JOB_CHECKPOINTS is set)."""
+    where = os.environ.get(JOB_CHECKPOINTS_ENV)
+    return Path(where) / f"{job['name']}.npz" if where else None
+
+
 def run_train_job(job: dict):
     data, layers, cfg = job_data(job), job_layers(job), job_config(job)
     log = (lambda line: print(f"    {job['name']}: {line}", flush=True)) if job.get("progress") else None
-    result = train(data, layers, cfg, log=log)
+    checkpoint = job_checkpoint(job)
+    if checkpoint is not None:
+        checkpoint.parent.mkdir(parents=True, exist_ok=True)
+    resume = checkpoint is not None and checkpoint.exists()
+    result = train(data, layers, cfg, log=log, checkpoint=checkpoint, resume=resume)
+    if checkpoint is not None:
+        checkpoint.unlink(missing_ok=True)
     arrays = {}
     for key, values in result["history"].steps.items():
         idx, vals = downsample(values)

@@ -143,3 +143,27 @@ def test_a_local_process_that_dies_fails_its_jobs_by_name_and_the_sweep_ends(tmp
     assert counts["failed"] >= 1 and "job01" in counts["errors"]
     assert counts["done"] + counts["failed"] == 4
     assert all("BrokenProcessPool" in err for err in counts["errors"].values())
+
+
+def test_train_jobs_checkpoint_and_resume_bitwise_when_asked(tmp_path, monkeypatch):
+    """REFPRUNE_JOB_CHECKPOINTS: a job stopped after 2 of 4 epochs resumes to the uninterrupted result."""
+    from refprune.data.tasks import load_task
+    from refprune.experiments import JOB_CHECKPOINTS_ENV, job_checkpoint, job_config, job_layers, run_train_job
+    from refprune.train import train
+
+    job = {"name": "ck_demo", "kind": "train", "data": "synthetic", "layers": [1, 8, 8, 1], "seed": 0,
+           "config": {"epochs": 4, "batch_size": 64, "lam": 1.0}}
+    whole, _ = run_train_job(job)                         # unset: nothing written
+    assert not list(tmp_path.iterdir())
+    monkeypatch.setenv(JOB_CHECKPOINTS_ENV, str(tmp_path / "ck"))
+    ck = job_checkpoint(job)
+    assert ck == tmp_path / "ck" / "ck_demo.npz"
+    ck.parent.mkdir()
+    first_half = {**job, "config": {**job["config"], "epochs": 2}}
+    half = train(load_task("synthetic"), job_layers(job), job_config(first_half), log=None, checkpoint=ck)  # "stopped"
+    resumed, _ = run_train_job(job)
+    assert resumed["epochs"][0]["seconds"] == half["history"].epochs[0]["seconds"]  # restored, not rerun
+    assert resumed["summary"]["r"] == whole["summary"]["r"]
+    assert resumed["summary"]["test_r2"] == whole["summary"]["test_r2"]
+    assert resumed["epochs"][-1]["val_loss_soft"] == whole["epochs"][-1]["val_loss_soft"]
+    assert not ck.exists()                                 # removed once the result is computed
