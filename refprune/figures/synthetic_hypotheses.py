@@ -21,7 +21,7 @@ from ..sweep import load_results
 from .common import entry, write_md_csv
 
 FINETUNE_EPOCHS = 30  # a tenth of the 300 training epochs; the thesis states no fine-tuning at all
-HYPOTHESES = {"pernet": {"hypothesis": "per_ratio_network"},
+POST_PRUNING_JOBS = {"pernet": {"hypothesis": "per_ratio_network"},
               "ft": {"hypothesis": "finetune", "finetune_epochs": FINETUNE_EPOCHS}}
 THESIS_RATIOS = [round(0.1 * i, 1) for i in range(10)]  # dense, 10%, …, 90% (the thesis's x axis)
 # Fig. 4.5 (thesis p. 39), read off by eye at 220 dpi (±0.02): min and max R² over 5 seeds
@@ -44,7 +44,7 @@ def hypothesis_jobs(alphas, seeds, base: dict, epochs: int, ratios, tag: str) ->
     """The ``pernet`` and ``ft`` post-training pruning jobs for every α and seed."""
     return [{**base, "name": f"{job_prefix(h, tag)}{tag}_a{a:02d}_s{seed}", "kind": "post_pruning", "alpha": a,
              "seed": seed, "epochs": epochs, "ratios": ratios, **extra}
-            for h, extra in HYPOTHESES.items() for a in alphas for seed in seeds]
+            for h, extra in POST_PRUNING_JOBS.items() for a in alphas for seed in seeds]
 
 
 def val_minmax(results, hypothesis: str, tag: str, alpha: int):
@@ -62,7 +62,7 @@ def rows(results, tag: str, alphas) -> list:
     out = []
     for alpha in alphas:
         thesis = THESIS_FIG45.get(alpha)
-        for hyp in ("shared", *HYPOTHESES):
+        for hyp in ("shared", *POST_PRUNING_JOBS):
             got = val_minmax(results, hyp, tag, alpha)
             row = {"α": alpha, "hypothesis": hyp}
             if got is None:
