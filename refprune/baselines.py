@@ -168,18 +168,20 @@ def fine_tuned_pruning(data: Dataset, layers, cfg: TrainConfig, ratios, finetune
 PER_RATIO_SEED_STRIDE = 1000
 
 
-def per_ratio_network_pruning(data: Dataset, layers, cfg: TrainConfig, ratios) -> list[dict]:
-    """One dense network trained per ratio, each pruned at its own ratio and evaluated.
+def per_ratio_network_pruning(data: Dataset, layers, cfg: TrainConfig, ratios, finetune_epochs: int = 0) -> list[dict]:
+    """One dense network trained per ratio, each pruned at its own ratio (and fine-tuned), evaluated.
 
     The hypothesis that the thesis's Figs. 4.4/4.5 train a fresh network for
     every pruning ratio (issue 16): ratio k trains with seed
     ``PER_RATIO_SEED_STRIDE·cfg.seed + k`` (its own initialisation and batch
-    order; the data split is the task's, unchanged).
+    order; the data split is the task's, unchanged). With ``finetune_epochs``,
+    each pruned network is fine-tuned as :func:`fine_tuned_pruning` does.
 
     Returns
     -------
     list of dict
-        As :func:`post_training_pruning`: ``ratio`` and train/val loss and metric.
+        As :func:`post_training_pruning`: ``ratio`` and train/val loss and metric
+        (after fine-tuning, if any).
     """
     if cfg.method != "dense":
         raise ValueError("per_ratio_network_pruning trains dense networks: use TrainConfig(method='dense')")
@@ -187,7 +189,12 @@ def per_ratio_network_pruning(data: Dataset, layers, cfg: TrainConfig, ratios) -
         raise ValueError(f"at most {PER_RATIO_SEED_STRIDE} ratios per job, got {len(ratios)}")
     records = []
     for k, p in enumerate(ratios):
-        result = train(data, layers, replace(cfg, seed=PER_RATIO_SEED_STRIDE * cfg.seed + k), log=None)
+        cfg_k = replace(cfg, seed=PER_RATIO_SEED_STRIDE * cfg.seed + k)
+        if finetune_epochs:
+            tuned = fine_tuned_pruning(data, layers, cfg_k, [p], finetune_epochs, splits=("train", "val"))
+            records.append({"ratio": float(p), **tuned["by_ratio"][0]["finetuned"]})
+            continue
+        result = train(data, layers, cfg_k, log=None)
         pruned = magnitude_prune(result["weights"], p)
         records.append({"ratio": float(p), **scores(data, pruned, result["biases"], cfg.loss)})
     return records

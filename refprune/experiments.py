@@ -161,14 +161,15 @@ def run_post_pruning_job(job: dict):
     """Post-training pruning as ``job["hypothesis"]`` says (default "shared": one network, pruned at every ratio).
 
     "per_ratio_network": a fresh dense network per ratio
-    (:func:`refprune.baselines.per_ratio_network_pruning`); "finetune": one network,
+    (:func:`refprune.baselines.per_ratio_network_pruning`; fine-tuned after pruning if
+    the job has ``finetune_epochs``); "finetune": one network,
     pruned at each ratio and fine-tuned ``finetune_epochs`` epochs with the mask
     fixed (:func:`refprune.baselines.fine_tuned_pruning`; the scores after fine-tuning).
     """
     data, layers, cfg = job_data(job), job_layers(job), dense_config(job)
     hypothesis = job.get("hypothesis", "shared")
     if hypothesis == "per_ratio_network":
-        records = per_ratio_network_pruning(data, layers, cfg, job["ratios"])
+        records = per_ratio_network_pruning(data, layers, cfg, job["ratios"], job.get("finetune_epochs", 0))
     elif hypothesis == "finetune":
         rec = fine_tuned_pruning(data, layers, cfg, job["ratios"], job["finetune_epochs"], splits=("train", "val"))
         records = [{"ratio": r["ratio"], **r["finetuned"]} for r in rec["by_ratio"]]

@@ -57,3 +57,9 @@ def test_the_table_measures_the_distance_to_the_thesis_min_and_max(tmp_path):
     assert table["pernet"]["mean |error|"] == "0.000"
     assert table["ft"]["mean |error|"] == "0.100"
     assert table["shared"]["min R² (ours | thesis)"] == "not run"
+
+
+def test_a_network_per_ratio_with_fine_tuning_fine_tunes_each_network(data):
+    plain = per_ratio_network_pruning(data, LAYERS, CFG, [0.9, 0.9])
+    tuned = per_ratio_network_pruning(data, LAYERS, CFG, [0.9, 0.9], finetune_epochs=3)
+    assert tuned[0]["val_r2"] != plain[0]["val_r2"] and tuned[0]["val_r2"] != tuned[1]["val_r2"]

@@ -6,7 +6,8 @@ Three hypotheses, each a ``post_pruning`` job kind variant (refprune.experiments
   (the committed ``postprune_p2_*`` runs, the stated reading of the thesis);
 - ``pernet``: a fresh dense network for every ratio (seed 1000·s + k), pruned at its ratio;
 - ``ft``: one network per seed, pruned at each ratio, then fine-tuned
-  ``FINETUNE_EPOCHS`` epochs with the mask fixed (fresh Adam).
+  ``FINETUNE_EPOCHS`` epochs with the mask fixed (fresh Adam);
+- ``pernetft``: both: a fresh network per ratio, pruned, then fine-tuned.
 
 Each is judged on Fig. 4.5: the minimum and maximum validation R² over the 5 seeds at
 the thesis's ratios (dense, 10%, …, 90%) beside the thesis's, read off the figure; the
@@ -22,7 +23,8 @@ from .common import entry, write_md_csv
 
 FINETUNE_EPOCHS = 30  # a tenth of the 300 training epochs; the thesis states no fine-tuning at all
 POST_PRUNING_JOBS = {"pernet": {"hypothesis": "per_ratio_network"},
-              "ft": {"hypothesis": "finetune", "finetune_epochs": FINETUNE_EPOCHS}}
+                     "ft": {"hypothesis": "finetune", "finetune_epochs": FINETUNE_EPOCHS},
+                     "pernetft": {"hypothesis": "per_ratio_network", "finetune_epochs": FINETUNE_EPOCHS}}
 THESIS_RATIOS = [round(0.1 * i, 1) for i in range(10)]  # dense, 10%, …, 90% (the thesis's x axis)
 # Fig. 4.5 (thesis p. 39), read off by eye at 220 dpi (±0.02): min and max R² over 5 seeds
 # per ratio. The max curve has no point at "dense" (None).
@@ -87,8 +89,8 @@ def plot(results, out, tag: str, alphas) -> list:
     keys = ["α", "hypothesis", "seeds", "min R² (ours | thesis)", "max R² (ours | thesis)", "mean |error|"]
     md = write_md_csv(out, "post_pruning_hypotheses", keys, table)
     return [entry("post_pruning_hypotheses", "Figs. 4.4/4.5",
-                  "post-training pruning under three hypotheses (one shared network; a network per ratio; "
-                  f"fine-tuning {FINETUNE_EPOCHS} epochs after pruning): min and max validation R² over seeds at "
+                  "post-training pruning under four hypotheses (one shared network; a network per ratio; "
+                  f"fine-tuning {FINETUNE_EPOCHS} epochs after pruning; both): min and max validation R² over seeds at "
                   "dense, 10%, …, 90% beside the thesis's Fig. 4.5 (ours|thesis), and the mean |error|",
                   f"postprune_*{tag}_*", files=["post_pruning_hypotheses.md", "post_pruning_hypotheses.csv"],
                   section=("Post-training pruning: which procedure fits Figs. 4.4/4.5", md))]
