@@ -38,7 +38,7 @@ def test_further_seeds_take_seed_0s_run_time(tmp_path):
 def test_the_script_covers_every_job_of_the_full_protocol_from_the_committed_results():
     out = subprocess.run([sys.executable, str(ROOT / "scripts" / "sweep_time.py"), "--workers", "1,2"],
                          capture_output=True, text=True, check=True).stdout
-    assert "full protocol (5 seeds" in out and "no committed run time" not in out
+    assert "full protocol (the adopted" in out and "with 5 seeds each" in out and "no committed run time" not in out
     assert len(out.strip().splitlines()) == 5
 
 
