@@ -389,8 +389,10 @@ def table_md(rows) -> list:
             for _, key in cols[1:]:
                 if f"{key}_{q}_mean" in row:
                     dist = row.get(f"{key}_{q}_stds_from_thesis")
-                    cells.append(f"{row[f'{key}_{q}_mean']:.2f} ± {row[f'{key}_{q}_std']:.2f} "
-                                 f"(n = {row[f'{key}_seeds']})" + (f", {dist} std" if dist not in (None, "—") else ""))
+                    n = row[f"{key}_seeds"]
+                    spread = f" ± {row[f'{key}_{q}_std']:.2f}" if n > 1 else ""  # no spread from one seed
+                    cells.append(f"{row[f'{key}_{q}_mean']:.2f}{spread} (n = {n})"
+                                 + (f", {dist} std" if dist not in (None, "—") else ""))
                 else:
                     cells.append(f"{row[f'{key}_{q}']:.2f}" if f"{key}_{q}" in row else "—")
             lines.append(f"| {row['run']} | {q} | " + " | ".join(cells) + " |")
