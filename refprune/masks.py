@@ -172,8 +172,8 @@ def training_soft_mask(w: np.ndarray, t: float, tau: float) -> np.ndarray:
 
     Used wherever a training run applies the soft mask outside its step too
     (the per-epoch soft-mask metrics): the exact sigmoid leaves the masks of
-    pruned weights subnormal, and a matrix product with even 1% subnormal
-    weights runs about 18× slower on CPUs of the CI kind. Differs from
+    pruned weights subnormal, and matrix products with subnormal weights are
+    many times slower on CPUs of the CI kind (README, "The evaluation fix"). Differs from
     :func:`soft_mask` by less than (eps/2)² per element (see :func:`mask_cutoff`).
     """
     return soft_mask_and_slope(w, t, tau, cutoff=mask_cutoff(w.dtype, t, tau))[0]
