@@ -98,13 +98,38 @@ def test_stage_two_is_listed_from_the_stage_one_results_present(tmp_path):
     assert next(j for j in extra if j["kind"] == "pre_pruning")["ratio"] == 0.61
 
 
-def test_full_jobs_put_seed_0_of_both_data_sets_first_and_give_fashion_its_own_dir():
-    jobs = matched.jobs(False, "/m", fashion_dir="/f")
+def test_full_jobs_put_seed_0_of_both_data_sets_first_and_give_fashion_its_own_dir(tmp_path):
+    write_lrp_results(matched.jobs(False, "/m", results=tmp_path), tmp_path)
+    jobs = matched.jobs(False, "/m", results=tmp_path, fashion_dir="/f")
     seeds = [j["seed"] for j in jobs]
     assert seeds == sorted(seeds) and {j["data"] for j in jobs if j["seed"] == 0} == {"mnist", "fashion-mnist"}
     assert {j["data_dir"] for j in jobs if j["data"] == "fashion-mnist"} == {"/f"}
     assert {j["data_dir"] for j in jobs if j["data"] == "mnist"} == {"/m"}
-    assert matched.jobs(False, "/m")[7]["data_dir"] == matched.DEFAULT_FASHION_DIR  # 7 = 1 dense + 6 LRP runs of mnist
+    fashion = [j for j in matched.jobs(False, "/m", results=tmp_path) if j["data"] == "fashion-mnist"]
+    assert {j["data_dir"] for j in fashion} == {matched.DEFAULT_FASHION_DIR}
+
+
+def write_lrp_results(jobs, results, sparsity=0.7):
+    for job in jobs:
+        if job["role"]["method"].startswith("lrp-"):
+            (results / f"{job['name']}.json").write_text(json.dumps({"job": job, "summary": {"sparsity": sparsity}}))
+
+
+def test_a_unit_is_listed_once_the_lrp_runs_of_the_one_before_it_are_done(tmp_path):
+    first = matched.jobs(False, "/m", results=tmp_path)
+    assert {(j["seed"], j["data"]) for j in first} == {(0, "mnist")}
+    write_lrp_results(first, tmp_path)
+    second = matched.jobs(False, "/m", results=tmp_path)
+    units = [(j["seed"], j["data"]) for j in second]
+    assert units[-1] == (0, "fashion-mnist") and set(units) == {(0, "mnist"), (0, "fashion-mnist")}
+    assert units.index((0, "fashion-mnist")) > max(i for i, j in enumerate(second) if j["kind"] != "train" or
+                                                   j["role"]["method"] == "fixedr")  # MNIST's stage 2 first
+    assert sum(j["role"]["method"] == "finetune" for j in second) == 1
+    write_lrp_results(second, tmp_path)
+    assert {j["seed"] for j in matched.jobs(False, "/m", results=tmp_path)} == {0, 1}
+    planned = {j["name"] for j in matched.planned_jobs(False, "/m")}
+    assert len(planned) == len(matched.FULL["seeds"]) * len(matched.FULL["datasets"]) * (
+        1 + 3 * len(matched.sources(matched.FULL)) + 1) and {j["name"] for j in second} <= planned
 
 
 @pytest.mark.slow

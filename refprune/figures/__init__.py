@@ -22,7 +22,7 @@ from .index import write_index
 
 GROUPS = {"masks": masks, "synthetic": synthetic, "mnist": mnist, "deviations": deviations, "protocols": protocols,
           "matched": matched}
-MAX_STAGES = 4  # rounds of "run the jobs, list the jobs again" one --recompute makes (matched needs 2)
+MAX_STAGES = 8  # rounds of "run the jobs, list the jobs again" one --recompute makes (matched: one per seed and data set, + 1)
 
 
 def group_jobs(name: str, quick: bool, data_dir, **extra) -> list:

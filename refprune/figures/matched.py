@@ -21,8 +21,9 @@ evaluated without fine-tuning and after fine-tuning with the mask fixed
 
 Job names encode the data set, the seed, the method and the LRP run the
 sparsity comes from, so a rerun resumes; a stage-2 job whose stage-1 run is
-missing is not listed yet. Jobs are listed seed by seed, both data sets per
-seed, so seed 0 of both comes first. The table, the reading and the figure:
+missing is not listed yet. Jobs are listed one (seed, data set) at a time,
+seed 0 of both data sets first, each once the LRP runs before it are done, so
+a stopped sweep leaves whole units with their baselines. The table, the reading and the figure:
 :mod:`.matched_compare`.
 """
 
@@ -121,7 +122,14 @@ def stage2_jobs(s: dict, data: str, seed: int, data_dirs: dict, found: dict) -> 
 
 
 def jobs(quick: bool, data_dir=None, results=None, fashion_dir=None) -> list:
-    """Stage 1, then the stage-2 jobs the results in ``results`` allow; seed by seed, both data sets per seed.
+    """The jobs the results in ``results`` allow, one (seed, data set) at a time: its stage 1, then its stage 2.
+
+    The units run in the order seed 0 MNIST, seed 0 Fashion-MNIST, seed 1
+    MNIST, ...; a unit's jobs are listed only once every LRP run of the units
+    before it is done (in ``results``), so a sweep stopped part-way leaves whole
+    units of the comparison, not stage 1 of everything and no baseline. Each
+    round of :func:`refprune.figures.run_stages` runs one unit's stage 2
+    together with the next unit's stage 1.
 
     Parameters
     ----------
@@ -129,25 +137,34 @@ def jobs(quick: bool, data_dir=None, results=None, fashion_dir=None) -> list:
     data_dir : path or None
         The MNIST IDX directory.
     results : path or None
-        The results directory the stage-2 jobs are built from (None: stage 1 only).
+        The results directory the stage-2 jobs are built from (None: stage 1 of the first unit only).
     fashion_dir : path or None
         The Fashion-MNIST IDX directory (None: :data:`refprune.data.tasks.DEFAULT_FASHION_DIR`).
     """
     s = QUICK if quick else FULL
-    dirs = {} if quick else {"mnist": data_dir, "fashion-mnist": str(fashion_dir or DEFAULT_FASHION_DIR)}
-    first = [j for seed in s["seeds"] for data in s["datasets"] for j in stage1_jobs(s, data, seed, dirs)]
-    second = [j for seed in s["seeds"] for data in s["datasets"]
-              for j in stage2_jobs(s, data, seed, dirs, stage1_sparsities(results, s, data, seed))]
-    return first + second
+    dirs = data_dirs(quick, data_dir, fashion_dir)
+    out = []
+    for seed in s["seeds"]:
+        for data in s["datasets"]:
+            found = stage1_sparsities(results, s, data, seed)
+            out += stage1_jobs(s, data, seed, dirs) + stage2_jobs(s, data, seed, dirs, found)
+            if len(found) < len(sources(s)):
+                return out  # the later units wait for this one's LRP runs
+    return out
+
+
+def data_dirs(quick: bool, data_dir, fashion_dir) -> dict:
+    """{data set: IDX directory} of the jobs."""
+    return {} if quick else {"mnist": data_dir, "fashion-mnist": str(fashion_dir or DEFAULT_FASHION_DIR)}
 
 
 def planned_jobs(quick: bool, data_dir=None, fashion_dir=None) -> list:
     """Every job of the settings as if all stage-1 runs were done (sparsity r0 as a stand-in), for time estimates."""
     s = QUICK if quick else FULL
-    dirs = {} if quick else {"mnist": data_dir, "fashion-mnist": str(fashion_dir or DEFAULT_FASHION_DIR)}
+    dirs = data_dirs(quick, data_dir, fashion_dir)
     every = {source_tag(g, r0, s["lam"], s["epochs"]): r0 for g, r0 in sources(s)}
-    return jobs(quick, data_dir, None, fashion_dir) + [
-        j for seed in s["seeds"] for data in s["datasets"] for j in stage2_jobs(s, data, seed, dirs, every)]
+    return [j for seed in s["seeds"] for data in s["datasets"]
+            for j in stage1_jobs(s, data, seed, dirs) + stage2_jobs(s, data, seed, dirs, every)]
 
 
 STEM = "matched_sparsity"
