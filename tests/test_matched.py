@@ -174,10 +174,18 @@ def test_the_reading_says_wins_loses_or_within_the_spread(lrp, base, want):
     assert c["verdict"] == want
     assert c["spread"] == pytest.approx(1.0)  # sample std of 3 values 1 pp apart
     text = "\n".join(reading_lines(comparisons, collect_points(synthetic_records(lrp, base))))
-    counts = {"wins": "wins 1, loses 0, within the spread 0", "loses": "wins 0, loses 1, within the spread 0",
-              "within the spread": "wins 0, loses 0, within the spread 1"}
+    counts = {"wins": "wins 1, loses 0, within the spread 0,", "loses": "wins 0, loses 1, within the spread 0,",
+              "within the spread": "wins 0, loses 0, within the spread 1,"}
     assert counts[want] in text
     assert ("Where LRP loses: nowhere" in text) == (want != "loses")
+
+
+def test_one_seed_gets_no_verdict_and_the_reading_says_so():
+    comparisons = comparison_rows(collect_points(synthetic_records((0.97,), (0.90,))))
+    assert [c["verdict"] for c in comparisons] == ["one seed, not judged"]  # +7 pp, but no spread to judge by
+    text = "\n".join(reading_lines(comparisons, collect_points(synthetic_records((0.97,), (0.90,)))))
+    assert "wins 0, loses 0, within the spread 0, not judged (one seed) 1" in text and "No verdicts yet" in text
+    assert "Largest win" not in text
 
 
 def test_the_verdict_boundaries():

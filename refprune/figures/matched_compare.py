@@ -42,7 +42,9 @@ TABLE_KEYS = ["data", "LRP run", "method", "seeds", "sparsity (%)", "test accura
               "in larger std", "verdict", "epochs", "wall time (min)"]
 SPREAD_RULE = ("LRP *wins* where its mean test accuracy over seeds is above the method's by more than the spread "
                "(the larger of the two standard deviations over seeds, ddof 1), *loses* where it is below by more, "
-               "and is *within the spread* otherwise; with one seed the spread is 0")
+               "and is *within the spread* otherwise; where either side has one seed there is no spread and no verdict "
+               "(*one seed, not judged*)")
+ONE_SEED = "one seed, not judged"
 
 
 def point(rec: dict, method: str, source, sparsity, accuracy, epochs, seconds) -> dict:
@@ -118,9 +120,10 @@ def comparison_rows(points) -> list:
                 continue
             b = stats(theirs)
             diff, spread = a["mean"] - b["mean"], max(a["std"], b["std"])
+            judged = verdict(diff, spread) if min(a["n"], b["n"]) > 1 else ONE_SEED
             out.append({"data": data, "source": source, "label": mine[0].get("label", source),
                         "lrp_method": mine[0]["method"], "method": method, "lrp": a, "base": b,
-                        "diff": diff, "spread": spread, "verdict": verdict(diff, spread)})
+                        "diff": diff, "spread": spread, "verdict": judged})
     return out
 
 
@@ -153,13 +156,14 @@ def table_rows(comparisons, points) -> list:
 
 
 def summary_line(data: str, method: str, cs: list) -> str:
-    counts = {v: sum(c["verdict"] == v for c in cs) for v in ("wins", "loses", "within the spread")}
+    counts = {v: sum(c["verdict"] == v for c in cs) for v in ("wins", "loses", "within the spread", ONE_SEED)}
     diffs = [c["diff"] for c in cs]
     spreads = [c["spread"] for c in cs]
     seeds = sorted({min(c["lrp"]["n"], c["base"]["n"]) for c in cs})
     return (f"- **{data}**, against {METHOD_LABELS[method]} ({len(cs)} LRP run(s), "
             f"{'/'.join(map(str, seeds))} seed(s) each): LRP wins {counts['wins']}, loses {counts['loses']}, "
-            f"within the spread {counts['within the spread']}; LRP − method from {min(diffs):+.2f} to "
+            f"within the spread {counts['within the spread']}, not judged (one seed) {counts[ONE_SEED]}; "
+            f"LRP − method from {min(diffs):+.2f} to "
             f"{max(diffs):+.2f} pp (mean {np.mean(diffs):+.2f}), spread {min(spreads):.2f}–{max(spreads):.2f} pp")
 
 
@@ -187,6 +191,9 @@ def reading_lines(comparisons, points) -> list:
             cs = [c for c in comparisons if (c["data"], c["method"]) == (data, method)]
             if cs:
                 lines.append(summary_line(data, method, cs))
+    if all(c["verdict"] == ONE_SEED for c in comparisons):
+        lines.append("- No verdicts yet: every comparison has one seed on at least one side.")
+        return lines + [cost_line(data, points) for data in dict.fromkeys(c["data"] for c in comparisons)]
     losses = [c for c in comparisons if c["verdict"] == "loses"]
     lines.append("- Where LRP loses: " + ("; ".join(detail(c) for c in sorted(losses, key=lambda c: c["diff"]))
                                           if losses else "nowhere by more than the spread") + ".")
