@@ -42,3 +42,13 @@ def test_mean_std_and_distance_over_the_seeds_present(tmp_path):
 def test_one_seed_has_no_distance_in_stds():
     assert distance_in_stds(97.0, 0.0, 97.2) == "—"
     assert distance_in_stds(97.0, 0.1, 97.2) == "-2.0"
+
+
+def test_the_protocols_group_runs_the_disputed_row_with_every_seed_under_both_hypotheses_first():
+    from refprune.figures import protocols
+    from refprune.figures.protocol_settings import SEEDS
+    jobs = protocols.jobs(False, "/m")
+    first = jobs[:2 * len(SEEDS)]
+    assert {j["name"] for j in first} == {under(h, run_name("published", 0.95, 0.0, s))
+                                          for h in ("b64", "ddp2") for s in SEEDS}
+    assert len({j["name"] for j in jobs}) == len(jobs)

@@ -26,11 +26,15 @@ from .protocol_settings import HYPOTHESES, SEEDS, STATED, run_name, sweep_name, 
 
 NAME = "protocols"
 PROTOCOL = ("published variant, Table 4.1 settings as the mnist group; batch order and stopping per hypothesis "
-            "(docs/protocol.md); one seed per run so far. The 'stated' rows are the mnist group's committed runs, "
+            "(docs/protocol.md); the disputed row (r0 = 0.95, λ = 0) with five seeds under b64 and ddp2, the other "
+            "runs with one (the adopted protocol's five seeds of every run: the mnist group). The 'stated' rows are the mnist group's committed runs, "
             "made before the published density was completed (METHOD §6 P5) and before the training step's "
             "subnormal cutoffs; the hypothesis runs use both")
-FULL = {"data": "mnist", "epochs": 25, "seeds": [0], "sweep_r0": [round(0.1 * i, 1) for i in range(1, 10)]}
-QUICK = {"data": "tiny_mnist", "epochs": 2, "seeds": [0], "sweep_r0": [0.3, 0.7]}
+# "disputed_seeds": the seeds of Table 4.6's r0 = 0.95, λ = 0 row under b64 and ddp2. That row is the one
+# the stated protocol misses, so the choice between the two hypotheses rests on it and needs the seed spread.
+FULL = {"data": "mnist", "epochs": 25, "seeds": [0], "disputed_seeds": list(SEEDS),
+        "sweep_r0": [round(0.1 * i, 1) for i in range(1, 10)]}
+QUICK = {"data": "tiny_mnist", "epochs": 2, "seeds": [0], "disputed_seeds": [0], "sweep_r0": [0.3, 0.7]}
 
 
 def table_job_name(hyp: str, r0: float, lam: float, seed: int) -> str:
@@ -42,7 +46,7 @@ def sweep_job_name(hyp: str, r0: float, epochs: int, seed: int) -> str:
 
 
 def jobs(quick: bool, data_dir=None) -> list:
-    """The mismatching Table 4.6 row first, then the λ = 0 sweep, then the other rows."""
+    """The mismatching Table 4.6 row first (every disputed seed), then the λ = 0 sweep, then the other rows."""
     s = QUICK if quick else FULL
     base = {"kind": "train", "data": s["data"], "data_dir": None if quick else data_dir}
     sweep_epochs = 1 if quick else SWEEP_EPOCHS
@@ -57,7 +61,7 @@ def jobs(quick: bool, data_dir=None) -> list:
                 "config": {"method": "lrp", "variant": "published", "r0": r0, "lam": 0.0,
                            "epochs": sweep_epochs, **HYPOTHESES[hyp]}}
 
-    out = [table(h, 0.95, 0.0, seed) for seed in s["seeds"] for h in ("b64", "ddp2")]
+    out = [table(h, 0.95, 0.0, seed) for seed in s["disputed_seeds"] for h in ("b64", "ddp2")]
     out += [sweep("ddp2es", r0, seed) for seed in s["seeds"] for r0 in coarse_to_fine(s["sweep_r0"])]
     out += [table(h, r0, lam, seed) for seed in s["seeds"] for h in ("b64", "ddp2")
             for r0, lam in TABLE_RUNS if (r0, lam) != (0.95, 0.0)]
