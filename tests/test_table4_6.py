@@ -52,3 +52,26 @@ def test_the_protocols_group_runs_the_disputed_row_with_every_seed_under_both_hy
     assert {j["name"] for j in first} == {under(h, run_name("published", 0.95, 0.0, s))
                                           for h in ("b64", "ddp2") for s in SEEDS}
     assert len({j["name"] for j in jobs}) == len(jobs)
+
+
+def test_the_tolerance_verdict_says_by_how_much_a_row_misses():
+    from refprune.figures.protocols import tolerance_verdict
+    assert tolerance_verdict(2.9, -0.9) == "within ±3 / ±1 pp"
+    assert tolerance_verdict(3.48, 0.2) == "sparsity 0.48 pp beyond ±3"
+    assert tolerance_verdict(-34.7, -1.5) == "sparsity 31.70 pp beyond ±3; test accuracy 0.50 pp beyond ±1"
+
+
+def test_the_hypothesis_difference_is_welchs_t_over_the_seeds_present(tmp_path):
+    from scipy.stats import ttest_ind
+    from refprune.figures.protocols import hypothesis_difference_row, table_job_name
+    b64, ddp2 = [0.89, 0.90, 0.91], [0.881, 0.905, 0.93, 0.91]
+    for h, sps in (("b64", b64), ("ddp2", ddp2)):
+        for seed, sp in enumerate(sps):
+            fake_run(tmp_path, table_job_name(h, 0.95, 0.0, seed), 0.97, sp)
+    row = hypothesis_difference_row(tmp_path)
+    want = ttest_ind(100 * np.array(b64), 100 * np.array(ddp2), equal_var=False)
+    assert f"{100 * (np.mean(b64) - np.mean(ddp2)):+.2f} pp" in row["error"]
+    assert f"t = {want.statistic:+.2f}" in row["error"] and row["ours"] == "3 / 4 seeds"
+    (tmp_path / f"{table_job_name('b64', 0.95, 0.0, 1)}.json").unlink()
+    (tmp_path / f"{table_job_name('b64', 0.95, 0.0, 2)}.json").unlink()
+    assert hypothesis_difference_row(tmp_path) is None  # one seed of b64: no spread to test against

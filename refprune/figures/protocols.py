@@ -22,7 +22,9 @@ from ..sweep import load_results
 from .common import entry, write_md_csv
 from .mnist import (SWEEP_EPOCHS, THESIS_SWEEP_END_R, THESIS_SWEEP_LAST_ITERATION, THESIS_TABLE, TABLE_RUNS,
                     coarse_to_fine, r_at, seed_statistics)
-from .protocol_settings import HYPOTHESES, SEEDS, STATED, run_name, sweep_name, under
+from .mnist import one, run_values
+from .protocol_settings import (HYPOTHESES, SEEDS, SPARSITY_TOLERANCE_PP, STATED, TEST_ACC_TOLERANCE_PP, run_name,
+                                sweep_name, under)
 
 NAME = "protocols"
 PROTOCOL = ("published variant, Table 4.1 settings as the mnist group; batch order and stopping per hypothesis "
@@ -95,9 +97,37 @@ def table_rows(results) -> list:
                 (sp, sp_std), (acc, acc_std) = st["sparsity"], st["test_acc"]
                 spread = f" (± {sp_std:.1f} / ± {acc_std:.2f}, {st['n']} seeds)" if st["n"] > 1 else ""
                 row.update(ours=f"{sp:.1f}% / {acc:.2f}%{spread}",
-                           error=f"{sp - thesis_sparsity:+.1f} pp / {acc - thesis_acc:+.2f} pp")
+                           error=f"{sp - thesis_sparsity:+.1f} pp / {acc - thesis_acc:+.2f} pp",
+                           tolerance=tolerance_verdict(sp - thesis_sparsity, acc - thesis_acc))
             rows.append(row)
     return rows
+
+
+def tolerance_verdict(d_sparsity: float, d_acc: float) -> str:
+    """"within" if the errors are within ±SPARSITY_TOLERANCE_PP / ±TEST_ACC_TOLERANCE_PP, else by how much not."""
+    misses = [f"{what} {abs(d) - tol:.2f} pp beyond ±{tol:g}" for what, d, tol in
+              (("sparsity", d_sparsity, SPARSITY_TOLERANCE_PP), ("test accuracy", d_acc, TEST_ACC_TOLERANCE_PP))
+              if abs(d) > tol]
+    return "; ".join(misses) if misses else f"within ±{SPARSITY_TOLERANCE_PP:g} / ±{TEST_ACC_TOLERANCE_PP:g} pp"
+
+
+def hypothesis_difference_row(results, r0: float = 0.95, lam: float = 0.0) -> dict | None:
+    """H1 against H2 on one Table 4.6 row: difference of mean sparsity and Welch's t-test over their seeds.
+
+    None unless both have at least two seeds. The test is scipy's (an independent, standard routine).
+    """
+    from scipy.stats import ttest_ind
+
+    values = {h: [run_values(rec)["sparsity"] for rec in (one(results, table_job_name(h, r0, lam, sd))
+                                                         for sd in SEEDS) if rec is not None] for h in ("b64", "ddp2")}
+    if min(len(v) for v in values.values()) < 2:
+        return None
+    test = ttest_ind(values["b64"], values["ddp2"], equal_var=False)  # Welch's t-test
+    diff = float(np.mean(values["b64"]) - np.mean(values["ddp2"]))
+    return {"quantity": "Table 4.6 sparsity, b64 − ddp2", "run": f"r0 = {r0:g}, λ = {lam:g}",
+            "hypothesis": "b64 vs ddp2", "thesis": "",
+            "ours": f"{len(values['b64'])} / {len(values['ddp2'])} seeds",
+            "error": f"{diff:+.2f} pp (Welch t = {test.statistic:+.2f}, p = {test.pvalue:.2f})", "tolerance": ""}
 
 
 def sweep_rows(results) -> list:
@@ -126,10 +156,11 @@ def sweep_rows(results) -> list:
 
 
 def plot(results, out) -> list:
-    rows = [r for r in table_rows(results) + sweep_rows(results)]
+    difference = hypothesis_difference_row(results)
+    rows = table_rows(results) + ([difference] if difference else []) + sweep_rows(results)
     if all(r["ours"] == "not run" for r in rows if r["hypothesis"] != "stated"):
         return []
-    keys = ["quantity", "run", "hypothesis", "thesis", "ours", "error"]
+    keys = ["quantity", "run", "hypothesis", "thesis", "ours", "error", "tolerance"]
     md = write_md_csv(out, "protocol_hypotheses", keys, rows)
     return [entry("protocol_hypotheses", "Table 4.6, Fig. 4.17",
                   "the published variant under each protocol hypothesis (docs/protocol.md) beside the thesis: "
