@@ -95,12 +95,21 @@ def table_rows(results) -> list:
                 row.update(ours="not run", error="—")
             else:
                 (sp, sp_std), (acc, acc_std) = st["sparsity"], st["test_acc"]
-                spread = f" (± {sp_std:.1f} / ± {acc_std:.2f}, {st['n']} seeds)" if st["n"] > 1 else ""
+                spread = ""
+                if st["n"] > 1:
+                    lo, hi = sparsity_range(results, [table_job_name(hyp, r0, lam, sd) for sd in seeds])
+                    spread = f" (± {sp_std:.1f} / ± {acc_std:.2f}, {st['n']} seeds; sparsity {lo:.1f}–{hi:.1f}%)"
                 row.update(ours=f"{sp:.1f}% / {acc:.2f}%{spread}",
                            error=f"{sp - thesis_sparsity:+.1f} pp / {acc - thesis_acc:+.2f} pp",
                            tolerance=tolerance_verdict(sp - thesis_sparsity, acc - thesis_acc))
             rows.append(row)
     return rows
+
+
+def sparsity_range(results, names) -> tuple[float, float]:
+    """The lowest and highest sparsity (%) over the runs that exist."""
+    values = [run_values(rec)["sparsity"] for rec in (one(results, n) for n in names) if rec is not None]
+    return min(values), max(values)
 
 
 def tolerance_verdict(d_sparsity: float, d_acc: float) -> str:
