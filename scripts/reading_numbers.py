@@ -5,8 +5,9 @@ Usage: python scripts/reading_numbers.py [--results DIR]
 Reads only result files (no training). Prints, for the synthetic task, the
 overfit R² per α (mean and min over seeds) and the validation R² per pruning
 ratio after and before training; for Table 4.6, r of each run at the step
-where the thesis's Fig. 4.12 trace ends (≈18,800) and at the end. The r0
-sweep's numbers are in the generated figures/rsweep_vs_thesis.md.
+where the thesis's Fig. 4.12 trace ends (≈18,800) and at the end, and for the
+disputed row (r0 = 0.95, λ = 0) under H1 and H2 the seeds' mean sparsity over the
+last epochs. The r0 sweep's numbers are in the generated figures/rsweep_vs_thesis.md.
 """
 
 from __future__ import annotations
@@ -17,11 +18,13 @@ from pathlib import Path
 
 import numpy as np
 
-from refprune.figures.mnist import TABLE_RUNS, VARIANTS, r_at, run_name
+from refprune.figures.mnist import TABLE_RUNS, VARIANTS, one, r_at, run_name
+from refprune.figures.protocol_settings import SEEDS, under
 from refprune.figures.synthetic import POST_ALPHAS, PRE_ALPHAS, TAG
 from refprune.sweep import load_results
 
 THESIS_FIG_4_12_LAST_STEP = 18_800  # where the thesis's r trace of Fig. 4.12 ends (read off the figure)
+LAST_EPOCHS = 5  # how many final epochs of the disputed row's sparsity to print
 
 
 def overfit_lines(results) -> list[str]:
@@ -54,6 +57,21 @@ def table_run_lines(results) -> list[str]:
     return lines
 
 
+def disputed_row_lines(results) -> list[str]:
+    """Mean sparsity over the seeds per epoch, last epochs, and its fall in the last one (r0 = 0.95, λ = 0)."""
+    lines = []
+    for hyp in ("b64", "ddp2"):
+        recs = [one(results, under(hyp, run_name("published", 0.95, 0.0, s))) for s in SEEDS]
+        curves = np.array([[100 * e["sparsity"] for e in rec["epochs"]] for rec in recs if rec is not None])
+        if curves.size == 0:
+            continue
+        mean = curves.mean(axis=0)
+        last = ", ".join(f"{v:.1f}" for v in mean[-LAST_EPOCHS:])
+        lines.append(f"  {hyp} ({len(curves)} seeds): mean sparsity (%) at epochs {len(mean) - LAST_EPOCHS + 1}–"
+                     f"{len(mean)}: {last}; fall in the last epoch {mean[-2] - mean[-1]:.2f} pp")
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--results", type=Path, default=Path(__file__).resolve().parents[1] / "results")
@@ -63,7 +81,8 @@ def main() -> None:
                  pruning_lines(args.results, "postprune", POST_ALPHAS)),
                 ("Validation R² per ratio, pruning before training (Fig. 4.6)",
                  pruning_lines(args.results, "preprune", PRE_ALPHAS)),
-                ("Table 4.6 runs: r", table_run_lines(args.results))]
+                ("Table 4.6 runs: r", table_run_lines(args.results)),
+                ("Table 4.6, r0 = 0.95, λ = 0, under H1 and H2: sparsity at the end", disputed_row_lines(args.results))]
     for title, lines in sections:
         print(title)
         print("\n".join(lines) if lines else "  (no results)")

@@ -84,7 +84,8 @@ def test_reading_numbers_script_prints_every_section_from_the_committed_results(
     root = Path(__file__).resolve().parents[1]
     out = subprocess.run([sys.executable, str(root / "scripts" / "reading_numbers.py")],
                          capture_output=True, text=True, check=True).stdout
-    for title in ("Overfit R² per α", "pruning after training", "pruning before training", "Table 4.6 runs"):
+    for title in ("Overfit R² per α", "pruning after training", "pruning before training", "Table 4.6 runs",
+                  "under H1 and H2: sparsity at the end"):
         assert title in out
     assert "(no results)" not in out
 
