@@ -38,6 +38,7 @@ from refprune.sweep import load_results
 
 ROOT = Path(__file__).resolve().parents[1]
 SEEDED = re.compile(r"^(rsweep_|t46_).*_s0$")  # jobs the full protocol runs with more seeds
+SEED_OF_RUN = re.compile(r"^(proto_[a-z0-9]+_)?(rsweep_|t46_).*_s\d+$")  # a further seed is timed by its seed 0
 PROTOCOL_RUN = re.compile(r"^proto_[a-z0-9]+_")  # a protocol hypothesis's run of a stated-protocol job
 DENSE_RUN, EXACT_RUN = "mnist_dense_s0", "t46_exact_r00.95_lam10_s0"  # 25 epochs of MNIST each
 MATCHED_RATIOS = 6  # LRP runs per data set and seed in the matched group: 3 r0 × 2 granularities
@@ -80,14 +81,15 @@ def full_protocol(seeds: int) -> list[str]:
 def run_times(results, names) -> tuple[list[float], list[str]]:
     """Each name's committed run time (a further seed: its seed 0's); and the names with none.
 
-    A protocol-hypothesis run (``proto_<h>_<name>``) not yet run is estimated by the stated
-    protocol's run ``<name>``: the same epochs of the same data, half the steps of twice the batch.
+    A protocol-hypothesis run (``proto_<h>_<name>``) whose seed 0 is not run either is estimated
+    by the stated protocol's run ``<name>``: the same epochs of the same data, half the steps of
+    twice the batch (an overestimate: a step of twice the batch takes less than twice as long).
     """
     measured = {r["job"]["name"]: r["seconds"] for r in load_results(results) if "job" in r}
     times, missing = [], []
     for name in names:
         seed0 = re.sub(r"_s\d+$", "_s0", name)
-        seconds = measured.get(name, measured.get(seed0) if SEEDED.match(seed0) else None)
+        seconds = measured.get(name, measured.get(seed0) if SEED_OF_RUN.match(seed0) else None)
         if seconds is None and PROTOCOL_RUN.match(name):
             stated = re.sub(r"_s\d+$", "_s0", PROTOCOL_RUN.sub("", name))
             seconds = measured.get(stated)
@@ -123,6 +125,11 @@ def report(results, seeds: int, workers) -> list[str]:
         wall = makespan(times, n)
         bound = max(total / n, max(times, default=0.0))
         lines.append(f"{n:>7d} {wall / 3600:>8.2f} h {bound / 3600:>10.2f} h {one / wall if wall else 0:>8.1f}x")
+    done = {r["job"]["name"] for r in load_results(results) if "job" in r}
+    left = [n for n in names if n not in done]
+    left_times, _ = run_times(results, left)
+    lines.append(f"left to run: {len(left)} jobs, {sum(left_times) / 3600:.1f} job-hours "
+                 f"({makespan(left_times, 2) / 3600:.1f} h with --jobs 2)")
     if missing:
         lines.append(f"no committed run time for {len(missing)} jobs (left out), e.g. {missing[0]}")
     return lines

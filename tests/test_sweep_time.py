@@ -34,12 +34,21 @@ def test_further_seeds_take_seed_0s_run_time(tmp_path):
     assert script.run_times(tmp_path, names) == ([10.0, 10.0, 1.0], ["overfit_p2_a01_s1"])
 
 
+def test_a_protocol_runs_further_seed_is_timed_by_its_seed_0_else_by_the_stated_run(tmp_path):
+    from refprune.io import write_json
+    script = load_script()
+    for name, seconds in (("proto_ddp2_t46_published_r00.95_lam0_s0", 700.0), ("t46_published_r00.5_lam0_s0", 900.0)):
+        write_json(tmp_path / f"{name}.json", {"job": {"name": name}, "seconds": seconds})
+    names = ["proto_ddp2_t46_published_r00.95_lam0_s3", "proto_ddp2_t46_published_r00.5_lam0_s2"]
+    assert script.run_times(tmp_path, names) == ([700.0, 900.0], [])
+
+
 @pytest.mark.slow
 def test_the_script_covers_every_job_of_the_full_protocol_from_the_committed_results():
     out = subprocess.run([sys.executable, str(ROOT / "scripts" / "sweep_time.py"), "--workers", "1,2"],
                          capture_output=True, text=True, check=True).stdout
     assert "full protocol (the adopted" in out and "with 5 seeds each" in out and "no committed run time" not in out
-    assert len(out.strip().splitlines()) == 5
+    assert "left to run: " in out and len(out.strip().splitlines()) == 6
 
 
 def test_the_matched_groups_jobs_are_estimated_from_the_committed_dense_and_exact_runs(tmp_path):
