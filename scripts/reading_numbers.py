@@ -7,7 +7,9 @@ overfit R² per α (mean and min over seeds) and the validation R² per pruning
 ratio after and before training; for Table 4.6, r of each run at the step
 where the thesis's Fig. 4.12 trace ends (≈18,800) and at the end, and for the
 disputed row (r0 = 0.95, λ = 0) under H1 and H2 the seeds' mean sparsity over the
-last epochs. The r0 sweep's numbers are in the generated figures/rsweep_vs_thesis.md.
+last epochs; and, for the matched group's magnitude pruning at initialisation, how many
+weights each layer keeps (re-drawing each job's initial weights from its seed). The r0
+sweep's numbers are in the generated figures/rsweep_vs_thesis.md.
 """
 
 from __future__ import annotations
@@ -72,6 +74,24 @@ def disputed_row_lines(results) -> list[str]:
     return lines
 
 
+def kept_per_layer_lines(results) -> list[str]:
+    """Weights kept per layer by each matched pre-training-pruning job (its initial weights, pruned at its ratio)."""
+    from refprune.baselines import magnitude_prune
+    from refprune.experiments import dense_config, job_layers
+    from refprune.train import init_state
+
+    lines = []
+    for rec in load_results(results, "matched_"):
+        job = rec["job"]
+        if job["kind"] != "pre_pruning":
+            continue
+        state, _ = init_state(job_layers(job), dense_config(job))
+        kept = [int(np.count_nonzero(M)) for M in magnitude_prune(state.weights, job["ratio"])]
+        lines.append(f"  {job['name']}: sparsity {100 * job['ratio']:.2f}%, kept per layer {kept} of "
+                     f"{[W.size for W in state.weights]}, test accuracy {100 * rec['test_accuracy']:.2f}%")
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--results", type=Path, default=Path(__file__).resolve().parents[1] / "results")
@@ -82,7 +102,9 @@ def main() -> None:
                 ("Validation R² per ratio, pruning before training (Fig. 4.6)",
                  pruning_lines(args.results, "preprune", PRE_ALPHAS)),
                 ("Table 4.6 runs: r", table_run_lines(args.results)),
-                ("Table 4.6, r0 = 0.95, λ = 0, under H1 and H2: sparsity at the end", disputed_row_lines(args.results))]
+                ("Table 4.6, r0 = 0.95, λ = 0, under H1 and H2: sparsity at the end", disputed_row_lines(args.results)),
+                ("Matched sparsity: weights kept per layer by magnitude pruning at initialisation",
+                 kept_per_layer_lines(args.results))]
     for title, lines in sections:
         print(title)
         print("\n".join(lines) if lines else "  (no results)")

@@ -188,6 +188,23 @@ def test_one_seed_gets_no_verdict_and_the_reading_says_so():
     assert "Largest win" not in text
 
 
+def test_a_collapsed_baseline_is_named_in_the_reading_and_cut_off_the_axis_with_a_marker():
+    import matplotlib.pyplot as plt
+    from refprune.figures.matched_compare import CLIP_SPAN_PP, matched_figure
+    points = collect_points(synthetic_records((0.97, 0.975), (0.1135, 0.96)))
+    text = "\n".join(reading_lines(comparison_rows(points), points))
+    assert "Collapsed to near chance" in text and "11.35% at 90.00% (seed 0)" in text and "(seed 1)" not in text
+    fig = matched_figure(points)
+    ax = fig.axes[0]
+    assert ax.get_ylim()[0] == pytest.approx(97.0 - CLIP_SPAN_PP)  # lowest LRP point − the span
+    markers = [line for line in ax.lines if line.get_marker() == "v" and not line.get_clip_on()]
+    assert len(markers) == 1 and list(markers[0].get_ydata()) == [97.0 - CLIP_SPAN_PP]
+    plt.close(fig)
+    fig = matched_figure(collect_points(synthetic_records((0.97, 0.975), (0.95, 0.96))))
+    assert fig.axes[0].get_ylim()[0] < 95.0  # nothing far below: the axis is matplotlib's own
+    plt.close(fig)
+
+
 def test_the_verdict_boundaries():
     assert verdict(1.0, 1.0) == "within the spread" and verdict(-1.0, 1.0) == "within the spread"
     assert verdict(1.01, 1.0) == "wins" and verdict(-1.01, 1.0) == "loses"

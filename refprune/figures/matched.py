@@ -35,8 +35,8 @@ from ..data.tasks import DEFAULT_FASHION_DIR
 from ..sweep import load_results
 from ..train import GRANULARITIES
 from .common import entry, save, write_md_csv
-from .matched_compare import (TABLE_KEYS, collect_points, comparison_rows, matched_figure, reading_lines,
-                              table_rows)
+from .matched_compare import (CLIP_SPAN_PP, TABLE_KEYS, collect_points, comparison_rows, matched_figure,
+                              reading_lines, table_rows)
 
 NAME = "matched"
 PREFIX = "matched_"
@@ -181,6 +181,7 @@ def plot(results, out) -> list:
     reading = reading_lines(comparisons, points)
     caption = ("test accuracy against sparsity: LRP (exact, λ = 10, global and layer-wise) and, at each LRP run's "
                "sparsity, magnitude pruning after training (without / with fine-tuning), at initialisation, and a "
-               "fixed-ratio soft mask; light points: seeds, markers and lines: means")
+               "fixed-ratio soft mask; light points: seeds, markers and lines: means; where a baseline falls further, "
+               f"the axis ends {CLIP_SPAN_PP:g} pp below the lowest LRP or dense point and ▼ marks what is cut off")
     return [entry(STEM, "issue 17 (3)", caption, f"{PREFIX}*", files=files + [f"{STEM}.md", f"{STEM}.csv"],
                   section=("LRP against the baselines at matched sparsity", reading + [""] + md))]

@@ -35,9 +35,12 @@ METHOD_STYLE = {  # marker, line style, colour: each method its own
     "post": ("v", ":", "tab:red"), "post-ft": ("^", "--", "tab:orange"),
     "prepruning": ("D", "-.", "tab:green"), "fixedr": ("P", (0, (5, 1, 1, 1)), "tab:purple"),
 }
-# Pruning after training without fine-tuning can fall far below the rest; the
-# accuracy axis ends this many pp below the lowest other point and marks what is cut off.
-CLIP_MARGIN_PP = 3.0
+# A baseline can fall far below the rest (pruning after training without fine-tuning; pruning
+# at initialisation when a whole layer is pruned). Then the accuracy axis ends this many pp below
+# the lowest LRP or dense point, and ▼ marks each point cut off (its value is in the table).
+CLIP_SPAN_PP = 10.0
+# A point this close to chance (10 classes: 10%) has collapsed; the reading lists such points.
+COLLAPSED_BELOW = 0.2  # test accuracy, twice chance
 TABLE_KEYS = ["data", "LRP run", "method", "seeds", "sparsity (%)", "test accuracy (%)", "LRP − method (pp)",
               "in larger std", "verdict", "epochs", "wall time (min)"]
 SPREAD_RULE = ("LRP *wins* where its mean test accuracy over seeds is above the method's by more than the spread "
@@ -193,15 +196,31 @@ def reading_lines(comparisons, points) -> list:
                 lines.append(summary_line(data, method, cs))
     if all(c["verdict"] == ONE_SEED for c in comparisons):
         lines.append("- No verdicts yet: every comparison has one seed on at least one side.")
-        return lines + [cost_line(data, points) for data in dict.fromkeys(c["data"] for c in comparisons)]
+        return lines + collapsed_lines(points) + [cost_line(data, points)
+                                                  for data in dict.fromkeys(c["data"] for c in comparisons)]
     losses = [c for c in comparisons if c["verdict"] == "loses"]
     lines.append("- Where LRP loses: " + ("; ".join(detail(c) for c in sorted(losses, key=lambda c: c["diff"]))
                                           if losses else "nowhere by more than the spread") + ".")
     wins = sorted((c for c in comparisons if c["verdict"] == "wins"), key=lambda c: -c["diff"])
     if wins:
         lines.append(f"- Largest win: {detail(wins[0])}.")
+    lines += collapsed_lines(points)
     lines += [cost_line(data, points) for data in dict.fromkeys(c["data"] for c in comparisons)]
     return lines
+
+
+def collapsed_lines(points) -> list:
+    """One line per method and data set with points below :data:`COLLAPSED_BELOW` test accuracy."""
+    out = []
+    for data in dict.fromkeys(p["data"] for p in points):
+        for method in METHOD_LABELS:
+            low = [p for p in points if (p["data"], p["method"]) == (data, method) and p["accuracy"] < COLLAPSED_BELOW]
+            if low:
+                at = ", ".join(f"{100 * p['accuracy']:.2f}% at {100 * p['sparsity']:.2f}% (seed {p['seed']})"
+                               for p in sorted(low, key=lambda p: p["sparsity"]))
+                out.append(f"- Collapsed to near chance (test accuracy below {100 * COLLAPSED_BELOW:g}%) on "
+                           f"**{data}**, {METHOD_LABELS[method]}: {at}")
+    return out
 
 
 def draw_method(ax, points, method: str) -> None:
@@ -219,17 +238,21 @@ def draw_method(ax, points, method: str) -> None:
 
 
 def clip_axis(ax, points) -> None:
-    """End the accuracy axis :data:`CLIP_MARGIN_PP` below every point but post-training pruning's (and a third
-    of it above); ▼ marks the points cut off."""
-    others = [100 * p["accuracy"] for p in points if p["method"] != "post"]
-    post = [p for p in points if p["method"] == "post"]
-    if not others or not post:
+    """End the accuracy axis :data:`CLIP_SPAN_PP` below the lowest LRP or dense point if any baseline point
+    is below that (and a tenth of the span above the highest point shown); ▼ marks the points cut off."""
+    kept = [100 * p["accuracy"] for p in points if p["method"] not in BASELINES]
+    if not kept:
         return
-    floor = min(others) - CLIP_MARGIN_PP
-    if min(100 * p["accuracy"] for p in post) < floor:
-        ax.set_ylim(floor, max(others) + CLIP_MARGIN_PP / 3)
-        mark_clipped(ax, [100 * p["sparsity"] for p in post], [[100 * p["accuracy"] for p in post]], floor,
-                     color=METHOD_STYLE["post"][2])
+    floor = min(kept) - CLIP_SPAN_PP
+    shown = [100 * p["accuracy"] for p in points if 100 * p["accuracy"] >= floor]
+    if len(shown) == len(points):
+        return
+    ax.set_ylim(floor, max(shown) + CLIP_SPAN_PP / 10)
+    for method in BASELINES:
+        mine = [p for p in points if p["method"] == method]
+        if mine:
+            mark_clipped(ax, [100 * p["sparsity"] for p in mine], [[100 * p["accuracy"] for p in mine]], floor,
+                         color=METHOD_STYLE[method][2])
 
 
 def matched_figure(points):
