@@ -87,8 +87,11 @@ def kept_per_layer_lines(results) -> list[str]:
             continue
         state, _ = init_state(job_layers(job), dense_config(job))
         kept = [int(np.count_nonzero(M)) for M in magnitude_prune(state.weights, job["ratio"])]
+        magnitudes = np.concatenate([np.abs(W).ravel() for W in state.weights])
+        emptied = [100 * np.mean(magnitudes <= np.abs(W).max()) for W in state.weights]  # layer l holds no weight
         lines.append(f"  {job['name']}: sparsity {100 * job['ratio']:.2f}%, kept per layer {kept} of "
-                     f"{[W.size for W in state.weights]}, test accuracy {100 * rec['test_accuracy']:.2f}%")
+                     f"{[W.size for W in state.weights]}, test accuracy {100 * rec['test_accuracy']:.2f}%; "
+                     f"a layer is emptied from sparsity {', '.join(f'{e:.1f}%' for e in emptied)}")
     return lines
 
 
