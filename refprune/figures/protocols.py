@@ -21,15 +21,15 @@ import numpy as np
 from ..sweep import load_results
 from .common import entry, write_md_csv
 from .mnist import (SWEEP_EPOCHS, THESIS_SWEEP_END_R, THESIS_SWEEP_LAST_ITERATION, THESIS_TABLE, TABLE_RUNS,
-                    coarse_to_fine, r_at, seed_statistics)
-from .mnist import one, run_values
+                    coarse_to_fine, one, r_at, run_values, seed_statistics)
 from .protocol_settings import (HYPOTHESES, SEEDS, SPARSITY_TOLERANCE_PP, STATED, TEST_ACC_TOLERANCE_PP, run_name,
                                 sweep_name, under)
 
 NAME = "protocols"
 PROTOCOL = ("published variant, Table 4.1 settings as the mnist group; batch order and stopping per hypothesis "
             "(docs/protocol.md); the disputed row (r0 = 0.95, λ = 0) with five seeds under b64 and ddp2, the other "
-            "runs with one (the adopted protocol's five seeds of every run: the mnist group). The 'stated' rows are the mnist group's committed runs, "
+            "runs with one (the adopted protocol's five seeds of every run: the mnist group). The 'stated' rows "
+            "are the mnist group's committed runs, "
             "made before the published density was completed (METHOD §6 P5) and before the training step's "
             "subnormal cutoffs; the hypothesis runs use both")
 # "disputed_seeds": the seeds of Table 4.6's r0 = 0.95, λ = 0 row under b64 and ddp2. That row is the one
