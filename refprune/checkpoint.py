@@ -132,6 +132,15 @@ def save_checkpoint(path, state, rng: np.random.Generator, history, epoch: int, 
     return Path(path)
 
 
+def saved_epoch(path) -> int:
+    """Completed epochs in the checkpoint at ``path`` (0 if there is none yet); reads only its metadata."""
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            return int(json.loads(str(f["meta"]))["epoch"])
+    except FileNotFoundError:
+        return 0
+
+
 def load_checkpoint(path, state, rng: np.random.Generator, history) -> tuple[int, float]:
     """Restore ``state``, ``rng`` and ``history`` in place; returns (completed epochs, seconds)."""
     with np.load(path, allow_pickle=False) as f:

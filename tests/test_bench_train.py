@@ -45,3 +45,23 @@ def test_bench_step_runs_its_phases(capsys):
     report = json.loads(capsys.readouterr().out)
     parts = report["float64"]["breakdown_lrp_exact_seconds"]
     assert set(parts) == set(bench.BREAKDOWN_PARTS) and all(v >= 0 for v in parts.values())
+
+
+@pytest.mark.slow
+def test_bench_concurrent_quick_resumes_every_setting_to_the_same_result(tmp_path, capsys):
+    bench = load_script("bench_concurrent")
+    assert bench.main(["--quick", "--json", "--trials", "1", "--work", str(tmp_path)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["same_results"] is True
+    assert set(report["median_s"]) == {name for name, _, _ in bench.SETTINGS}
+    assert report["warm_epochs"] >= 1 and report["timed_epochs"] >= 1
+    assert report["ratio_pair_1_over_pair_2"] > 0 and report["ratio_pair_2_over_alone"] > 0
+    # the warm-up was stopped partway, and each resumed copy trained the rest of the run
+    summary = json.loads((tmp_path / "job0" / "summary.json").read_text())
+    assert summary["epochs_run"] == report["warm_epochs"] + report["timed_epochs"]
+
+
+def test_bench_concurrent_rejects_a_missing_data_dir(tmp_path):
+    bench = load_script("bench_concurrent")
+    with pytest.raises(SystemExit):
+        bench.main(["--data-dir", str(tmp_path / "absent")])
