@@ -188,6 +188,19 @@ def test_one_seed_gets_no_verdict_and_the_reading_says_so():
     assert "Largest win" not in text
 
 
+def test_two_lrp_seeds_against_one_baseline_seed_give_no_spread_and_no_verdict():
+    from refprune.figures.matched_compare import table_rows
+    recs = synthetic_records((0.95, 0.97), (0.90, 0.91))
+    recs = [r for r in recs if not (r["job"]["seed"] == 1 and r["job"]["role"]["method"] == "prepruning")]
+    points = collect_points(recs)
+    (c,) = comparison_rows(points)
+    assert c["lrp"]["n"] == 2 and c["base"]["n"] == 1
+    assert c["verdict"] == "one seed, not judged" and c["spread"] == 0.0  # LRP's own 1.41 pp is not a spread
+    base_row = [r for r in table_rows([c], points) if r.get("verdict")][0]
+    assert base_row["in larger std"] == "—"
+    assert "no spread (one seed)" in "\n".join(reading_lines([c], points))
+
+
 def test_a_collapsed_baseline_is_named_in_the_reading_and_cut_off_the_axis_with_a_marker():
     import matplotlib.pyplot as plt
     from refprune.figures.matched_compare import CLIP_SPAN_PP, matched_figure

@@ -121,8 +121,10 @@ def comparison_rows(points) -> list:
             if not theirs:
                 continue
             b = stats(theirs)
-            diff, spread = a["mean"] - b["mean"], max(a["std"], b["std"])
-            judged = verdict(diff, spread) if min(a["n"], b["n"]) > 1 else ONE_SEED
+            # a spread needs two seeds on both sides: one side's alone would judge nothing
+            several = min(a["n"], b["n"]) > 1
+            diff, spread = a["mean"] - b["mean"], max(a["std"], b["std"]) if several else 0.0
+            judged = verdict(diff, spread) if several else ONE_SEED
             out.append({"data": data, "source": source, "label": mine[0].get("label", source),
                         "lrp_method": mine[0]["method"], "method": method, "lrp": a, "base": b,
                         "diff": diff, "spread": spread, "verdict": judged})
@@ -160,13 +162,14 @@ def table_rows(comparisons, points) -> list:
 def summary_line(data: str, method: str, cs: list) -> str:
     counts = {v: sum(c["verdict"] == v for c in cs) for v in ("wins", "loses", "within the spread", ONE_SEED)}
     diffs = [c["diff"] for c in cs]
-    spreads = [c["spread"] for c in cs]
+    spreads = [c["spread"] for c in cs if c["verdict"] != ONE_SEED]
+    spread = f"spread {min(spreads):.2f}–{max(spreads):.2f} pp" if spreads else "no spread (one seed)"
     seeds = sorted({min(c["lrp"]["n"], c["base"]["n"]) for c in cs})
     return (f"- **{data}**, against {METHOD_LABELS[method]} ({len(cs)} LRP run(s), "
             f"{'/'.join(map(str, seeds))} seed(s) each): LRP wins {counts['wins']}, loses {counts['loses']}, "
             f"within the spread {counts['within the spread']}, not judged (one seed) {counts[ONE_SEED]}; "
             f"LRP − method from {min(diffs):+.2f} to "
-            f"{max(diffs):+.2f} pp (mean {np.mean(diffs):+.2f}), spread {min(spreads):.2f}–{max(spreads):.2f} pp")
+            f"{max(diffs):+.2f} pp (mean {np.mean(diffs):+.2f}), {spread}")
 
 
 def detail(c: dict) -> str:
