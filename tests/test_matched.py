@@ -194,8 +194,11 @@ def test_two_lrp_seeds_against_one_baseline_seed_give_no_spread_and_no_verdict()
     recs = [r for r in recs if not (r["job"]["seed"] == 1 and r["job"]["role"]["method"] == "prepruning")]
     points = collect_points(recs)
     (c,) = comparison_rows(points)
-    assert c["lrp"]["n"] == 2 and c["base"]["n"] == 1
+    # only the seed both sides have is compared: LRP's seed 1 (97%) stays out of the difference
+    assert c["lrp"]["n"] == 1 and c["base"]["n"] == 1 and c["diff"] == pytest.approx(5.0)
     assert c["verdict"] == "one seed, not judged" and c["spread"] == 0.0  # LRP's own 1.41 pp is not a spread
+    lrp_row = [r for r in table_rows([c], points) if r["method"] == "LRP (global r)"][0]
+    assert lrp_row["seeds"] == 2  # the LRP row itself shows every LRP seed
     base_row = [r for r in table_rows([c], points) if r.get("verdict")][0]
     assert base_row["in larger std"] == "—"
     assert "no spread (one seed)" in "\n".join(reading_lines([c], points))

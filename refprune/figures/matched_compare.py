@@ -115,18 +115,19 @@ def comparison_rows(points) -> list:
     out = []
     for data, source in keys:
         mine = [p for p in lrp if (p["data"], p["source"]) == (data, source)]
-        a = stats(mine)
         for method in BASELINES:
             theirs = [p for p in points if (p["data"], p["source"], p["method"]) == (data, source, method)]
             if not theirs:
                 continue
-            b = stats(theirs)
+            # compare the seeds both sides have: an LRP seed whose baselines have not run yet stays out
+            seeds = {p["seed"] for p in theirs}
+            a, b = stats([p for p in mine if p["seed"] in seeds]), stats(theirs)
             # a spread needs two seeds on both sides: one side's alone would judge nothing
             several = min(a["n"], b["n"]) > 1
             diff, spread = a["mean"] - b["mean"], max(a["std"], b["std"]) if several else 0.0
             judged = verdict(diff, spread) if several else ONE_SEED
             out.append({"data": data, "source": source, "label": mine[0].get("label", source),
-                        "lrp_method": mine[0]["method"], "method": method, "lrp": a, "base": b,
+                        "lrp_method": mine[0]["method"], "method": method, "lrp": a, "lrp_all": stats(mine), "base": b,
                         "diff": diff, "spread": spread, "verdict": judged})
     return out
 
@@ -151,7 +152,7 @@ def table_rows(comparisons, points) -> list:
             if (data, c["source"]) not in seen:
                 seen.add((data, c["source"]))
                 rows.append({"data": data, "LRP run": c["label"], "method": METHOD_LABELS[c["lrp_method"]],
-                             **stat_cells(c["lrp"])})
+                             **stat_cells(c["lrp_all"])})
             units = f"{c['diff'] / c['spread']:+.1f}" if c["spread"] > 0 else "—"
             rows.append({"data": data, "LRP run": c["label"], "method": METHOD_LABELS[c["method"]],
                          **stat_cells(c["base"]), "LRP − method (pp)": f"{c['diff']:+.2f}", "in larger std": units,
