@@ -42,6 +42,7 @@ import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -129,7 +130,6 @@ def main(argv=None) -> int:
         p.error("--warm, --timed and --trials must be at least 1")
     if not a.quick and not a.data_dir.is_dir():
         p.error(f"--data-dir {a.data_dir} is not a directory (MNIST's IDX files are needed)")
-    import tempfile
     work = a.work if a.work is not None else Path(tempfile.mkdtemp(prefix="bench_concurrent_"))
     work.mkdir(parents=True, exist_ok=True)
     args_ = train_args(a.data_dir, a.variant, warm + timed, a.quick)
