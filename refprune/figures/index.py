@@ -19,7 +19,7 @@ def seeds_of(results: Path, prefix: str) -> str:
 def run_time(results: Path, prefix: str) -> str:
     recs = load_results(results, prefix.rstrip("*")) if prefix not in ("—", "") else []
     total = sum(r.get("seconds", 0.0) for r in recs)
-    return f"{total / 60:.1f} min ({len(recs)} jobs)" if recs else "—"
+    return f"{total / 60:.1f} min ({len(recs)} job{'' if len(recs) == 1 else 's'})" if recs else "—"
 
 
 def command_for(group: str) -> str:
