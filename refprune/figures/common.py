@@ -88,10 +88,15 @@ def entry(stem: str, thesis: str, caption: str, jobs: str, **extra) -> dict:
     return {"stem": stem, "thesis": thesis, "caption": caption, "jobs": jobs, **extra}
 
 
+def md_cell(value) -> str:
+    """A Markdown table cell: a '|' inside it (as in "mean |error|") escaped, so it does not split the cell."""
+    return str(value).replace("|", "\\|")
+
+
 def write_md_csv(out: Path, stem: str, keys: list, rows: list) -> list:
     """Write rows (dicts) as ``stem.md`` (a Markdown table) and ``stem.csv``, atomically; returns the Markdown lines."""
-    md = ["| " + " | ".join(keys) + " |", "|---" * len(keys) + "|"]
-    md += ["| " + " | ".join(str(r.get(k, "—")) for k in keys) + " |" for r in rows]
+    md = ["| " + " | ".join(md_cell(k) for k in keys) + " |", "|---" * len(keys) + "|"]
+    md += ["| " + " | ".join(md_cell(r.get(k, "—")) for k in keys) + " |" for r in rows]
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=keys)
     writer.writeheader()
