@@ -70,7 +70,7 @@ def test_coarse_to_fine_is_a_permutation_that_starts_with_the_ends_and_the_middl
 
 
 def test_the_sweep_figure_draws_only_the_longest_protocol_present():
-    from refprune.figures.mnist import longest_protocol
+    from refprune.figures.mnist_sweep import longest_protocol
     recs = [{"job": {"name": n, "config": {"epochs": e}}} for n, e in (("a_e2", 2), ("b_e15", 15), ("c_e15", 15))]
     assert [r["job"]["name"] for r in longest_protocol(recs)] == ["b_e15", "c_e15"]
     assert longest_protocol([]) == []
@@ -185,3 +185,25 @@ def test_data_samples_job_keeps_the_first_images_of_the_training_file(tmp_path):
     record, arrays = run_data_samples_job(job)
     np.testing.assert_array_equal(arrays["images"], images[:4])
     assert record["labels"] == [5, 0, 4, 1] and record["class_names"][0] == "T-shirt/top"
+
+
+def test_redrawing_one_group_keeps_the_other_groups_in_the_index(tmp_path):
+    from refprune.figures import run_figures
+    results, out = tmp_path / "results", tmp_path / "figures"
+    run_figures(["masks", "synthetic"], results, out, log=None)
+    both = (out / "README.md").read_text()
+    assert "fig2_1_hard_mask" in both and "fig3_1_data_alpha1" in both and "- **synthetic**" in both
+    run_figures(["masks"], results, out, log=None)
+    assert (out / "README.md").read_text() == both  # nothing changed, so the index is the same, byte for byte
+    (out / "index.json").write_text("not json")
+    run_figures(["masks"], results, out, log=None)  # a broken state file: only the group drawn is listed
+    only = (out / "README.md").read_text()
+    assert "fig2_1_hard_mask" in only and "fig3_1_data_alpha1" not in only
+
+
+def test_a_pipe_inside_a_markdown_cell_is_escaped_and_kept_in_the_csv(tmp_path):
+    from refprune.figures.common import write_md_csv
+    md = write_md_csv(tmp_path, "t", ["mean |error|", "b"], [{"mean |error|": "0.62 | 0.57", "b": 1}])
+    assert md[0] == r"| mean \|error\| | b |" and md[2] == r"| 0.62 \| 0.57 | 1 |"
+    assert all(line.replace(r"\|", "").count("|") == 3 for line in md)  # two cells on every line
+    assert "0.62 | 0.57" in (tmp_path / "t.csv").read_text()

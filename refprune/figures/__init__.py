@@ -3,7 +3,8 @@
 Each figure group is a module with ``jobs(quick, data_dir) -> list[dict]``
 (the sweep jobs its figures need) and ``plot(results, out) -> list[dict]``
 (reads results, writes figures, returns index entries). :func:`run_figures`
-runs the missing jobs when asked, plots every group and writes the index.
+runs the missing jobs when asked, plots the groups named and writes the index, keeping the
+entries of the groups not named as they were last drawn (:mod:`.index`).
 
 A group's ``jobs`` may take further keyword arguments, passed only to groups
 that name them: ``results`` (the results directory, for a group whose later
@@ -18,7 +19,7 @@ import inspect
 from pathlib import Path
 
 from . import deviations, masks, matched, mnist, protocols, synthetic
-from .index import write_index
+from .index import kept_groups, write_index, write_index_state
 
 GROUPS = {"masks": masks, "synthetic": synthetic, "mnist": mnist, "deviations": deviations, "protocols": protocols,
           "matched": matched}
@@ -86,14 +87,24 @@ def run_figures(names, results: Path, out: Path, *, quick=False, recompute=False
     if recompute:
         run_stages(names, results, quick, data_dir, fashion_dir, log, n_jobs=n_jobs, shard=shard,
                    scheduler=scheduler)
-    entries = []
+    entries, groups = [], {}
     for name in names:
         new = GROUPS[name].plot(Path(results), Path(out))
         for e in new:
             e["group"] = name
         entries += new
+        groups[name] = {"protocol": GROUPS[name].PROTOCOL, "entries": new}
         if log:
             log(f"figures: {name}: {len(new)} made")
-    protocols = {name: GROUPS[name].PROTOCOL for name in names}
-    write_index(entries, Path(out), Path(results), quick=quick, protocols=protocols)
+    write_full_index(groups, Path(out), Path(results), quick)
     return entries
+
+
+def write_full_index(drawn: dict, out: Path, results: Path, quick: bool) -> None:
+    """The index of the groups just drawn and, as last drawn, of every other group the folder's index
+    state holds (so ``--only GROUP`` does not drop the rest); groups in the order of :data:`GROUPS`."""
+    groups = {**kept_groups(out, drawn), **drawn}
+    ordered = {name: groups[name] for name in GROUPS if name in groups}
+    entries = [e for g in ordered.values() for e in g["entries"]]
+    write_index(entries, out, results, quick=quick, protocols={n: g["protocol"] for n, g in ordered.items()})
+    write_index_state(out, ordered)

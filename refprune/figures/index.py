@@ -1,13 +1,20 @@
-"""The figure index, figures/README.md, generated from what was plotted and the results used."""
+"""The figure index, figures/README.md, generated from what was plotted and the results used.
+
+Beside it, ``index.json`` keeps each group's entries and protocol text as last drawn, so that
+``refprune figures --only GROUP`` redraws that group and rewrites the index with the other
+groups' entries kept as they were, instead of dropping them.
+"""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from ..io import atomic_write
 from ..sweep import load_results
 
 COMMAND = "refprune figures"
+INDEX_STATE = "index.json"  # each group's entries and protocol as last drawn (see the module docstring)
 
 
 def seeds_of(results: Path, prefix: str) -> str:
@@ -63,3 +70,30 @@ def write_index(entries, out: Path, results: Path, quick: bool = False, protocol
     path = out / "README.md"
     atomic_write(path, lambda fh: fh.write(("\n".join(lines) + "\n").encode()))
     return path
+
+
+def kept_groups(out: Path, drawn) -> dict:
+    """The groups of the index's state file not among ``drawn``: {group: {"protocol": ..., "entries": [...]}}.
+
+    No state file (a new folder) or one that is not valid JSON: nothing is kept.
+    """
+    path = out / INDEX_STATE
+    try:
+        state = json.loads(path.read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return {}
+    return {group: value for group, value in state.get("groups", {}).items() if group not in drawn}
+
+
+# What of an entry the index uses: the state file keeps only these.
+INDEX_KEYS = ("stem", "thesis", "caption", "jobs", "group", "files", "section")
+
+
+def write_index_state(out: Path, groups: dict) -> None:
+    """Write the state file: {group: {"protocol": ..., "entries": [...]}}, groups in the order given."""
+    slim = {name: {"protocol": g["protocol"],
+                   "entries": [{k: e[k] for k in INDEX_KEYS if k in e} for e in g["entries"]]}
+            for name, g in groups.items()}
+    text = json.dumps({"groups": slim}, indent=1, ensure_ascii=False) + "\n"
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write(out / INDEX_STATE, lambda fh: fh.write(text.encode()))
