@@ -20,7 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from refprune.figures.mnist import TABLE_RUNS, VARIANTS, one, r_at, run_name
+from refprune.figures.mnist import TABLE_RUNS, VARIANTS, one, run_name
+from refprune.figures.mnist_sweep import r_at
 from refprune.figures.protocol_settings import SEEDS, under
 from refprune.figures.synthetic import POST_ALPHAS, PRE_ALPHAS, TAG
 from refprune.sweep import load_results

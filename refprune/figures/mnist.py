@@ -5,7 +5,7 @@ Fig. 3.3 (sample images, :mod:`.mnist_samples`), Tables 4.2–4.5 (loss and
 accuracy per split, :mod:`.mnist_tables`), Figs. 4.8 (dense per epoch), 4.9–4.14 (per run: loss and accuracy per epoch,
 τ and r per backward pass, sparsity per layer), 4.15/4.16 and Appendix A
 (mask heat maps of every layer), 4.17/4.18 (r per iteration for r0 = 0.1 …
-0.9, λ = 0 and λ = 10). Every LRP figure exists for the exact and the
+0.9, λ = 0 and λ = 10, and their tables: :mod:`.mnist_sweep`). Every LRP figure exists for the exact and the
 published gradient path (METHOD §6), and each Table 4.6 run has one figure
 overlaying both (:mod:`.mnist_overlay`).
 """
@@ -22,11 +22,12 @@ from ..experiments import unpack_mask
 from ..io import atomic_write
 from ..sweep import load_arrays, load_results
 from ..train import VARIANTS
-from . import mnist_samples
-from .common import entry, save, write_md_csv
+from . import mnist_samples, mnist_sweep
+from .common import entry, save
 from .mnist_overlay import plot_overlay
+from .mnist_sweep import SWEEP_EPOCHS, SWEEP_REDUCTION
 from .mnist_tables import write_metric_tables
-from .protocol_settings import ADOPTED, SEEDS, STATED, protocol_config, run_name, sweep_name, under
+from .protocol_settings import ADOPTED, SEEDS, protocol_config, run_name, sweep_name, under
 
 NAME = "mnist"
 PROTOCOL = ("784-512-512-10, pixels in [0, 1], 48k/12k/10k train/validation/test (split seed 0), batch 32, "
@@ -45,15 +46,6 @@ THESIS_RUN_FIGS = {(0.5, 0.0): "Figs. 4.9–4.11", (0.95, 0.0): "Fig. 4.12",
                    (0.5, 10.0): "Fig. 4.13", (0.95, 10.0): "Fig. 4.14"}
 THESIS_MASK_FIGS = {(0.95, 10.0): "Fig. 4.15 (layer 1), App. A", (0.95, 0.0): "Fig. 4.16 (layer 1), App. A"}
 THESIS_DENSE = {"test_loss": 0.0927, "test_accuracy": 0.979}
-# The thesis's r0 sweep is 9 r0 × 5 seeds × 15 epochs per λ; at ~10-30 ms per
-# MNIST step that is > 14 CPU-hours for both variants. Reduced protocol (stated
-# in the figure index): the thesis's 15 epochs, one seed per r0. The epoch
-# count and the seed are part of every job name, so results of another
-# protocol are never mixed in.
-SWEEP_EPOCHS = 15
-SWEEP_REDUCTION = ("reduced from the thesis's 5 seeds to 1 seed per r0, 15 epochs as in the thesis; jobs run "
-                   "coarse to fine in r0 (0.1, 0.9, 0.5, 0.3, 0.7, …), and each figure's entry names the r0 "
-                   "values whose runs are done (compute time)")
 PROTOCOL = PROTOCOL.format(reduction=SWEEP_REDUCTION, adopted=ADOPTED)
 FULL = {"data": "mnist", "epochs": 25, "sweep_epochs": SWEEP_EPOCHS,
         "sweep_r0": {v: [round(0.1 * i, 1) for i in range(1, 10)] for v in VARIANTS},
@@ -215,114 +207,6 @@ def plot_run(results, out, variant, r0, lam) -> list:
             entry(f"{stem}_masks", THESIS_MASK_FIGS.get((r0, lam), "App. A"), f"{label}: hard masks of every layer", name)]
 
 
-def longest_protocol(recs) -> list:
-    """The records of the longest sweep protocol present (most epochs), so a
-    shorter, reduced sweep kept in the results is never drawn with it."""
-    if not recs:
-        return []
-    most = max(r["job"]["config"]["epochs"] for r in recs)
-    return [r for r in recs if r["job"]["config"]["epochs"] == most]
-
-
-# Where the thesis's Figs. 4.17/4.18 end on their "iteration" axes (read off the
-# figures; the thesis does not say what an iteration is: 15 epochs of 48,000
-# images at batch 32 are 22,500 steps). Marked on ours for comparison.
-THESIS_SWEEP_LAST_ITERATION = {0.0: 8_300, 10.0: 11_300}
-
-
-# r at the end of each panel of the thesis's Figs. 4.17 (λ = 0) and 4.18
-# (λ = 10), read off the figures by eye (±0.01; a range where its five seeds
-# visibly differ). Source: thesis pp. 49 (Figs. 4.17/4.18).
-THESIS_SWEEP_END_R = {
-    0.0: {0.1: "0.00", 0.2: "0.00", 0.3: "0.03–0.04", 0.4: "0.12", 0.5: "0.21–0.32", 0.6: "0.48–0.50",
-          0.7: "0.64–0.66", 0.8: "0.77–0.78", 0.9: "0.87"},
-    10.0: {0.1: "0.90", 0.2: "0.92", 0.3: "0.93", 0.4: "0.93", 0.5: "0.93", 0.6: "0.935", 0.7: "0.94",
-           0.8: "0.945", 0.9: "0.96"}}
-
-
-def r_at(results, name: str, step: float) -> float:
-    """r of a run at a step, interpolated in its downsampled trace."""
-    arrays = load_arrays(results, name)
-    return float(np.interp(step, arrays["step_index"], arrays["step_r"]))
-
-
-def sweep_rows(results) -> list:
-    """Per λ and r0: the thesis's final r beside both variants' r at the thesis's last iteration and at the end."""
-    rows = []
-    for lam, by_r0 in THESIS_SWEEP_END_R.items():
-        last = THESIS_SWEEP_LAST_ITERATION[lam]
-        for r0, thesis in by_r0.items():
-            row = {"λ": f"{lam:g}", "r0": f"{r0:g}", "thesis's last step": f"≈{last:,}", "thesis r there": thesis}
-            for variant in VARIANTS:
-                recs = longest_protocol(load_results(results, f"rsweep_{variant}_lam{lam:g}_r0{r0:.1f}_"))
-                name = recs[0]["job"]["name"] if recs else None
-                row[f"{variant} r there"] = f"{r_at(results, name, last):.3f}" if name else "—"
-                row[f"{variant} r at the end"] = f"{r_at(results, name, np.inf):.3f}" if name else "—"
-            rows.append(row)
-    return rows
-
-
-def write_sweep_table(results, out) -> list:
-    rows = [r for r in sweep_rows(results) if any(r[f"{v} r there"] != "—" for v in VARIANTS)]
-    if not rows:
-        return []
-    keys = list(dict.fromkeys(k for r in rows for k in r))
-    md = write_md_csv(out, "rsweep_vs_thesis", keys, rows)
-    return [entry("rsweep_vs_thesis", "Figs. 4.17/4.18", "r of the r0 sweep at the thesis's last iteration and at "
-                  "the end of 15 epochs, both variants, beside the thesis's final r (read off its figures)",
-                  "rsweep_*", files=["rsweep_vs_thesis.md", "rsweep_vs_thesis.csv"],
-                  section=("r0 sweep: the thesis's final r and the reproduction", md))]
-
-
-def sweep_figure(results, recs, title, thesis_end=None):
-    """One panel per r0 (as the thesis's Figs. 4.17/4.18), a line per seed, each panel on its own r scale."""
-    r0s = sorted({r["job"]["config"]["r0"] for r in recs})
-    cols = min(3, len(r0s))
-    rows = -(-len(r0s) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 2.6 * rows + 0.4), squeeze=False,
-                             layout="constrained")
-    for ax, r0 in zip(axes.flat, r0s):
-        for rec in (r for r in recs if r["job"]["config"]["r0"] == r0):
-            arrays = load_arrays(results, rec["job"]["name"])
-            ax.plot(arrays["step_index"], arrays["step_r"], lw=0.8, label=f"seed {rec['job']['seed']}")
-        if thesis_end is not None:
-            ax.axvline(thesis_end, color="0.5", ls=":", lw=1, label="thesis's axis ends")
-        ax.set_title(f"r0 = {r0:g}", fontsize=9)
-        ax.tick_params(labelsize=7)
-    axes.flat[0].legend(fontsize=6)
-    for ax in axes.flat[len(r0s):]:
-        ax.axis("off")
-    for ax in axes[-1]:
-        ax.set_xlabel("iteration", fontsize=8)
-    for ax in axes[:, 0]:
-        ax.set_ylabel("r", fontsize=8)
-    fig.suptitle(title)
-    return fig, r0s
-
-
-def plot_sweep(results, out, variant, protocol: str = STATED) -> list:
-    """Figs. 4.17/4.18 for one variant under one protocol: every seed of every r0 drawn."""
-    entries = []
-    for lam, stem_thesis in ((0.0, "Fig. 4.17"), (10.0, "Fig. 4.18")):
-        prefix = under(protocol, f"rsweep_{variant}_lam{lam:g}_")
-        recs = longest_protocol(load_results(results, prefix))
-        if not recs:
-            continue
-        seeds = sorted({r["job"]["seed"] for r in recs})
-        named = "" if protocol == STATED else f", {protocol} protocol"
-        fig, r0s = sweep_figure(results, recs, f"r per iteration, LRP {variant}, λ = {lam:g}{named} "
-                                               f"({len(seeds)} seed(s) per r0)", THESIS_SWEEP_LAST_ITERATION[lam])
-        stem = under(protocol, f"rsweep_{variant}_lam{lam:g}")
-        save(fig, out, stem)
-        epochs = recs[0]["job"]["config"]["epochs"]
-        full = (len(seeds), epochs, len(r0s)) == (5, 15, 9)
-        reduced = "" if full else f" ({SWEEP_REDUCTION})" if protocol == STATED else " (seeds still running)"
-        entries.append(entry(stem, stem_thesis, f"r per iteration for r0 = {', '.join(f'{v:g}' for v in r0s)}, "
-                             f"λ = {lam:g}, {variant} path{named}, {len(seeds)} seed(s), {epochs} epochs{reduced}",
-                             f"{prefix}*", seconds=sum(r["seconds"] for r in recs)))
-    return entries
-
-
 TABLE_QUANTITIES = ("train_acc", "test_acc", "sparsity", "compression")
 TABLE_NOTE = ("Accuracy and sparsity in %, compression = 1/(1 − sparsity); train accuracy is the last epoch's "
               "with the hard mask, test accuracy after pruning for real (under ddp2: on rank 0's half of the test "
@@ -428,9 +312,8 @@ def plot(results, out) -> list:
     for variant in VARIANTS:
         for r0, lam in TABLE_RUNS:
             entries += plot_run(results, out, variant, r0, lam)
-        entries += plot_sweep(results, out, variant) + plot_sweep(results, out, variant, ADOPTED)
     records_of = lambda variant, r0, lam: table_run(variant, results, r0, lam)  # noqa: E731
     for r0, lam in TABLE_RUNS:
         entries += plot_overlay(records_of, results, out, r0, lam, THESIS_RUN_FIGS[(r0, lam)])
     entries += write_metric_tables(records_of, out, VARIANTS)
-    return entries + write_sweep_table(results, out) + write_table(results, out)
+    return entries + mnist_sweep.plot(results, out) + write_table(results, out)

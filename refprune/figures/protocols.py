@@ -20,8 +20,8 @@ import numpy as np
 
 from ..sweep import load_results
 from .common import entry, write_md_csv
-from .mnist import (SWEEP_EPOCHS, THESIS_SWEEP_END_R, THESIS_SWEEP_LAST_ITERATION, THESIS_TABLE, TABLE_RUNS,
-                    coarse_to_fine, one, r_at, run_values, seed_statistics)
+from .mnist import THESIS_TABLE, TABLE_RUNS, coarse_to_fine, one, run_values, seed_statistics
+from .mnist_sweep import SWEEP_EPOCHS, THESIS_SWEEP_END_R, THESIS_SWEEP_LAST_ITERATION, r_at, thesis_r
 from .protocol_settings import (HYPOTHESES, SEEDS, SPARSITY_TOLERANCE_PP, STATED, TEST_ACC_TOLERANCE_PP, run_name,
                                 sweep_name, under)
 
@@ -73,12 +73,6 @@ def jobs(quick: bool, data_dir=None) -> list:
 def summary_of(results, name: str):
     recs = [r for r in load_results(results, name) if r["job"]["name"] == name]
     return recs[0]["summary"] if recs else None
-
-
-def thesis_r(text: str) -> float:
-    """The midpoint of a read-off value or range such as ``"0.21–0.32"``."""
-    parts = [float(p) for p in text.replace("–", "-").split("-")]
-    return float(np.mean(parts))
 
 
 def table_rows(results) -> list:

@@ -1,0 +1,91 @@
+"""The r0 sweep over seeds (refprune.figures.mnist_sweep): r where the thesis's figure ends, mean ± std
+and range over the seeds present, the error against the thesis's read-off value and the gap between
+the ranges; the sweep figures' seed counts."""
+
+import json
+
+import numpy as np
+import pytest
+
+from refprune.figures.mnist_sweep import (READ_OFF_UNCERTAINTY, SWEEP_EPOCHS, THESIS_SWEEP_END_R, plot_sweep,
+                                          range_gap, seed_sweep_rows, thesis_interval, thesis_r,
+                                          write_seed_sweep_table)
+from refprune.figures.protocol_settings import ADOPTED, sweep_name, under
+
+# Cells are written with 3 decimals: compare at that rounding.
+ROUNDED = 5e-4
+
+
+def fake_sweep_run(results, variant, lam, r0, seed, r_value, protocol=ADOPTED):
+    """A finished sweep run whose r trace is constant at r_value (so r at any step is r_value)."""
+    name = under(protocol, sweep_name(variant, lam, r0, SWEEP_EPOCHS, seed))
+    rec = {"job": {"name": name, "seed": seed, "config": {"r0": r0, "lam": lam, "epochs": SWEEP_EPOCHS}},
+           "seconds": 1.0, "summary": {}}
+    (results / f"{name}.json").write_text(json.dumps(rec))
+    np.savez(results / f"{name}.npz", step_index=np.array([0.0, 11_250.0]), step_r=np.full(2, r_value))
+
+
+def row_of(rows, lam, r0):
+    return next(r for r in rows if r["λ"] == f"{lam:g}" and r["r0"] == f"{r0:g}")
+
+
+def test_thesis_intervals_are_parsed_from_ranges_and_single_values():
+    assert thesis_interval("0.21–0.32") == (0.21, 0.32)
+    assert thesis_interval("0.87") == (0.87, 0.87)
+    assert thesis_r("0.21–0.32") == pytest.approx(0.265)
+
+
+def test_the_range_gap_is_zero_where_the_ranges_meet_and_signed_where_they_do_not():
+    # thesis 0.21–0.32, widened by the read-off uncertainty to [0.20, 0.33]
+    assert range_gap(np.array([0.30, 0.40]), "0.21–0.32") == 0.0
+    assert range_gap(np.array([0.325, 0.34]), "0.21–0.32") == 0.0  # inside the widening only
+    assert range_gap(np.array([0.40, 0.44]), "0.21–0.32") == pytest.approx(0.40 - 0.32 - READ_OFF_UNCERTAINTY)
+    assert range_gap(np.array([0.10, 0.15]), "0.21–0.32") == pytest.approx(0.15 - 0.21 + READ_OFF_UNCERTAINTY)
+
+
+def test_mean_std_range_error_and_gap_over_the_seeds_present(tmp_path):
+    seeds_r = [0.40, 0.42, 0.44]  # thesis at r0 = 0.5, λ = 0: 0.21–0.32
+    for seed, r in enumerate(seeds_r):
+        fake_sweep_run(tmp_path, "published", 0.0, 0.5, seed, r)
+    fake_sweep_run(tmp_path, "published", 0.0, 0.9, 0, 0.868)  # thesis 0.87: meets, one seed
+    rows = seed_sweep_rows(tmp_path)
+    row = row_of(rows, 0.0, 0.5)
+    mean, std = np.mean(seeds_r), np.std(seeds_r, ddof=1)
+    assert row["published r there"] == f"{mean:.3f} ± {std:.3f} (n = 3)"
+    assert row["published range there"] == "0.400–0.440"
+    assert float(row["published error"]) == pytest.approx(mean - thesis_r(THESIS_SWEEP_END_R[0.0][0.5]), abs=ROUNDED)
+    assert float(row["published range gap"]) == pytest.approx(0.40 - 0.33, abs=ROUNDED)
+    assert row["exact r there"] == "—"  # no exact run
+    one_seed = row_of(rows, 0.0, 0.9)
+    assert one_seed["published r there"] == "0.868 (n = 1)" and one_seed["published range gap"] == "meets"
+    summary = next(r for r in rows if r["λ"] == "0" and r["r0"] == "all")
+    want = np.mean([abs(mean - 0.265), abs(0.868 - 0.87)])
+    assert summary["published error"] == f"mean |error| {want:.3f}"
+    assert summary["published range gap"] == "1 of 2 meet"
+    assert summary["exact error"] == "—"
+
+
+def test_a_run_missing_its_arrays_is_not_counted(tmp_path):
+    fake_sweep_run(tmp_path, "exact", 10.0, 0.1, 0, 0.93)
+    fake_sweep_run(tmp_path, "exact", 10.0, 0.1, 1, 0.95)
+    (tmp_path / f"{under(ADOPTED, sweep_name('exact', 10.0, 0.1, SWEEP_EPOCHS, 1))}.npz").unlink()
+    assert row_of(seed_sweep_rows(tmp_path), 10.0, 0.1)["exact r there"] == "0.930 (n = 1)"
+
+
+def test_the_table_is_written_only_once_a_run_has_finished(tmp_path):
+    out = tmp_path / "figures"
+    assert write_seed_sweep_table(tmp_path, out) == []
+    fake_sweep_run(tmp_path, "exact", 10.0, 0.1, 0, 0.93)
+    [entry] = write_seed_sweep_table(tmp_path, out)
+    assert entry["stem"] == under(ADOPTED, "rsweep_vs_thesis")
+    assert (out / f"{entry['stem']}.csv").read_text().count("\n") == 1 + 2 * (9 + 1)  # header, 9 r0 + summary per λ
+
+
+@pytest.mark.slow
+def test_the_sweep_figure_counts_seeds_per_r0_and_says_while_seeds_still_run(tmp_path):
+    for seed in (0, 1):
+        fake_sweep_run(tmp_path, "exact", 0.0, 0.3, seed, 0.3)
+    fake_sweep_run(tmp_path, "exact", 0.0, 0.7, 0, 0.6)
+    [entry] = plot_sweep(tmp_path, tmp_path / "figures", "exact", ADOPTED)
+    assert "1–2 seed(s) per r0" in entry["caption"] and "(seeds still running)" in entry["caption"]
+    assert (tmp_path / "figures" / f"{entry['stem']}.png").stat().st_size > 1000
