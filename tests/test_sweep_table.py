@@ -89,3 +89,25 @@ def test_the_sweep_figure_counts_seeds_per_r0_and_says_while_seeds_still_run(tmp
     [entry] = plot_sweep(tmp_path, tmp_path / "figures", "exact", ADOPTED)
     assert "1–2 seed(s) per r0" in entry["caption"] and "(seeds still running)" in entry["caption"]
     assert (tmp_path / "figures" / f"{entry['stem']}.png").stat().st_size > 1000
+
+
+def test_every_thesis_panel_has_an_end_and_a_read_off_r():
+    from refprune.figures.mnist_sweep import SWEEP_R0, THESIS_SWEEP_LAST_ITERATION
+    for lam in (0.0, 10.0):
+        assert set(THESIS_SWEEP_LAST_ITERATION[lam]) == set(THESIS_SWEEP_END_R[lam]) == set(SWEEP_R0)
+
+
+def test_the_trace_end_rows_set_our_last_iteration_beside_the_thesis_panels(tmp_path):
+    from refprune.figures.mnist_sweep import THESIS_SWEEP_LAST_ITERATION
+    from refprune.figures.protocols import sweep_run_name, trace_end_rows
+    for hyp, last in (("ddp2es", 8_249), ("stated", 22_499)):
+        name = sweep_run_name(hyp, 0.8)
+        rec = {"job": {"name": name, "seed": 0}, "summary": {}}
+        (tmp_path / f"{name}.json").write_text(json.dumps(rec))
+        np.savez(tmp_path / f"{name}.npz", step_index=np.array([0, last]), step_r=np.array([0.8, 0.7]))
+    rows = {(r["hypothesis"], r["run"]): r for r in trace_end_rows(tmp_path)}
+    thesis = THESIS_SWEEP_LAST_ITERATION[0.0][0.8]
+    assert rows[("ddp2es", "r0 = 0.8")]["ours"] == "8,249"
+    assert rows[("ddp2es", "r0 = 0.8")]["error"] == f"{8_249 - thesis:+,}"
+    assert rows[("stated", "r0 = 0.8")]["error"] == f"{22_499 - thesis:+,}"
+    assert rows[("stated", "r0 = 0.1")]["ours"] == "not run"

@@ -29,17 +29,24 @@ SWEEP_REDUCTION = ("reduced from the thesis's 5 seeds to 1 seed per r0, 15 epoch
                    "values whose runs are done (compute time)")
 THESIS_SWEEP_SEEDS = 5  # the thesis's seeds per r0 (§4.2)
 
-# Where the thesis's Figs. 4.17/4.18 end on their "iteration" axes (read off the
-# figures; the thesis does not say what an iteration is: 15 epochs of 48,000
-# images at batch 32 are 22,500 steps). Marked on ours for comparison.
-THESIS_SWEEP_LAST_ITERATION = {0.0: 8_300, 10.0: 11_300}
+SWEEP_R0 = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)  # the thesis's starting values (§4.2)
+
+# Where each panel of the thesis's Figs. 4.17/4.18 ends on its "iteration" axis (the thesis does
+# not say what an iteration is: 15 epochs of 48,000 images at batch 32 are 22,500 steps). Measured
+# on thesis p. 49 rendered at 500 dpi (pdftoppm -r 500): the traces' last pixel column against the
+# panel's white x gridlines, to about ±20 iterations. The panels do not all end alike: in Fig. 4.17
+# r0 = 0.1–0.7 end at 8,240–8,260 and r0 = 0.8, 0.9 at 9,010–9,030; in Fig. 4.18 all end at
+# 11,260–11,280. Marked on ours, and where r is compared with the thesis's.
+THESIS_SWEEP_LAST_ITERATION = {
+    0.0: {**dict.fromkeys(SWEEP_R0[:7], 8_250), 0.8: 9_020, 0.9: 9_020},
+    10.0: dict.fromkeys(SWEEP_R0, 11_270)}
 
 
 # r at the end of each panel of the thesis's Figs. 4.17 (λ = 0) and 4.18
 # (λ = 10), read off the figures by eye (±0.01; a range where its five seeds
-# visibly differ). Source: thesis pp. 49 (Figs. 4.17/4.18).
+# visibly differ). Source: thesis p. 49 (Figs. 4.17/4.18).
 THESIS_SWEEP_END_R = {
-    0.0: {0.1: "0.00", 0.2: "0.00", 0.3: "0.03–0.04", 0.4: "0.12", 0.5: "0.21–0.32", 0.6: "0.48–0.50",
+    0.0: {0.1: "0.00", 0.2: "0.00", 0.3: "0.03–0.04", 0.4: "0.12", 0.5: "0.21–0.32", 0.6: "0.48–0.52",
           0.7: "0.64–0.66", 0.8: "0.77–0.78", 0.9: "0.87"},
     10.0: {0.1: "0.90", 0.2: "0.92", 0.3: "0.93", 0.4: "0.93", 0.5: "0.93", 0.6: "0.935", 0.7: "0.94",
            0.8: "0.945", 0.9: "0.96"}}
@@ -78,8 +85,8 @@ def sweep_rows(results) -> list:
     """Per λ and r0: the thesis's final r beside both variants' r at the thesis's last iteration and at the end."""
     rows = []
     for lam, by_r0 in THESIS_SWEEP_END_R.items():
-        last = THESIS_SWEEP_LAST_ITERATION[lam]
         for r0, thesis in by_r0.items():
+            last = THESIS_SWEEP_LAST_ITERATION[lam][r0]
             row = {"λ": f"{lam:g}", "r0": f"{r0:g}", "thesis's last step": f"≈{last:,}", "thesis r there": thesis}
             for variant in VARIANTS:
                 recs = longest_protocol(load_results(results, f"rsweep_{variant}_lam{lam:g}_r0{r0:.1f}_"))
@@ -132,9 +139,9 @@ def seed_sweep_rows(results, protocol: str = ADOPTED, seeds=SEEDS) -> list:
     the seeds' range and the thesis's; and r at the end. Then per λ, a row summing the errors and gaps up."""
     rows = []
     for lam, by_r0 in THESIS_SWEEP_END_R.items():
-        last = THESIS_SWEEP_LAST_ITERATION[lam]
         errors, meets = {v: [] for v in VARIANTS}, {v: 0 for v in VARIANTS}
         for r0, thesis in by_r0.items():
+            last = THESIS_SWEEP_LAST_ITERATION[lam][r0]
             row = {"λ": f"{lam:g}", "r0": f"{r0:g}", "thesis's last step": f"≈{last:,}", "thesis r there": thesis}
             for variant in VARIANTS:
                 names = finished_runs(results, [under(protocol, sweep_name(variant, lam, r0, SWEEP_EPOCHS, s))
@@ -154,7 +161,7 @@ def seed_sweep_rows(results, protocol: str = ADOPTED, seeds=SEEDS) -> list:
                             f"{variant} range gap": "meets" if gap == 0.0 else f"{gap:+.3f}",
                             f"{variant} r at the end": spread(end)})
             rows.append(row)
-        summary = {"λ": f"{lam:g}", "r0": "all", "thesis's last step": f"≈{last:,}", "thesis r there": ""}
+        summary = {"λ": f"{lam:g}", "r0": "all", "thesis's last step": "", "thesis r there": ""}
         for variant in VARIANTS:
             n = len(errors[variant])
             summary.update({f"{variant} r there": f"{n} r0 run", f"{variant} range there": "",
@@ -166,9 +173,10 @@ def seed_sweep_rows(results, protocol: str = ADOPTED, seeds=SEEDS) -> list:
 
 
 SEED_TABLE_NOTE = (
-    "r at the iteration where the thesis's figure ends (interpolated in the stored trace; under ddp2 an "
-    "iteration is one averaged step of 2 × 32 images, 750 per epoch, so 15 epochs end at 11,250, just before "
-    "the λ = 10 figure's ≈ 11,300, and r there is the last value). 'error': the seeds' mean − the thesis's "
+    "r at the iteration where the thesis's panel ends (measured on its figure; interpolated in the stored "
+    "trace; under ddp2 an iteration is one averaged step of 2 × 32 images, 750 per epoch, so 15 epochs end at "
+    "11,250, just before the λ = 10 panels' ≈ 11,270, and r there is the last value). 'error': the seeds' mean − "
+    "the thesis's "
     f"read-off value (midpoint of its range). 'range gap': 'meets' where the seeds' min–max range meets the "
     f"thesis's read-off range widened by ±{READ_OFF_UNCERTAINTY:g} (read-off uncertainty), else the gap "
     "(+: ours above). The thesis's figures draw five seeds per r0.")
@@ -202,7 +210,7 @@ def mark_thesis(ax, step: float, thesis: str) -> None:
 def sweep_figure(results, recs, title, lam: float | None = None):
     """One panel per r0 (as the thesis's Figs. 4.17/4.18), a line per seed, each panel on its own r scale.
 
-    With ``lam``, each panel also marks where the thesis's figure ends and the r read off it there.
+    With ``lam``, each panel also marks where the thesis's panel ends and the r read off it there.
     """
     r0s = sorted({r["job"]["config"]["r0"] for r in recs})
     cols = min(3, len(r0s))
@@ -213,11 +221,10 @@ def sweep_figure(results, recs, title, lam: float | None = None):
         for rec in sorted((r for r in recs if r["job"]["config"]["r0"] == r0), key=lambda r: r["job"]["seed"]):
             arrays = load_arrays(results, rec["job"]["name"])
             ax.plot(arrays["step_index"], arrays["step_r"], lw=0.8, label=f"seed {rec['job']['seed']}")
-        if lam is not None:
-            end = THESIS_SWEEP_LAST_ITERATION[lam]
-            ax.axvline(end, color="0.5", ls=":", lw=1, label="thesis's axis ends")
-            if r0 in THESIS_SWEEP_END_R[lam]:
-                mark_thesis(ax, end, THESIS_SWEEP_END_R[lam][r0])
+        if lam is not None and r0 in THESIS_SWEEP_END_R[lam]:
+            end = THESIS_SWEEP_LAST_ITERATION[lam][r0]
+            ax.axvline(end, color="0.5", ls=":", lw=1, label="thesis's panel ends")
+            mark_thesis(ax, end, THESIS_SWEEP_END_R[lam][r0])
         ax.set_title(f"r0 = {r0:g}", fontsize=9)
         ax.tick_params(labelsize=7)
     axes.flat[0].legend(fontsize=6)

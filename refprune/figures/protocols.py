@@ -10,15 +10,16 @@ Hypotheses, all on the published gradient path (the thesis's numbers came from i
 - ``ddp2es``: ``ddp2`` with the published example's early stopping on r (λ = 0 sweep only).
 
 The table (``protocol_hypotheses.md``/``.csv``) gives, per hypothesis, the Table 4.6 rows'
-sparsity and test accuracy beside the thesis's and, for the λ = 0 r0 sweep, r at the thesis's
-last iteration (≈ 8,300) beside the thesis's final r, with the error of each.
+sparsity and test accuracy beside the thesis's and, for the λ = 0 r0 sweep, r where each of the
+thesis's panels ends (≈ 8,250 or ≈ 9,020) beside the thesis's final r, and the last iteration of
+each of our traces beside that panel's, with the error of each.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ..sweep import load_results
+from ..sweep import load_arrays, load_results
 from .common import entry, write_md_csv
 from .mnist import THESIS_TABLE, TABLE_RUNS, coarse_to_fine, one, run_values, seed_statistics
 from .mnist_sweep import SWEEP_EPOCHS, THESIS_SWEEP_END_R, THESIS_SWEEP_LAST_ITERATION, r_at, thesis_r
@@ -133,14 +134,22 @@ def hypothesis_difference_row(results, r0: float = 0.95, lam: float = 0.0) -> di
             "error": f"{diff:+.2f} pp (Welch t = {test.statistic:+.2f}, p = {test.pvalue:.2f})", "tolerance": ""}
 
 
+SWEEP_HYPOTHESES = ("stated", "ddp2es")  # the λ = 0 sweep's hypotheses: seed 0 of each
+
+
+def sweep_run_name(hyp: str, r0: float) -> str:
+    """The λ = 0 sweep's seed-0 run of the published variant under a hypothesis."""
+    return f"rsweep_published_lam0_r0{r0:.1f}_e{SWEEP_EPOCHS}_s0" if hyp == STATED else \
+        sweep_job_name(hyp, r0, SWEEP_EPOCHS, 0)
+
+
 def sweep_rows(results) -> list:
-    last = THESIS_SWEEP_LAST_ITERATION[0.0]
+    """Per hypothesis and r0 of the λ = 0 sweep: r where the thesis's panel ends, with the mean |error|."""
     rows = []
-    for hyp, name_of in (("stated", lambda r0: f"rsweep_published_lam0_r0{r0:.1f}_e{SWEEP_EPOCHS}_s0"),
-                         ("ddp2es", lambda r0: sweep_job_name("ddp2es", r0, SWEEP_EPOCHS, 0))):
+    for hyp in SWEEP_HYPOTHESES:
         errors = []
         for r0, thesis in THESIS_SWEEP_END_R[0.0].items():
-            name = name_of(r0)
+            name, last = sweep_run_name(hyp, r0), THESIS_SWEEP_LAST_ITERATION[0.0][r0]
             s = summary_of(results, name)
             row = {"quantity": f"r at ≈{last:,} (λ = 0 sweep)", "run": f"r0 = {r0:g}", "hypothesis": hyp,
                    "thesis": thesis}
@@ -158,15 +167,34 @@ def sweep_rows(results) -> list:
     return rows
 
 
+def trace_end_rows(results) -> list:
+    """Per hypothesis and r0 of the λ = 0 sweep: the last iteration of our r trace beside the one where
+    the thesis's panel ends (measured on its figure, ±20 iterations)."""
+    rows = []
+    for hyp in SWEEP_HYPOTHESES:
+        for r0 in THESIS_SWEEP_END_R[0.0]:
+            name, thesis_end = sweep_run_name(hyp, r0), THESIS_SWEEP_LAST_ITERATION[0.0][r0]
+            row = {"quantity": "last iteration of the trace (λ = 0 sweep)", "run": f"r0 = {r0:g}",
+                   "hypothesis": hyp, "thesis": f"≈{thesis_end:,}"}
+            if summary_of(results, name) is None:
+                row.update(ours="not run", error="—")
+            else:
+                ours = int(load_arrays(results, name)["step_index"][-1])
+                row.update(ours=f"{ours:,}", error=f"{ours - thesis_end:+,}")
+            rows.append(row)
+    return rows
+
+
 def plot(results, out) -> list:
     difference = hypothesis_difference_row(results)
-    rows = table_rows(results) + ([difference] if difference else []) + sweep_rows(results)
+    rows = (table_rows(results) + ([difference] if difference else []) + sweep_rows(results)
+            + trace_end_rows(results))
     if all(r["ours"] == "not run" for r in rows if r["hypothesis"] != "stated"):
         return []
     keys = ["quantity", "run", "hypothesis", "thesis", "ours", "error", "tolerance"]
     md = write_md_csv(out, "protocol_hypotheses", keys, rows)
     return [entry("protocol_hypotheses", "Table 4.6, Fig. 4.17",
                   "the published variant under each protocol hypothesis (docs/protocol.md) beside the thesis: "
-                  "sparsity / test accuracy of the Table 4.6 rows, r of the λ = 0 sweep at the thesis's last "
-                  "iteration", "proto_*", files=["protocol_hypotheses.md", "protocol_hypotheses.csv"],
+                  "sparsity / test accuracy of the Table 4.6 rows, r of the λ = 0 sweep where each thesis panel "
+                  "ends, and where each of our λ = 0 traces ends beside the thesis's panel", "proto_*", files=["protocol_hypotheses.md", "protocol_hypotheses.csv"],
                   section=("Protocol hypotheses: which fits the thesis", md))]
