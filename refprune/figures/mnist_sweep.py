@@ -227,7 +227,7 @@ def sweep_figure(results, recs, title, lam: float | None = None):
             mark_thesis(ax, end, THESIS_SWEEP_END_R[lam][r0])
         ax.set_title(f"r0 = {r0:g}", fontsize=9)
         ax.tick_params(labelsize=7)
-    axes.flat[0].legend(fontsize=6)
+    shared_legend(fig, axes.flat)
     for ax in axes.flat[len(r0s):]:
         ax.axis("off")
     for ax in axes[-1]:
@@ -236,6 +236,17 @@ def sweep_figure(results, recs, title, lam: float | None = None):
         ax.set_ylabel("r", fontsize=8)
     fig.suptitle(title)
     return fig, r0s
+
+
+def shared_legend(fig, axes) -> None:
+    """One legend for all panels, below them (a legend inside a panel of five seeds hides its curves):
+    every label any panel has, once."""
+    entries = {}
+    for ax in axes:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            entries.setdefault(label, handle)
+    fig.legend(list(entries.values()), list(entries), loc="outside lower center", ncol=len(entries), fontsize=7,
+               frameon=False)
 
 
 def seeds_per_r0(recs) -> tuple[int, int]:
