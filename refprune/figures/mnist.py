@@ -33,11 +33,12 @@ NAME = "mnist"
 PROTOCOL = ("784-512-512-10, pixels in [0, 1], 48k/12k/10k train/validation/test (split seed 0), batch 32, "
             "25 epochs, Table 4.1 (r0 as named, τ0 = 1e-2 × std W, lr 1e-3 / 1e-4 (r) / 1e-6 (τ), λ = 0 or 10), "
             "float32, seed 0. The published variant applies P1–P4 with the published density (P5). "
-            "The r0 sweep (Figs. 4.17/4.18) is reduced: " + "{reduction}. "
+            "The stated protocol's r0 sweep (Figs. 4.17/4.18) is " + "{reduction}. "
             "Two protocols side by side: the **stated** one (batch 32, one process, 1,500 steps per epoch; runs "
             "t46_*, rsweep_*) and the adopted **thesis protocol** '{adopted}' (two data-parallel processes of "
             "batch 32, gradients averaged, 750 steps per epoch, validation and test on rank 0's half; runs "
-            "proto_{adopted}_*, five seeds), chosen from the protocol-hypothesis table (docs/protocol.md).")
+            "proto_{adopted}_*, five seeds of every run, r0 sweep included), chosen from the protocol-hypothesis "
+            "table (docs/protocol.md).")
 TABLE_RUNS = ((0.5, 0.0), (0.95, 0.0), (0.5, 10.0), (0.95, 10.0))
 THESIS_TABLE = {  # thesis Table 4.6: train acc, test acc, sparsity, compression
     (0.5, 0.0): (99.8, 97.6, 0.0, 1.0), (0.95, 0.0): (98.9, 97.2, 86.6, 7.46),

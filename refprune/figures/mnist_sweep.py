@@ -19,10 +19,11 @@ from .common import entry, save, write_md_csv
 from .protocol_settings import ADOPTED, SEEDS, STATED, sweep_name, under
 
 # The thesis's r0 sweep is 9 r0 × 5 seeds × 15 epochs per λ; at ~10-30 ms per
-# MNIST step that is > 14 CPU-hours for both variants. Reduced protocol (stated
-# in the figure index): the thesis's 15 epochs, one seed per r0. The epoch
-# count and the seed are part of every job name, so results of another
-# protocol are never mixed in.
+# MNIST step that is > 14 CPU-hours for both variants. The stated protocol's
+# sweep is reduced (stated in the figure index): the thesis's 15 epochs, one
+# seed per r0; the adopted protocol's has all five seeds. The epoch count and
+# the seed are part of every job name, so results of another protocol are
+# never mixed in.
 SWEEP_EPOCHS = 15
 SWEEP_REDUCTION = ("reduced from the thesis's 5 seeds to 1 seed per r0, 15 epochs as in the thesis; jobs run "
                    "coarse to fine in r0 (0.1, 0.9, 0.5, 0.3, 0.7, …), and each figure's entry names the r0 "
