@@ -100,9 +100,9 @@ def test_every_thesis_panel_has_an_end_and_a_read_off_r():
 def test_the_trace_end_rows_set_our_last_iteration_beside_the_thesis_panels(tmp_path):
     from refprune.figures.mnist_sweep import THESIS_SWEEP_LAST_ITERATION
     from refprune.figures.protocols import sweep_run_name, trace_end_rows
-    for hyp, last in (("ddp2es", 8_249), ("stated", 22_499)):
+    for hyp, last, epochs in (("ddp2es", 8_249, 11), ("stated", 22_499, 15)):
         name = sweep_run_name(hyp, 0.8)
-        rec = {"job": {"name": name, "seed": 0}, "summary": {}}
+        rec = {"job": {"name": name, "seed": 0}, "summary": {}, "epochs": [{"r": 0.8}] * epochs}
         (tmp_path / f"{name}.json").write_text(json.dumps(rec))
         np.savez(tmp_path / f"{name}.npz", step_index=np.array([0, last]), step_r=np.array([0.8, 0.7]))
     rows = {(r["hypothesis"], r["run"]): r for r in trace_end_rows(tmp_path)}
@@ -110,4 +110,45 @@ def test_the_trace_end_rows_set_our_last_iteration_beside_the_thesis_panels(tmp_
     assert rows[("ddp2es", "r0 = 0.8")]["ours"] == "8,249"
     assert rows[("ddp2es", "r0 = 0.8")]["error"] == f"{8_249 - thesis:+,}"
     assert rows[("stated", "r0 = 0.8")]["error"] == f"{22_499 - thesis:+,}"
+    # r never rises: H3 replayed stops the stated run after epoch 1 + patience = 11, of 1,500 steps each
+    assert rows[("stated + H3 (replayed)", "r0 = 0.8")]["ours"] == "16,499"
     assert rows[("stated", "r0 = 0.1")]["ours"] == "not run"
+
+
+def test_h3_stops_after_patience_epochs_without_a_rise_above_min_delta():
+    from refprune.figures.protocols import H3_PATIENCE, h3_stop_epoch
+    from refprune.protocol import EARLY_STOP_MIN_DELTA
+    peak_then_fall = [0.50, 0.51] + [0.51 - 0.01 * k for k in range(1, 20)]
+    assert h3_stop_epoch(peak_then_fall) == 2 + H3_PATIENCE  # best at epoch 2, then patience epochs
+    # r wobbles above its best, but never by more than min_delta: no improvement after epoch 1
+    wobbling = [0.5 + 0.9 * EARLY_STOP_MIN_DELTA * (k % 2) for k in range(20)]
+    assert h3_stop_epoch(wobbling) == 1 + H3_PATIENCE
+    assert h3_stop_epoch([0.5 + 0.01 * k for k in range(20)]) is None  # rising: runs them all
+
+
+def test_replaying_h3_on_a_run_without_it_gives_the_trace_end_of_the_run_with_it(tmp_path):
+    from refprune.figures.protocols import trace_end
+    name = "run"
+    epoch_r = [0.6, 0.61] + [0.6] * 13  # best at epoch 2: H3 stops after epoch 12
+    rec = {"job": {"name": name, "seed": 0}, "summary": {}, "epochs": [{"r": r} for r in epoch_r]}
+    (tmp_path / f"{name}.json").write_text(json.dumps(rec))
+    np.savez(tmp_path / f"{name}.npz", step_index=np.array([0, 15 * 750 - 1]), step_r=np.zeros(2))
+    assert trace_end(tmp_path, name, replay_h3=False) == 11_249
+    assert trace_end(tmp_path, name, replay_h3=True) == 12 * 750 - 1
+    assert trace_end(tmp_path, "missing", replay_h3=True) is None
+
+
+def test_committed_runs_with_h3_stop_where_h3_replayed_on_the_same_seed_without_it_does():
+    """H3 changes nothing before it stops: the ddp2es runs (H3 on) end where the rule, replayed on the
+    adopted protocol's seed-0 runs (H3 off, otherwise the same job), says they would."""
+    from pathlib import Path
+
+    from refprune.figures.protocols import sweep_run_name, trace_end
+    results = Path(__file__).resolve().parents[1] / "results"
+    pairs = [(sweep_run_name("ddp2es", r0), under(ADOPTED, sweep_name("published", 0.0, r0, SWEEP_EPOCHS, 0)))
+             for r0 in THESIS_SWEEP_END_R[0.0]]
+    pairs = [(a, b) for a, b in pairs if (results / f"{a}.json").is_file() and (results / f"{b}.json").is_file()]
+    if not pairs:
+        pytest.skip("no committed ddp2es and ddp2 sweep runs to compare")
+    for with_h3, without in pairs:
+        assert trace_end(results, with_h3, replay_h3=False) == trace_end(results, without, replay_h3=True)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..protocol import EARLY_STOP_MIN_DELTA, EarlyStopOnR
 from ..sweep import load_arrays, load_results
 from .common import entry, write_md_csv
 from .mnist import THESIS_TABLE, TABLE_RUNS, coarse_to_fine, one, run_values, seed_statistics
@@ -167,20 +168,65 @@ def sweep_rows(results) -> list:
     return rows
 
 
+H3_PATIENCE = HYPOTHESES["ddp2es"]["early_stop_r"]  # the published example's EarlyStopping(patience=10)
+
+
+def h3_stop_epoch(epoch_r) -> int | None:
+    """The epoch after which H3 (early stopping on r) stops a run whose epoch-end r values are ``epoch_r``,
+    or None if it runs them all. H3 changes nothing before it stops, so this is where a run without it
+    would have ended with it (the same rule the training loop applies: :class:`~refprune.protocol.EarlyStopOnR`)."""
+    stopper = EarlyStopOnR(patience=H3_PATIENCE, min_delta=EARLY_STOP_MIN_DELTA)
+    for epoch, r in enumerate(epoch_r, start=1):
+        if stopper.update(r):
+            return epoch
+    return None
+
+
+def trace_end(results, name: str, replay_h3: bool) -> int | None:
+    """The last iteration of a run's r trace; with ``replay_h3``, the last one H3 would have let it reach."""
+    recs = [r for r in load_results(results, name) if r["job"]["name"] == name]
+    if not recs:
+        return None
+    last = int(load_arrays(results, name)["step_index"][-1])
+    if not replay_h3:
+        return last
+    epochs = [e["r"] for e in recs[0]["epochs"]]
+    stop = h3_stop_epoch(epochs)
+    if stop is None:
+        return last
+    steps_per_epoch = (last + 1) // len(epochs)
+    return stop * steps_per_epoch - 1
+
+
+# Whose λ = 0 traces the trace-end rows show: (label, run name of r0 and seed, seeds, replay H3 on them).
+TRACE_END_SOURCES = (
+    ("stated", lambda r0, sd: sweep_run_name(STATED, r0), (0,), False),
+    ("stated + H3 (replayed)", lambda r0, sd: sweep_run_name(STATED, r0), (0,), True),
+    ("ddp2 + H3 (replayed)", lambda r0, sd: under("ddp2", sweep_name("published", 0.0, r0, SWEEP_EPOCHS, sd)),
+     SEEDS, True),
+    ("ddp2es", lambda r0, sd: sweep_run_name("ddp2es", r0), (0,), False),
+)
+
+
 def trace_end_rows(results) -> list:
-    """Per hypothesis and r0 of the λ = 0 sweep: the last iteration of our r trace beside the one where
-    the thesis's panel ends (measured on its figure, ±20 iterations)."""
+    """Per source and r0 of the λ = 0 sweep (published variant): the last iteration of our r traces beside
+    the one where the thesis's panel ends (measured on its figure, ±20 iterations). "replayed": H3's rule
+    applied to the epoch-end r of runs made without it, every seed present."""
     rows = []
-    for hyp in SWEEP_HYPOTHESES:
+    for label, name_of, seeds, replay in TRACE_END_SOURCES:
         for r0 in THESIS_SWEEP_END_R[0.0]:
-            name, thesis_end = sweep_run_name(hyp, r0), THESIS_SWEEP_LAST_ITERATION[0.0][r0]
+            thesis_end = THESIS_SWEEP_LAST_ITERATION[0.0][r0]
+            ends = [e for e in (trace_end(results, name_of(r0, sd), replay) for sd in seeds) if e is not None]
             row = {"quantity": "last iteration of the trace (λ = 0 sweep)", "run": f"r0 = {r0:g}",
-                   "hypothesis": hyp, "thesis": f"≈{thesis_end:,}"}
-            if summary_of(results, name) is None:
+                   "hypothesis": label, "thesis": f"≈{thesis_end:,}"}
+            if not ends:
                 row.update(ours="not run", error="—")
             else:
-                ours = int(load_arrays(results, name)["step_index"][-1])
-                row.update(ours=f"{ours:,}", error=f"{ours - thesis_end:+,}")
+                counts = {e: ends.count(e) for e in sorted(set(ends))}
+                seeds_note = f" ({len(ends)} seed{'s' if len(ends) > 1 else ''})" if len(seeds) > 1 else ""
+                row.update(ours=", ".join(f"{e:,}" + (f" ×{n}" if len(seeds) > 1 else "") for e, n in counts.items())
+                           + seeds_note,
+                           error=", ".join(f"{e - thesis_end:+,}" for e in counts))
             rows.append(row)
     return rows
 
