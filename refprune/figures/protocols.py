@@ -7,7 +7,8 @@ Hypotheses, all on the published gradient path (the thesis's numbers came from i
   and ``rsweep_published_lam0_*`` runs;
 - ``b64``: batch 64, one process (750 steps per epoch);
 - ``ddp2``: two data-parallel processes of batch 32 (750 steps per epoch, rank-0 metrics);
-- ``ddp2es``: ``ddp2`` with the published example's early stopping on r (λ = 0 sweep only).
+- ``ddp2es``: ``ddp2`` with the published example's early stopping on r (λ = 0 sweep only; on runs made
+  without it, the rule is also replayed from their epoch-end r, :func:`h3_stop_epoch`).
 
 The table (``protocol_hypotheses.md``/``.csv``) gives, per hypothesis, the Table 4.6 rows'
 sparsity and test accuracy beside the thesis's and, for the λ = 0 r0 sweep, r where each of the
@@ -30,7 +31,8 @@ from .protocol_settings import (HYPOTHESES, SEEDS, SPARSITY_TOLERANCE_PP, STATED
 NAME = "protocols"
 PROTOCOL = ("published variant, Table 4.1 settings as the mnist group; batch order and stopping per hypothesis "
             "(docs/protocol.md); the disputed row (r0 = 0.95, λ = 0) with five seeds under b64 and ddp2, the other "
-            "runs with one (the adopted protocol's five seeds of every run: the mnist group). The 'stated' rows "
+            "runs with one (the adopted protocol's five seeds of every run: the mnist group); the λ = 0 r0 sweep "
+            "under ddp2 + early stopping and under b64 (15 epochs), seed 0. The 'stated' rows "
             "are the mnist group's committed runs, "
             "made before the published density was completed (METHOD §6 P5) and before the training step's "
             "subnormal cutoffs; the hypothesis runs use both")
