@@ -34,10 +34,12 @@ SWEEP_R0 = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)  # the thesis's startin
 
 # Where each panel of the thesis's Figs. 4.17/4.18 ends on its "iteration" axis (the thesis does
 # not say what an iteration is: 15 epochs of 48,000 images at batch 32 are 22,500 steps). Measured
-# on thesis p. 49 rendered at 500 dpi (pdftoppm -r 500): the traces' last pixel column against the
-# panel's white x gridlines, to about ±20 iterations. The panels do not all end alike: in Fig. 4.17
-# r0 = 0.1–0.7 end at 8,240–8,260 and r0 = 0.8, 0.9 at 9,010–9,030; in Fig. 4.18 all end at
-# 11,260–11,280. Marked on ours, and where r is compared with the thesis's.
+# by scripts/measure_thesis_panel_ends.py on thesis p. 49 rendered at 500 dpi: the traces' last
+# pixel column against the panel's white x gridlines, to about ±20 iterations (one pixel is 14–19).
+# The panels do not all end alike: in Fig. 4.17 r0 = 0.1–0.7 end at 8,254–8,259 and r0 = 0.8, 0.9
+# at 9,005–9,016; in Fig. 4.18 all end at 11,254–11,272. These are where the drawn lines end; line
+# width carries a line 25–55 iterations past its data at the start, likely the same at the end.
+# Marked on ours, and where r is compared with the thesis's.
 THESIS_SWEEP_LAST_ITERATION = {
     0.0: {**dict.fromkeys(SWEEP_R0[:7], 8_250), 0.8: 9_020, 0.9: 9_020},
     10.0: dict.fromkeys(SWEEP_R0, 11_270)}
