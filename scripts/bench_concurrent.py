@@ -5,7 +5,7 @@ Usage: python scripts/bench_concurrent.py [--data-dir DIR] [--work DIR] [--warm 
 
 A sweep with ``--jobs 2`` on a 2-core machine runs two training jobs at
 once, and each starts the elementwise worker thread that
-:func:`refprune.threads.worker_threads` gives it (2 threads on 2 cores), so
+:func:`refprune.train.threads.worker_threads` gives it (2 threads on 2 cores), so
 four threads share two cores. This script measures whether that costs time,
 on the workload sweeps run (MNIST, 784-512-512-10, batch 32, float32, r0 =
 0.5, λ = 10) in the state training reaches:
@@ -26,7 +26,7 @@ It prints each trial, the median per setting, and two ratios:
 ``two jobs, 1 thread / two jobs, 2 threads`` (below 1: sweeps should give
 each job one elementwise thread) and ``two jobs / one job alone`` (near 1:
 ``--jobs 2`` doubles a sweep's throughput; near 2: it gains nothing). Results
-do not depend on the setting (see :mod:`refprune.threads`); the script checks
+do not depend on the setting (see :mod:`refprune.train.threads`); the script checks
 that every run reaches the same final sparsity.
 
 ``--quick`` runs a tiny version (synthetic task, small network) for tests.
@@ -46,7 +46,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from refprune.checkpoint import saved_epoch
+from refprune.train.checkpoint import saved_epoch
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "mnist"

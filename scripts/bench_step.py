@@ -12,14 +12,14 @@ inside real runs, where τ reaches its floor and the band-limited route runs.
 Each LRP variant is timed alternately with a dense step (step by step, in the
 same loop), so a change in machine load affects both sides of a ratio alike.
 The breakdown calls the exact step's own phases and per-half functions
-(:mod:`refprune.steps.exact`, :mod:`refprune.steps.band`).
+(:mod:`refprune.train.steps.exact`, :mod:`refprune.train.steps.softband`).
 """
 
 from __future__ import annotations
 
 import os
 
-# One BLAS thread unless the caller says otherwise (refprune.threads decides;
+# One BLAS thread unless the caller says otherwise (refprune.train.threads decides;
 # the variable must be set before numpy loads, so it is set here too).
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
@@ -30,14 +30,15 @@ import time
 
 import numpy as np
 
-from refprune.density import DensityConfig
-from refprune.mlp import init_mlp
-from refprune.steps import (PublishedPath, adam_step, buffers, dense_step, exact_step, new_state,
-                            on_halves, phase_forward_backward, phase_masks, phase_threshold,
-                            published_step, update_r_tau)
-from refprune.steps.band import half_density_sum, half_gradients
-from refprune.steps.exact import point_bandwidth
-from refprune.threads import training_threads
+from refprune.density.config import DensityConfig
+from refprune.core.mlp import init_mlp
+from refprune.train.steps.published import PublishedPath, published_step
+from refprune.train.steps.common import (adam_step, buffers, dense_step, new_state, on_halves,
+    phase_forward_backward, update_r_tau)
+from refprune.train.steps.exact import exact_step, phase_masks, phase_threshold
+from refprune.train.steps.softband import half_density_sum, half_gradients
+from refprune.train.steps.exact import point_bandwidth
+from refprune.train.threads import training_threads
 
 
 def make_states(layers, dtype, seed=0):

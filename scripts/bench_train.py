@@ -14,7 +14,7 @@ slowdown since its first point, and the share of subnormal float32 numbers
 in ŵ, ∂L/∂w and Adam's first moments; then the projected wall time of a
 ``--epochs``-epoch run of each method, each epoch at the speed measured at
 the last point before it, plus one evaluation per epoch (timed with
-``refprune.train.epoch_record``). ``--json`` prints the same as JSON
+``refprune.train.loop.epoch_record``). ``--json`` prints the same as JSON
 (``ratio_exact_over_dense``, ``ratio_published_over_dense``, ``slowdown_*``,
 ``projected_run_s_*``, ...).
 
@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import os
 
-# One BLAS thread (refprune.threads decides; set before numpy loads as well).
+# One BLAS thread (refprune.train.threads decides; set before numpy loads as well).
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import argparse
@@ -40,11 +40,13 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from refprune.density import DensityConfig
-from refprune.steps import PublishedPath, buffers, dense_step, exact_step, published_step
-from refprune.steps.exact import PHASES
-from refprune.threads import training_threads
-from refprune.train import TrainConfig, epoch_record, init_state
+from refprune.density.config import DensityConfig
+from refprune.train.steps.published import PublishedPath, published_step
+from refprune.train.steps.common import buffers, dense_step
+from refprune.train.steps.exact import exact_step
+from refprune.train.steps.exact import PHASES
+from refprune.train.threads import training_threads
+from refprune.train.loop import TrainConfig, epoch_record, init_state
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "mnist"
@@ -100,7 +102,7 @@ def make_runs(layers, seed: int):
 
 
 def next_batch(run, x, y, batch: int):
-    """The run's next minibatch (a fresh permutation each epoch, as refprune.train does)."""
+    """The run's next minibatch (a fresh permutation each epoch, as refprune.train.loop does)."""
     if run.order is None or run.pos >= run.order.size:
         run.order, run.pos = run.rng.permutation(x.shape[0]), 0
     idx = run.order[run.pos:run.pos + batch]
@@ -140,7 +142,7 @@ def advance(runs, data, steps: int, timed: bool, times: dict) -> None:
 
 
 def exact_breakdown(run, data, steps: int) -> dict:
-    """Median seconds of each phase of the exact step (refprune.steps.exact.PHASES) in the run's current state."""
+    """Median seconds of each phase of the exact step (refprune.train.steps.exact.PHASES) in the run's current state."""
     x, y = data.x_train, data.y_train
     times = []
     for _ in range(steps):
@@ -152,7 +154,7 @@ def exact_breakdown(run, data, steps: int) -> dict:
 
 
 def evaluation_seconds(runs, data) -> dict:
-    """Seconds of one per-epoch evaluation of each method (refprune.train.epoch_record)."""
+    """Seconds of one per-epoch evaluation of each method (refprune.train.loop.epoch_record)."""
     out = {}
     for name, run in runs.items():
         start = time.perf_counter()

@@ -2,7 +2,7 @@
 
 Usage: python scripts/measure_thesis_panel_ends.py --thesis PATH [--page 49] [--dpi 500]
 
-Reproduces :data:`refprune.figures.mnist_sweep.THESIS_SWEEP_LAST_ITERATION`
+Reproduces :data:`refprune.experiments.figures.mnist_sweep.THESIS_SWEEP_LAST_ITERATION`
 from the thesis PDF. Figs. 4.17 (λ = 0) and 4.18 (λ = 10), both on printed
 page 49, are each a 3 × 3 grid of panels, one per r0 = 0.1 … 0.9, plotting r
 against "Iteration" for five seeds, in matplotlib's ggplot style (grey panel
@@ -73,7 +73,7 @@ from pathlib import Path
 
 import numpy as np
 
-from refprune.figures.mnist_sweep import SWEEP_R0, THESIS_SWEEP_LAST_ITERATION
+from refprune.experiments.figures.mnist_sweep import SWEEP_R0, THESIS_SWEEP_LAST_ITERATION
 
 # Printed page 49 is the PDF's page 61: 12 front-matter pages precede printed page 1
 # (pdftotext of PDF p. 61 shows the running head "49" and the captions of Figs. 4.17/4.18).

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # as refprune.threads decides; before numpy loads
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # as refprune.train.threads decides; before numpy loads
 
 import argparse
 import cProfile
@@ -26,8 +26,8 @@ from pathlib import Path
 import numpy as np
 
 from refprune.data.tasks import load_task
-from refprune.threads import training_threads
-from refprune.train import TrainConfig, init_state, make_step
+from refprune.train.threads import training_threads
+from refprune.train.loop import TrainConfig, init_state, make_step
 
 DEFAULT_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "mnist"
 LAYERS = (784, 512, 512, 10)

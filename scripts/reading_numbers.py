@@ -20,11 +20,13 @@ from pathlib import Path
 
 import numpy as np
 
-from refprune.figures.mnist import TABLE_RUNS, VARIANTS, one, run_name
-from refprune.figures.mnist_sweep import r_at
-from refprune.figures.protocol_settings import SEEDS, under
-from refprune.figures.synthetic import POST_ALPHAS, PRE_ALPHAS, TAG
-from refprune.sweep import load_results
+from refprune.experiments.figures.mnist import TABLE_RUNS, one
+from refprune.train.loop import VARIANTS
+from refprune.experiments.figures.protocol_settings import run_name
+from refprune.experiments.figures.mnist_sweep import r_at
+from refprune.experiments.figures.protocol_settings import SEEDS, under
+from refprune.experiments.figures.synthetic import POST_ALPHAS, PRE_ALPHAS, TAG
+from refprune.experiments.sweep import load_results
 
 THESIS_FIG_4_12_LAST_STEP = 18_800  # where the thesis's r trace of Fig. 4.12 ends (read off the figure)
 LAST_EPOCHS = 5  # how many final epochs of the disputed row's sparsity to print
@@ -77,9 +79,9 @@ def disputed_row_lines(results) -> list[str]:
 
 def kept_per_layer_lines(results) -> list[str]:
     """Weights kept per layer by each matched pre-training-pruning job (its initial weights, pruned at its ratio)."""
-    from refprune.baselines import magnitude_prune
-    from refprune.experiments import dense_config, job_layers
-    from refprune.train import init_state
+    from refprune.train.baselines import magnitude_prune
+    from refprune.experiments.jobs import dense_config, job_layers
+    from refprune.train.loop import init_state
 
     lines = []
     for rec in load_results(results, "matched_"):

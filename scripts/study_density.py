@@ -33,10 +33,10 @@ from scipy import stats
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from refprune.density import (DensityConfig, bandwidth, density_at, direct_kde,  # noqa: E402
-                              kde_at_point)
-from refprune.io import read_json, write_json  # noqa: E402
-from refprune.threshold import empirical_threshold  # noqa: E402
+from refprune.density.config import DensityConfig, density_at
+from refprune.density.kde import bandwidth, direct_kde, kde_at_point
+from refprune.util.io import read_json, write_json
+from refprune.core.threshold import empirical_threshold
 
 RESULTS = ROOT / "results" / "study_density.json"
 FIGURES = ROOT / "figures"
@@ -125,7 +125,7 @@ def plot(data: dict) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from refprune.figures.common import save
+    from refprune.experiments.figures.common import save
 
     known = data["known"]
     labels = list(dict.fromkeys(row["setting"] for row in known))

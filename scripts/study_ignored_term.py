@@ -34,13 +34,13 @@ import numpy as np  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from refprune.data.tasks import load_task  # noqa: E402
-from refprune.density import bandwidth, direct_kde  # noqa: E402
-from refprune.io import read_json, write_json  # noqa: E402
-from refprune.lrp import LRPConfig, lrp_gradients  # noqa: E402
-from refprune.steps import exact_step  # noqa: E402
-from refprune.threshold import smoothed_threshold  # noqa: E402
-from refprune.train import TrainConfig, init_state  # noqa: E402
+from refprune.data.tasks import load_task
+from refprune.density.kde import bandwidth, direct_kde
+from refprune.util.io import read_json, write_json
+from refprune.lrp.reference import LRPConfig, lrp_gradients
+from refprune.train.steps.exact import exact_step
+from refprune.density.quantile import smoothed_threshold
+from refprune.train.loop import TrainConfig, init_state
 
 RESULTS = ROOT / "results" / "study_ignored_term.json"
 FIGURES = ROOT / "figures"
@@ -114,7 +114,7 @@ def plot(data: dict) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from refprune.figures.common import save
+    from refprune.experiments.figures.common import save
 
     rows = data["rows"]
     step = [r["step"] for r in rows]

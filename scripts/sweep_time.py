@@ -16,7 +16,7 @@ and layer-wise) and fixed-ratio soft masks by the exact λ = 10 Table 4.6 run,
 its fine-tuning job by the dense run plus each ratio's fine-tuning epochs at
 the dense run's time per epoch. Fashion-MNIST has MNIST's sizes. Its stage-2
 jobs are listed as if every stage-1 run were done
-(:func:`refprune.figures.matched.planned_jobs`).
+(:func:`refprune.experiments.figures.matched.planned_jobs`).
 
 The wall time for N workers is the list schedule a sweep actually follows
 (``--jobs N``, or a Dask cluster of N single-threaded workers): jobs start in
@@ -32,9 +32,9 @@ import heapq
 import re
 from pathlib import Path
 
-from refprune.figures import GROUPS, all_jobs, matched
-from refprune.figures.protocol_settings import ADOPTED, SEEDS
-from refprune.sweep import load_results
+from refprune.experiments.figures import GROUPS, all_jobs, matched
+from refprune.experiments.figures.protocol_settings import ADOPTED, SEEDS
+from refprune.experiments.sweep import load_results
 
 ROOT = Path(__file__).resolve().parents[1]
 SEEDED = re.compile(r"^(rsweep_|t46_).*_s0$")  # jobs the full protocol runs with more seeds

@@ -1,5 +1,5 @@
 """Job kinds for the sweep tests, in a module of their own so that worker processes
-(spawn, forkserver, Dask workers) import them by name, as they do refprune.experiments.
+(spawn, forkserver, Dask workers) import them by name, as they do refprune.experiments.jobs.
 
 Each kind appends ``"<name> <pid>"`` to ``job["starts"]`` (a file) when it starts,
 so a test can tell which jobs ran, how often and in which process. That log is

@@ -5,19 +5,21 @@ import math
 import numpy as np
 import pytest
 
-from refprune.density import DensityConfig, bandwidth, kde_at_point
-from refprune.gradcheck import Case, make_problem
-from refprune.lrp import LRPConfig, lrp_gradients
-from refprune.masks import mask_cutoff, soft_mask, soft_mask_and_slope
-from refprune.mlp import init_mlp
-from refprune.optim import flush_level
-from refprune.steps import (PublishedPath, buffers, dense_step, exact_step, magnitudes, new_state, phase_masks,
-                            phase_threshold, published_step)
-from refprune.steps import band as band_module
-from refprune.steps.band import HalfBand, band_half_width, half_density_sum, kde_reach
-from refprune.steps.exact import point_bandwidth
-from refprune.steps.layerwise import layerwise_state, layerwise_step
-from refprune.train import masked_weights
+from refprune.density.config import DensityConfig
+from refprune.density.kde import bandwidth, kde_at_point
+from refprune.oracle.case import Case, make_problem
+from refprune.lrp.reference import LRPConfig, lrp_gradients
+from refprune.core.masks import mask_cutoff, soft_mask, soft_mask_and_slope
+from refprune.core.mlp import init_mlp
+from refprune.core.optim import flush_level
+from refprune.train.steps.published import PublishedPath, published_step
+from refprune.train.steps.common import buffers, dense_step, magnitudes, new_state
+from refprune.train.steps.exact import exact_step, phase_masks, phase_threshold
+from refprune.train.steps import softband as band_module
+from refprune.train.steps.softband import HalfBand, band_half_width, half_density_sum, kde_reach
+from refprune.train.steps.exact import point_bandwidth
+from refprune.train.steps.layerwise import layerwise_state, layerwise_step
+from refprune.train.loop import masked_weights
 
 # Absolute floor for weights that are ~0 after four float64 steps (route_rtol alone fails at 0).
 ROUTE_ATOL_WEIGHTS = 1e-15
@@ -198,7 +200,7 @@ def test_one_step_stays_within_the_bound_of_the_unflushed_computation():
 
 
 def test_per_epoch_soft_mask_metrics_use_no_subnormal_weights():
-    """The epoch record's soft-mask ŵ (refprune.train.masked_weights) has no subnormal, and is
+    """The epoch record's soft-mask ŵ (refprune.train.loop.masked_weights) has no subnormal, and is
     within the cutoff's bound of the exact sigmoid's (a product with them ran ~18× slower)."""
     st, _, _ = pathological_state()
     t = float(np.quantile(magnitudes(st.weights), st.r))

@@ -14,16 +14,15 @@ import pytest
 from scipy.optimize import brentq
 from scipy.special import ndtr
 
-from refprune.cli import main
-from refprune.compare import compare_candidate, comparison_dict, format_comparison
-from refprune.density import density_at
-from refprune.defects import smoothed_t_derivatives
-from refprune.lrp import lrp_gradients
-from refprune.threshold import smoothed_threshold
-from refprune.vectors import CASES, case_by_name, make_vectors, reference_outputs
-from refprune.vectors_files import write_vectors
-from refprune.vectors_schema import (config_of, n_layers_of, output_keys, scalar, targets_of, text,
-                                     weights_of)
+from refprune.cli.main import main
+from refprune.vectors.compare import compare_candidate, comparison_dict, format_comparison
+from refprune.density.config import density_at
+from refprune.vectors.defects import smoothed_t_derivatives
+from refprune.lrp.reference import lrp_gradients
+from refprune.density.quantile import smoothed_threshold
+from refprune.vectors.cases import CASES, case_by_name, make_vectors, reference_outputs
+from refprune.vectors.files import write_vectors
+from refprune.vectors.schema import config_of, n_layers_of, output_keys, scalar, targets_of, text, weights_of
 
 # The naive smoothed threshold's root finder: as tight as float64 allows, so the reference
 # adds no error of its own.

@@ -1,4 +1,4 @@
-"""Gaussian KDE of the weight magnitudes and dt/dr = 1/f(t) (refprune.density).
+"""Gaussian KDE of the weight magnitudes and dt/dr = 1/f(t) (refprune.density.config).
 
 References used here: the exact sum of n Gaussians (``direct_kde``), the O(m²)
 binned sum (``slow_binned_kde``), ``scipy.stats.gaussian_kde`` as an
@@ -15,12 +15,13 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from scipy import special, stats
 
-import refprune.kde as kde_mod
-import refprune.quantile as quantile_mod
-from refprune.density import (BANDWIDTH_RULES, BINNINGS, DensityConfig, bandwidth,
-                              binned_histogram, binned_kde, density_at, direct_kde,
-                              direct_kde_cdf, interpolate_density, inverse_density_at,
-                              slow_binned_kde, smoothed_quantile)
+import refprune.density.kde as kde_mod
+import refprune.density.quantile as quantile_mod
+from refprune.density.kde import BANDWIDTH_RULES, bandwidth, direct_kde, direct_kde_cdf
+from refprune.density.binned import (BINNINGS, binned_histogram, binned_kde, interpolate_density,
+    slow_binned_kde)
+from refprune.density.config import DensityConfig, density_at, inverse_density_at
+from refprune.density.quantile import smoothed_quantile
 
 # The grid's ends min − 3h and max + 3h: one linspace rounding.
 GRID_END_RTOL = 1e-14

@@ -204,10 +204,10 @@ def test_every_erratum_carries_a_command():
 
 
 @pytest.mark.parametrize("label, ok", [
-    ("refprune/masks.py: soft_mask_and_slope", True),
+    ("refprune/core/masks.py: soft_mask_and_slope", True),
     ("tests/test_masks.py: test_mask_is_even_in_w", True),
-    ("refprune/gradcheck.py: Evaluator.derivative", True),
-    ("README.md", False), ("refprune/masks.py soft_mask", False),
+    ("refprune/oracle/gradcheck.py: Evaluator.derivative", True),
+    ("README.md", False), ("refprune/core/masks.py soft_mask", False),
 ])
 def test_code_label_pattern(label, ok):
     assert bool(CODE_LABEL.match(label)) is ok

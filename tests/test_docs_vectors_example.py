@@ -4,7 +4,7 @@ import re
 import shlex
 from pathlib import Path
 
-from refprune.cli import main
+from refprune.cli.main import main
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "vectors.md"
 

@@ -9,7 +9,7 @@ the dropped part of dL/dw_i is (∂L/∂t)·sign(w_i)/2 on those weights alone.
 import numpy as np
 import pytest
 
-from refprune.threshold import empirical_threshold
+from refprune.core.threshold import empirical_threshold
 
 # Central difference of a function that is exactly linear in w_i near a point of
 # strict order (|δ| below the gaps to the neighbouring magnitudes): only rounding,

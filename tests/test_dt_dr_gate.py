@@ -1,6 +1,6 @@
 """dt/dr = 1/f(t) is refused exactly where it is not a finite positive number (issue 15, point 5).
 
-`refprune.gradients.threshold_derivative` is the last step of every dt/dr route.
+`refprune.core.gradients.threshold_derivative` is the last step of every dt/dr route.
 The rule (docs/derivations.md §5): f(t) must be a finite, positive, normal float of
 its own dtype. Before issue 15 it refused only f <= 0 (and NaN): f = inf gave
 dt/dr = 0 silently, and a subnormal f gave dt/dr = inf.
@@ -9,7 +9,7 @@ dt/dr = 0 silently, and a subnormal f gave dt/dr = inf.
 import numpy as np
 import pytest
 
-from refprune.gradients import threshold_derivative
+from refprune.core.gradients import threshold_derivative
 
 
 @pytest.mark.parametrize("f", [0.0, -1.0, float("nan"), float("inf"), -float("inf"),

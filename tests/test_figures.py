@@ -4,8 +4,8 @@ import re
 
 import pytest
 
-from refprune.cli import main
-from refprune.figures import GROUPS
+from refprune.cli.main import main
+from refprune.experiments.figures import GROUPS
 
 
 @pytest.mark.slow
@@ -51,7 +51,7 @@ def test_unknown_group_is_a_one_line_error(capsys, tmp_path):
 
 @pytest.mark.slow
 def test_plotting_with_partial_results_draws_what_it_can(tmp_path):
-    from refprune.figures import run_figures
+    from refprune.experiments.figures import run_figures
     out = tmp_path / "figures"
     entries = run_figures(list(GROUPS), tmp_path / "empty-results", out, log=None)
     stems = {e["stem"] for e in entries}
@@ -61,7 +61,7 @@ def test_plotting_with_partial_results_draws_what_it_can(tmp_path):
 
 
 def test_coarse_to_fine_is_a_permutation_that_starts_with_the_ends_and_the_middle():
-    from refprune.figures.mnist import coarse_to_fine
+    from refprune.experiments.figures.mnist import coarse_to_fine
     values = [round(0.1 * i, 1) for i in range(1, 10)]
     order = coarse_to_fine(values[::-1])
     assert sorted(order) == values
@@ -70,7 +70,7 @@ def test_coarse_to_fine_is_a_permutation_that_starts_with_the_ends_and_the_middl
 
 
 def test_the_sweep_figure_draws_only_the_longest_protocol_present():
-    from refprune.figures.mnist_sweep import longest_protocol
+    from refprune.experiments.figures.mnist_sweep import longest_protocol
     recs = [{"job": {"name": n, "config": {"epochs": e}}} for n, e in (("a_e2", 2), ("b_e15", 15), ("c_e15", 15))]
     assert [r["job"]["name"] for r in longest_protocol(recs)] == ["b_e15", "c_e15"]
     assert longest_protocol([]) == []
@@ -101,7 +101,7 @@ def fake_run(value: float) -> dict:
 
 
 def test_metric_table_has_the_thesis_numbers_and_a_dash_where_nothing_is_recorded():
-    from refprune.figures.mnist_tables import DASH, THESIS_METRICS, table_rows
+    from refprune.experiments.figures.mnist_tables import DASH, THESIS_METRICS, table_rows
     rows = table_rows({"exact": fake_run(0.0123), "published": None}, 0.95, 10.0)
     by = {(r["quantity"], r["split"]): r for r in rows}
     assert len(rows) == 6
@@ -116,7 +116,7 @@ def test_metric_table_has_the_thesis_numbers_and_a_dash_where_nothing_is_recorde
 
 
 def test_metric_tables_are_written_with_their_note(tmp_path):
-    from refprune.figures.mnist_tables import write_metric_tables
+    from refprune.experiments.figures.mnist_tables import write_metric_tables
     entries = write_metric_tables(lambda v, r0, lam: fake_run(0.25) if lam == 0 else None, tmp_path,
                                   ("exact", "published"))
     assert [e["stem"] for e in entries] == ["table4_2", "table4_3"]
@@ -129,7 +129,7 @@ def test_metric_tables_are_written_with_their_note(tmp_path):
 
 
 def test_a_zero_sparsity_bar_chart_says_zero_percent_and_every_bar_carries_its_value():
-    from refprune.figures.mnist import sparsity_figure
+    from refprune.experiments.figures.mnist import sparsity_figure
     fig = sparsity_figure([0.0, 0.0, 0.0], "run")
     texts = [t.get_text() for t in fig.axes[0].texts]
     assert texts.count("0.0%") == 3 and any(t.startswith("0% sparsity") for t in texts)
@@ -139,7 +139,7 @@ def test_a_zero_sparsity_bar_chart_says_zero_percent_and_every_bar_carries_its_v
 
 
 def test_soft_and_hard_curves_differ_in_line_style():
-    from refprune.figures.mnist import curves_figure
+    from refprune.experiments.figures.mnist import curves_figure
     rec = {"config": {"method": "lrp"}, "epochs": [{"epoch": 1, **fake_run(0.5)["epochs"][0]}]}
     fig = curves_figure(rec, "run")
     styles = {line.get_label(): (line.get_linestyle(), line.get_marker()) for line in fig.axes[0].lines}
@@ -147,7 +147,7 @@ def test_soft_and_hard_curves_differ_in_line_style():
 
 
 def test_suptitle_does_not_overlap_the_panel_titles(tmp_path):
-    from refprune.figures.mnist import curves_figure
+    from refprune.experiments.figures.mnist import curves_figure
     rec = {"config": {"method": "lrp"}, "epochs": [{"epoch": 1, **fake_run(0.5)["epochs"][0]}]}
     fig = curves_figure(rec, "a long suptitle " * 4)
     fig.canvas.draw()
@@ -161,7 +161,7 @@ def test_median_iqr_band_is_the_quartiles_and_clipped_points_are_marked():
     import matplotlib.pyplot as plt
     import numpy as np
 
-    from refprune.figures.common import mark_clipped, median_iqr
+    from refprune.experiments.figures.common import mark_clipped, median_iqr
     runs = np.array([[0.0, -5.0], [1.0, 0.5], [2.0, 0.6], [3.0, 0.7], [4.0, 0.8]])  # seeds × x
     fig, ax = plt.subplots()
     line = median_iqr(ax, [0, 1], runs, "train")
@@ -175,7 +175,7 @@ def test_data_samples_job_keeps_the_first_images_of_the_training_file(tmp_path):
 
     from refprune.data.idx import write_idx
     from refprune.data.mnist import MNIST_FILES
-    from refprune.jobs_data import run_data_samples_job
+    from refprune.experiments.jobs_data import run_data_samples_job
     images = np.arange(6 * 4 * 4, dtype=np.uint8).reshape(6, 4, 4)
     labels = np.array([5, 0, 4, 1, 9, 2], np.uint8)
     for role, arr in (("train_images", images), ("train_labels", labels), ("test_images", images),
@@ -188,7 +188,7 @@ def test_data_samples_job_keeps_the_first_images_of_the_training_file(tmp_path):
 
 
 def test_redrawing_one_group_keeps_the_other_groups_in_the_index(tmp_path):
-    from refprune.figures import run_figures
+    from refprune.experiments.figures import run_figures
     results, out = tmp_path / "results", tmp_path / "figures"
     run_figures(["masks", "synthetic"], results, out, log=None)
     both = (out / "README.md").read_text()
@@ -202,7 +202,7 @@ def test_redrawing_one_group_keeps_the_other_groups_in_the_index(tmp_path):
 
 
 def test_a_pipe_inside_a_markdown_cell_is_escaped_and_kept_in_the_csv(tmp_path):
-    from refprune.figures.common import write_md_csv
+    from refprune.experiments.figures.common import write_md_csv
     md = write_md_csv(tmp_path, "t", ["mean |error|", "b"], [{"mean |error|": "0.62 | 0.57", "b": 1}])
     assert md[0] == r"| mean \|error\| | b |" and md[2] == r"| 0.62 \| 0.57 | 1 |"
     assert all(line.replace(r"\|", "").count("|") == 3 for line in md)  # two cells on every line

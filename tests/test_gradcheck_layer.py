@@ -7,13 +7,13 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from refprune.band import BAND_Z, BAND_Z_TOL
-from refprune.cli import main
-from refprune.gradcheck import prepare
-from refprune.gradcheck_case import Case, layer_ratios, make_problem
-from refprune.gradcheck_layer import (check_layer_gradients, gradcheck_layer, layer_analytic_gradients,
-                                      make_layer_problem, prepare_layer)
-from refprune.layerwise import layer_fractions, layerwise_grad_ratio
+from refprune.oracle.placement import BAND_Z, BAND_Z_TOL
+from refprune.cli.main import main
+from refprune.oracle.gradcheck import prepare
+from refprune.oracle.case import Case, layer_ratios, make_problem
+from refprune.oracle.gradcheck_layer import (check_layer_gradients, gradcheck_layer,
+    layer_analytic_gradients, make_layer_problem, prepare_layer)
+from refprune.lrp.layerwise import layer_fractions, layerwise_grad_ratio
 
 # dt/dr of layer 2 scaled by this much: a 1% error, 1e4 times the float64 pass criterion.
 WRONG_FACTOR = 1.01
@@ -122,7 +122,7 @@ def test_r_spread_must_keep_every_r_l_in_range():
 def test_the_global_and_layer_entry_points_refuse_each_others_cases():
     with pytest.raises(ValueError, match="gradcheck_layer"):
         prepare(Case(granularity="layer"))
-    with pytest.raises(ValueError, match="refprune.gradcheck"):
+    with pytest.raises(ValueError, match="refprune.oracle.gradcheck"):
         prepare_layer(Case())
 
 

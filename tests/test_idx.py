@@ -412,7 +412,7 @@ def test_unknown_data_set_name_is_a_value_error(mnist_dir):
 
 
 def test_train_cli_accepts_fashion_mnist(mnist_dir, tmp_path, capsys):
-    from refprune.cli import main
+    from refprune.cli.main import main
 
     # 4 x 5 pixel images: the layers must be given (the default input is 784).
     code = main(["train", "--data", "fashion-mnist", "--data-dir", str(mnist_dir), "--method", "dense",
@@ -423,7 +423,7 @@ def test_train_cli_accepts_fashion_mnist(mnist_dir, tmp_path, capsys):
 
 
 def test_train_cli_fashion_mnist_missing_directory_is_a_one_line_error(tmp_path, capsys):
-    from refprune.cli import main
+    from refprune.cli.main import main
 
     code = main(["train", "--data", "fashion-mnist", "--data-dir", str(tmp_path / "none"),
                  "--out", str(tmp_path / "run")])

@@ -1,5 +1,5 @@
-"""The package's import graph, read statically (ast), has no circle; the math modules import
-nothing from training, figures or the CLI; no module in refprune/ is over about 500 lines.
+"""The package's import graph, read statically (ast), has no circle; each subpackage imports only
+the subpackages its folder may (the layers below); no module in refprune/ is over about 500 lines.
 
 Every ``import``/``from ... import`` of a refprune module counts, at module level and inside
 functions alike (an import hidden in a function still closes a circle). An edge goes to the
@@ -18,18 +18,28 @@ PKG = ROOT / "refprune"
 # The project's rule: about 500 lines per module at most.
 MAX_LINES = 500
 
-# The math: pure functions of arrays, the method itself and its numerics (METHOD §1–§6).
-MATH = ("layers", "mlp", "losses", "threshold", "masks", "kde", "binned", "published_density",
-        "quantile", "density", "gradients", "lrp", "layerwise", "quantile_check", "optim", "band",
-        "validation", "tolerances")
-# Training, run directories, sweeps, figures and the CLI: the math must not reach any of them.
-FORBIDDEN = ("train", "rundir", "steps", "sweep", "sweep_dask", "experiments", "jobs_data",
-             "figures", "cli", "cli_options", "cli_vectors", "checkpoint", "progress", "plot_run",
-             "protocol", "export")
+# The folder rules: which subpackages each subpackage may import (besides itself). The plain math
+# (core) reaches nothing; the density builds on it; the reference pass on both; the oracle, the
+# golden vectors and training on those; nothing imports the experiments or the CLI but the CLI.
+# util (atomic files, option fields) and data hold no mathematics of the method.
+LAYERS = {
+    "core": set(),
+    "util": set(),
+    "density": {"core"},
+    "lrp": {"core", "density"},
+    "data": {"core", "util"},
+    "oracle": {"core", "density", "lrp", "data", "util"},
+    "vectors": {"core", "density", "lrp", "oracle", "data", "util", "top"},
+    "train": {"core", "density", "lrp", "data", "util"},
+    "experiments": {"core", "density", "lrp", "data", "util", "train", "oracle", "vectors"},
+    "cli": {"core", "density", "lrp", "data", "util", "train", "oracle", "vectors", "experiments", "top"},
+}
+# The top level holds only these files; everything else lives in a subpackage.
+TOP_LEVEL_FILES = {"__init__.py", "__main__.py"}
 
 
 def module_name(path: Path) -> str:
-    """Dotted name of a file of the package: refprune/steps/exact.py -> refprune.steps.exact."""
+    """Dotted name of a file of the package: refprune/train/steps/exact.py -> refprune.train.steps.exact."""
     parts = list(path.relative_to(ROOT).with_suffix("").parts)
     if parts[-1] == "__init__":
         parts.pop()
@@ -73,9 +83,8 @@ def short(name: str) -> str:
 
 def test_the_graph_sees_hidden_and_package_imports():
     # Guards the walker itself: an in-function import, and `from . import x` of a submodule.
-    assert "refprune.sweep" in GRAPH["refprune.figures"]  # imported inside run_figures
-    assert "refprune.figures.mnist" in GRAPH["refprune.figures"]  # from . import mnist
-    assert "refprune.steps.exact" in GRAPH["refprune.steps"]
+    assert "refprune.experiments.sweep" in GRAPH["refprune.experiments.figures"]  # imported inside run_figures
+    assert "refprune.experiments.figures.mnist" in GRAPH["refprune.experiments.figures"]  # from . import mnist
 
 
 def test_no_import_circle_in_the_package():
@@ -95,20 +104,34 @@ def test_no_import_circle_in_the_package():
         visit(name, [])
 
 
-def test_the_math_and_forbidden_lists_name_real_modules():
-    names = {short(n) for n in MODULES}
-    assert set(MATH) <= names and set(FORBIDDEN) <= names
+def folder(name: str) -> str:
+    """The subpackage a module belongs to ("top" for refprune/__init__.py and __main__.py)."""
+    parts = name.split(".")
+    return parts[1] if len(parts) > 1 and parts[1] != "__main__" else "top"
 
 
-@pytest.mark.parametrize("name", MATH)
-def test_math_module_imports_no_training_figures_or_cli(name):
-    forbidden = {mod for mod in MODULES if short(mod).split(".")[0] in FORBIDDEN}
-    reached, todo = set(), [f"refprune.{name}"]
-    while todo:  # transitively: a math module may not reach them through another module
-        for dep in GRAPH[todo.pop()] - reached:
-            reached.add(dep)
-            todo.append(dep)
-    assert not reached & forbidden, sorted(short(m) for m in reached & forbidden)
+def test_the_top_level_holds_only_init_main_and_subpackages():
+    files = {p.name for p in PKG.glob("*.py")}
+    assert files == TOP_LEVEL_FILES, sorted(files - TOP_LEVEL_FILES)
+    assert {folder(n) for n in MODULES} - {"top"} == set(LAYERS)
+
+
+@pytest.mark.parametrize("name", sorted(n for n in MODULES if folder(n) != "top"))
+def test_module_imports_only_the_subpackages_its_folder_may(name):
+    allowed = LAYERS[folder(name)] | {folder(name)}
+    bad = sorted(short(dep) for dep in GRAPH[name] if folder(dep) not in allowed)
+    assert not bad, f"{short(name)} ({folder(name)}/) may import only {sorted(allowed)}, imports {bad}"
+
+
+def test_core_imports_only_numpy_scipy_and_itself():
+    for name in (n for n in MODULES if folder(n) == "core"):
+        tree = ast.parse(MODULES[name].read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            roots = ([a.name for a in node.names] if isinstance(node, ast.Import) else
+                     [node.module or ""] if isinstance(node, ast.ImportFrom) and node.level == 0 else [])
+            for root in (r.split(".")[0] for r in roots):
+                assert root in ("numpy", "scipy", "refprune", "__future__", "dataclasses", "math", "typing"), \
+                    f"{short(name)} imports {root}"
 
 
 @pytest.mark.parametrize("name", sorted(MODULES))

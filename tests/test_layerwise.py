@@ -1,13 +1,14 @@
-"""Layer-wise LRP reference (refprune.layerwise): every gradient against central finite
+"""Layer-wise LRP reference (refprune.lrp.layerwise): every gradient against central finite
 differences in float64, the smoothed threshold end to end in each r_l, and the global
 method recovered where the two must agree."""
 
 import numpy as np
 import pytest
 
-from refprune.layerwise import layer_fractions, layerwise_gradients, layerwise_masked_loss, layerwise_regulariser
-from refprune.lrp import LRPConfig, lrp_gradients
-from refprune.mlp import init_mlp
+from refprune.lrp.layerwise import (layer_fractions, layerwise_gradients, layerwise_masked_loss,
+    layerwise_regulariser)
+from refprune.lrp.reference import LRPConfig, lrp_gradients
+from refprune.core.mlp import init_mlp
 
 # Layer fractions n_l/n sum to 1 up to one rounding per layer.
 FRACTION_SUM_RTOL = 1e-15

@@ -1,5 +1,5 @@
-"""The layer-wise training step (refprune.steps.layerwise) equals the plain reference
-(refprune.layerwise.layerwise_gradients, Adam, clamps) for whole steps in float64, on the
+"""The layer-wise training step (refprune.train.steps.layerwise) equals the plain reference
+(refprune.lrp.layerwise.layerwise_gradients, Adam, clamps) for whole steps in float64, on the
 band route, the full route and with two threads; and `refprune train --granularity layer`
 records r_l, τ_l, t_l in the summary, the history and the checkpoint."""
 
@@ -8,16 +8,16 @@ import json
 import numpy as np
 import pytest
 
-import refprune.parallel as parallel
-from refprune.density import THESIS_DENSITY, DensityConfig
-from refprune.gradcheck import Case, make_problem
-from refprune.layerwise import layerwise_gradients
-from refprune.lrp import LRPConfig
-from refprune.optim import adam_init, adam_update, clamp_ratio, clamp_tau
-from refprune.steps import new_state
-from refprune.steps import band as band_module
-from refprune.steps.layerwise import layerwise_state, layerwise_step
-from refprune.train import TrainConfig, train
+import refprune.train.parallel as parallel
+from refprune.density.config import THESIS_DENSITY, DensityConfig
+from refprune.oracle.case import Case, make_problem
+from refprune.lrp.layerwise import layerwise_gradients
+from refprune.lrp.reference import LRPConfig
+from refprune.core.optim import adam_init, adam_update, clamp_ratio, clamp_tau
+from refprune.train.steps.common import new_state
+from refprune.train.steps import softband as band_module
+from refprune.train.steps.layerwise import layerwise_state, layerwise_step
+from refprune.train.loop import TrainConfig, train
 from refprune.data.tasks import load_task
 
 STEPS = 6

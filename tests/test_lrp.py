@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from refprune.gradcheck import Case, make_problem
-from refprune.lrp import LRPConfig, lrp_gradients
-from refprune.masks import soft_mask_derivatives
+from refprune.oracle.case import Case, make_problem
+from refprune.lrp.reference import LRPConfig, lrp_gradients
+from refprune.core.masks import soft_mask_derivatives
 
 # lrp_gradients against the chain rule written out here: the same float64 products, summed
 # in another order.
@@ -29,7 +29,7 @@ def test_gradients_are_consistent_with_mask_derivatives():
     for l in range(len(W)):
         dm_dw, dm_dt, dm_dtau = soft_mask_derivatives(W[l], t, tau)
         g = res.grad_masked[l]
-        # chain rule through ŵ = m(w)·w, written independently of refprune.gradients
+        # chain rule through ŵ = m(w)·w, written independently of refprune.core.gradients
         np.testing.assert_allclose(res.grad_weights[l], g * (res.masks[l] + W[l] * dm_dw), rtol=CHAIN_RULE_RTOL, atol=CHAIN_RULE_ATOL)
         d_tau += np.sum(g * W[l] * dm_dtau)
         d_t += np.sum(g * W[l] * dm_dt)

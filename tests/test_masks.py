@@ -6,8 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from scipy.special import expit
 
-from refprune.masks import (hard_mask, soft_mask, soft_mask_and_slope,
-                            soft_mask_derivatives, sparsity)
+from refprune.core.masks import hard_mask, soft_mask, soft_mask_and_slope, soft_mask_derivatives, sparsity
 
 # Logits this close to 0 are left out of the hard/soft agreement: rounding of z itself decides.
 LOGIT_CLEAR = 1e-12

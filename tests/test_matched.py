@@ -7,11 +7,13 @@ import re
 import numpy as np
 import pytest
 
-from refprune.baselines import fine_tuned_pruning
-from refprune.experiments import JOB_KINDS, tiny_mnist
-from refprune.figures import matched, run_figures
-from refprune.figures.matched_compare import collect_points, comparison_rows, reading_lines, verdict
-from refprune.train import TrainConfig, train
+from refprune.train.baselines import fine_tuned_pruning
+from refprune.experiments.jobs import JOB_KINDS
+from refprune.data.tiny import tiny_mnist
+from refprune.experiments.figures import matched, run_figures
+from refprune.experiments.figures.matched_compare import (collect_points, comparison_rows, reading_lines,
+    verdict)
+from refprune.train.loop import TrainConfig, train
 
 SMALL = (784, 16, 10)  # 12,704 weights: fast, and many more weights than one
 N_WEIGHTS = 784 * 16 + 16 * 10
@@ -55,7 +57,7 @@ def test_fine_tuned_pruning_records_both_evaluations_and_hits_each_ratio_within_
 
 
 def test_fine_tuning_keeps_the_pruned_weights_at_zero_and_lowers_the_training_loss():
-    from refprune.baselines import fine_tune, magnitude_prune, scores
+    from refprune.train.baselines import fine_tune, magnitude_prune, scores
     data = tiny_mnist()
     cfg = TrainConfig(method="dense", epochs=2, batch_size=32)
     dense = train(data, SMALL, cfg, log=None)
@@ -82,7 +84,7 @@ def test_the_job_kinds_reach_the_requested_sparsity_within_one_weight():
 
 
 def test_the_dense_baselines_use_the_tasks_loss():
-    from refprune.experiments import dense_config
+    from refprune.experiments.jobs import dense_config
     assert dense_config({"data": "tiny_mnist", "epochs": 1, "batch_size": 8, "seed": 0}).loss == "ce"
     assert dense_config({"data": "synthetic", "epochs": 1, "batch_size": 8, "seed": 0}).loss == "mse"
 
@@ -189,7 +191,7 @@ def test_one_seed_gets_no_verdict_and_the_reading_says_so():
 
 
 def test_two_lrp_seeds_against_one_baseline_seed_give_no_spread_and_no_verdict():
-    from refprune.figures.matched_compare import table_rows
+    from refprune.experiments.figures.matched_compare import table_rows
     recs = synthetic_records((0.95, 0.97), (0.90, 0.91))
     recs = [r for r in recs if not (r["job"]["seed"] == 1 and r["job"]["role"]["method"] == "prepruning")]
     points = collect_points(recs)
@@ -206,7 +208,7 @@ def test_two_lrp_seeds_against_one_baseline_seed_give_no_spread_and_no_verdict()
 
 def test_a_collapsed_baseline_is_named_in_the_reading_and_cut_off_the_axis_with_a_marker():
     import matplotlib.pyplot as plt
-    from refprune.figures.matched_compare import CLIP_SPAN_PP, matched_figure
+    from refprune.experiments.figures.matched_compare import CLIP_SPAN_PP, matched_figure
     points = collect_points(synthetic_records((0.97, 0.975), (0.1135, 0.96)))
     text = "\n".join(reading_lines(comparison_rows(points), points))
     assert "Collapsed to near chance" in text and "11.35% at 90.00% (seed 0)" in text and "(seed 1)" not in text

@@ -3,10 +3,9 @@
 import numpy as np
 import pytest
 
-from refprune.layers import linear_backward, linear_forward, relu_backward, relu_forward
-from refprune.losses import (accuracy, mean_squared_error, r2_score,
-                             softmax_cross_entropy)
-from refprune.mlp import check_mlp, init_mlp, mlp_backward, mlp_forward
+from refprune.core.layers import linear_backward, linear_forward, relu_backward, relu_forward
+from refprune.core.losses import accuracy, mean_squared_error, r2_score, softmax_cross_entropy
+from refprune.core.mlp import check_mlp, init_mlp, mlp_backward, mlp_forward
 
 # Loss values against their definitions written out here: float64 rounding only.
 LOSS_VALUE_RTOL = 1e-14

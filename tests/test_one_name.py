@@ -6,7 +6,7 @@ from collections import defaultdict
 from pathlib import Path
 
 PKG = Path(__file__).resolve().parents[1] / "refprune"
-# The figure-group interface: every module in refprune/figures/ that makes a group states its
+# The figure-group interface: every module in refprune/experiments/figures/ that makes a group states its
 # own NAME, PROTOCOL and (where it has sizes) FULL and QUICK settings; the same meaning in each,
 # read as GROUPS[name].PROTOCOL and so on, so one name per group is the point.
 GROUP_INTERFACE = {"NAME", "PROTOCOL", "FULL", "QUICK"}
@@ -29,4 +29,4 @@ def test_each_constant_is_defined_in_one_module():
             where[name].append(str(path.relative_to(PKG)))
     repeated = {name: files for name, files in where.items() if len(files) > 1}
     assert not {n: f for n, f in repeated.items() if n not in GROUP_INTERFACE}, repeated
-    assert where["R_MAX"] == ["optim.py"] and where["THRESHOLD_RULES"] == ["threshold.py"]
+    assert where["R_MAX"] == ["core/optim.py"] and where["THRESHOLD_RULES"] == ["density/quantile.py"]

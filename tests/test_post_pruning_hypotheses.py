@@ -6,11 +6,11 @@ import json
 import numpy as np
 import pytest
 
-from refprune.baselines import per_ratio_network_pruning, post_training_pruning
+from refprune.train.baselines import per_ratio_network_pruning, post_training_pruning
 from refprune.data.tasks import load_task
-from refprune.experiments import run_post_pruning_job
-from refprune.figures.synthetic_hypotheses import THESIS_FIG45, THESIS_RATIOS, rows
-from refprune.train import TrainConfig
+from refprune.experiments.jobs import run_post_pruning_job
+from refprune.experiments.figures.synthetic_hypotheses import THESIS_FIG45, THESIS_RATIOS, rows
+from refprune.train.loop import TrainConfig
 
 LAYERS = (1, 8, 8, 1)
 CFG = TrainConfig(method="dense", loss="mse", epochs=2, batch_size=64, lr=1e-2)

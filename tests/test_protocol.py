@@ -1,5 +1,5 @@
 """Training protocols: batch order of one and two data-parallel processes, DDP's gradient
-averaging, evaluation shards and early stopping on r (refprune.protocol, docs/protocol.md)."""
+averaging, evaluation shards and early stopping on r (refprune.train.protocol, docs/protocol.md)."""
 
 import json
 import math
@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from refprune.losses import loss_and_grad
-from refprune.mlp import init_mlp, mlp_backward, mlp_forward
-from refprune.protocol import EarlyStopOnR, epoch_batches, eval_shard, rank_share
+from refprune.core.losses import loss_and_grad
+from refprune.core.mlp import init_mlp, mlp_backward, mlp_forward
+from refprune.train.protocol import EarlyStopOnR, epoch_batches, eval_shard, rank_share
 
 # float64 sums of 64 terms in another order: a few ulps of the gradient's scale
 AVERAGING_RTOL = 1e-12
@@ -108,14 +108,14 @@ def test_unknown_protocol_is_a_clear_error():
         epoch_batches(np.random.default_rng(0), 10, 2, "ddp8")
 
 
-# ---------------------------------------------------------------- in training (refprune.train)
+# ---------------------------------------------------------------- in training (refprune.train.loop)
 
 TINY = (1, 8, 8, 1)
 
 
 def tiny_run(**kw):
     from refprune.data.tasks import load_task
-    from refprune.train import TrainConfig, train
+    from refprune.train.loop import TrainConfig, train
 
     data = load_task("synthetic", alpha=2)
     cfg = TrainConfig(loss="mse", epochs=kw.pop("epochs", 3), batch_size=kw.pop("batch_size", 32), **kw)
@@ -141,7 +141,7 @@ def test_early_stop_on_r_ends_the_run_and_says_so():
 
 
 def test_early_stop_is_replayed_from_the_history_on_resume():
-    from refprune.train import EarlyStopper, History, TrainConfig, early_stopper
+    from refprune.train.loop import EarlyStopper, History, TrainConfig, early_stopper
 
     history = History()
     history.epochs = [{"r": 0.5}, {"r": 0.5}]
@@ -151,7 +151,7 @@ def test_early_stop_is_replayed_from_the_history_on_resume():
 
 
 def test_cli_protocol_options(tmp_path, capsys):
-    from refprune.cli import main
+    from refprune.cli.main import main
 
     assert main(["train", "--method", "dense", "--early-stop-r", "3", "--out", str(tmp_path / "a")]) == 2
     assert "--early-stop-r applies only with --method lrp" in capsys.readouterr().err

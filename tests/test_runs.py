@@ -13,17 +13,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from refprune.checkpoint import CHECKPOINT
-from refprune.cli import build_parser, main
-from refprune.cli_options import Parser, add_options, given
+from refprune.train.checkpoint import CHECKPOINT
+from refprune.cli.main import build_parser, main
+from refprune.cli.options import Parser, add_options, given
 from refprune.data.dataset import Dataset
 from refprune.data.tasks import TaskSpec, load_task
-from refprune.export import load_sparse, save_sparse
-from refprune.io import atomic_write, write_json
-from refprune.options import option
-from refprune.progress import Progress
-from refprune.rundir import load_params, prepare_run, run_training
-from refprune.train import TrainConfig, train
+from refprune.train.export import load_sparse, save_sparse
+from refprune.util.io import atomic_write, write_json
+from refprune.util.options import option
+from refprune.train.progress import Progress
+from refprune.train.rundir import load_params, prepare_run, run_training
+from refprune.train.loop import TrainConfig, train
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--layers", "1,6,6,1", "--batch-size", "100"]  # 8 steps per epoch of the 800 synthetic rows
@@ -135,7 +135,7 @@ def test_dense_divergence_is_an_error_naming_step_and_quantity(tmp_path, capsys)
 
 @pytest.mark.parametrize("quantity", ["loss", "r", "tau"])
 def test_divergence_keeps_the_last_good_checkpoint(quantity, tmp_path, capsys, monkeypatch):
-    import refprune.train as train_module
+    import refprune.train.loop as train_module
 
     real = train_module.make_step
 
@@ -160,7 +160,7 @@ def test_divergence_keeps_the_last_good_checkpoint(quantity, tmp_path, capsys, m
 
 
 def test_an_internal_failure_is_exit_1_with_a_debug_hint(tmp_path, capsys, monkeypatch):
-    import refprune.rundir as rundir
+    import refprune.train.rundir as rundir
 
     def broken(*args, **kw):
         raise ValueError("cannot convert float NaN to integer")
@@ -304,7 +304,7 @@ def test_a_new_dataclass_field_becomes_an_option_by_itself():
 def test_gradcheck_options_come_from_case():
     import dataclasses
 
-    from refprune.gradcheck import Case
+    from refprune.oracle.case import Case
     text = build_parser()._subparsers._group_actions[0].choices["gradcheck"].format_help()
     for f in dataclasses.fields(Case):
         assert "--" + f.name.replace("_", "-") in text
@@ -363,7 +363,7 @@ def test_plot_draws_a_run_and_train_plot_does_it_at_the_end(tmp_path, capsys):
 def test_plot_keeps_coinciding_curves_apart(tmp_path):
     import matplotlib.pyplot as plt
 
-    from refprune.plot_run import draw, load_run
+    from refprune.experiments.plot_run import draw, load_run
     assert train_cli(tmp_path, "--epochs", "2") == 0
     fig = draw(load_run(tmp_path / "run"))
     for ax in fig.axes[:3]:  # loss, metric, sparsity per layer: every line looks different

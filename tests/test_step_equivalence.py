@@ -1,10 +1,10 @@
 """Whole training steps of the fast path equal the plain reference path (float64).
 
-The fast exact step (:func:`refprune.steps.exact_step`: bracketed selection,
+The fast exact step (:func:`refprune.train.steps.exact.exact_step`: bracketed selection,
 band-limited masks and KDE, fused passes on two threads) is run for several
-whole steps next to the reference: :func:`refprune.lrp.lrp_gradients`, then
+whole steps next to the reference: :func:`refprune.lrp.reference.lrp_gradients`, then
 Adam on weights and biases, Adam on r and τ, and the clamps. The published
-step is run next to :func:`refprune.steps.published_gradients` and the
+step is run next to :func:`refprune.train.steps.published.published_gradients` and the
 published hook composed by hand in the order METHOD §6 gives. Both with one
 thread and with two (the worker really runs: its submissions are counted).
 """
@@ -12,20 +12,22 @@ thread and with two (the worker really runs: its submissions are counted).
 import numpy as np
 import pytest
 
-import refprune.parallel as parallel
-from refprune.density import THESIS_DENSITY, DensityConfig
-from refprune.gradcheck import Case, make_problem
-from refprune.lrp import LRPConfig, lrp_gradients
-from refprune.optim import AdamState, adam_init, adam_scalar, adam_update, clamp_ratio, clamp_tau
-from refprune.steps import (PublishedPath, exact_step, layer_masks, new_state, published_gradients,
-                            published_hook, published_step)
-from refprune.steps import band as band_module
-from refprune.threshold import empirical_threshold
+import refprune.train.parallel as parallel
+from refprune.density.config import THESIS_DENSITY, DensityConfig
+from refprune.oracle.case import Case, make_problem
+from refprune.lrp.reference import LRPConfig, lrp_gradients
+from refprune.core.optim import AdamState, adam_init, adam_scalar, adam_update, clamp_ratio, clamp_tau
+from refprune.train.steps.published import (PublishedPath, layer_masks, published_gradients, published_hook,
+    published_step)
+from refprune.train.steps.exact import exact_step
+from refprune.train.steps.common import new_state
+from refprune.train.steps import softband as band_module
+from refprune.core.threshold import empirical_threshold
 
 STEPS = 6
 LR, LR_R, LR_TAU = 1e-2, 1e-3, 1e-5
 # float64, the fast path against the reference: they differ by summation order (a few ulp of
-# each sum), the mask cutoff (<= 1.25·(eps/2)² of each gradient, refprune.masks.mask_cutoff),
+# each sum), the mask cutoff (<= 1.25·(eps/2)² of each gradient, refprune.core.masks.mask_cutoff),
 # the KDE truncation (eps of f(t)) and Adam's amplification of these by lr/ε (lr 1e-2,
 # ε 1e-8: 1e6 × 1e-16 relative) over STEPS steps.
 RTOL = 1e-9

@@ -5,7 +5,7 @@ import json
 import pytest
 from sweep_kinds import KINDS, die, interrupt_after, make_jobs, starts
 
-from refprune.sweep import SweepFailed, load_results, parse_shard, run_one, run_sweep, select
+from refprune.experiments.sweep import SweepFailed, load_results, parse_shard, run_one, run_sweep, select
 
 
 @pytest.mark.parametrize("n_jobs", [1, 2])
@@ -40,8 +40,8 @@ def test_a_failing_job_is_reported_by_name_and_the_others_finish(tmp_path, n_job
 
 
 def test_run_figures_names_the_failed_jobs(tmp_path, monkeypatch):
-    import refprune.experiments as experiments
-    from refprune.figures import run_figures
+    import refprune.experiments.jobs as experiments
+    from refprune.experiments.figures import run_figures
 
     def fake(job):  # quick stand-in for every synthetic kind; one job fails
         if job["name"] == "preprune_p2_a01_s0_p0.50":
@@ -51,7 +51,7 @@ def test_run_figures_names_the_failed_jobs(tmp_path, monkeypatch):
         monkeypatch.setitem(experiments.JOB_KINDS, kind, fake)
     with pytest.raises(SweepFailed, match=r"1 failed.*; failed: preprune_p2_a01_s0_p0\.50 \(RuntimeError: no such"):
         run_figures(["synthetic"], tmp_path / "r", tmp_path / "f", quick=True, recompute=True, log=None)
-    from refprune.figures import synthetic
+    from refprune.experiments.figures import synthetic
     assert len(load_results(tmp_path / "r")) == len(synthetic.jobs(True)) - 1  # every other job's result is written
     assert not (tmp_path / "f").exists()  # nothing is plotted from an incomplete sweep
 
@@ -108,7 +108,7 @@ def test_a_job_finished_by_another_runner_meanwhile_is_not_rerun(tmp_path):
 
 
 def test_a_result_another_runner_wrote_while_the_job_ran_is_kept(tmp_path):
-    from refprune.sweep import write_result
+    from refprune.experiments.sweep import write_result
     job = make_jobs(1)[0]
     write_result(tmp_path, job, ({"value": "theirs"}, {}, 1.0))
     assert not write_result(tmp_path, job, ({"value": "mine"}, {}, 1.0))
@@ -125,13 +125,13 @@ def test_a_scheduler_without_dask_installed_is_a_clear_error(tmp_path, monkeypat
 
 @pytest.mark.parametrize("text", ["local:0", "local:two", "local:", " "])
 def test_bad_scheduler(text):
-    from refprune.sweep_dask import parse_scheduler
+    from refprune.experiments.sweep_dask import parse_scheduler
     with pytest.raises(ValueError, match="--scheduler"):
         parse_scheduler(text)
 
 
 def test_bad_scheduler_on_the_command_line_is_one_line_and_status_2(tmp_path, capsys):
-    from refprune.cli import main
+    from refprune.cli.main import main
     status = main(["figures", "--quick", "--only", "synthetic", "--scheduler", "local:0",
                    "--results", str(tmp_path / "r"), "--out", str(tmp_path / "f")])
     err = capsys.readouterr().err
@@ -149,8 +149,9 @@ def test_a_local_process_that_dies_fails_its_jobs_by_name_and_the_sweep_ends(tmp
 def test_train_jobs_checkpoint_and_resume_bitwise_when_asked(tmp_path, monkeypatch):
     """REFPRUNE_JOB_CHECKPOINTS: a job stopped after 2 of 4 epochs resumes to the uninterrupted result."""
     from refprune.data.tasks import load_task
-    from refprune.experiments import JOB_CHECKPOINTS_ENV, job_checkpoint, job_config, job_layers, run_train_job
-    from refprune.train import train
+    from refprune.experiments.jobs import (JOB_CHECKPOINTS_ENV, job_checkpoint, job_config, job_layers,
+        run_train_job)
+    from refprune.train.loop import train
 
     job = {"name": "ck_demo", "kind": "train", "data": "synthetic", "layers": [1, 8, 8, 1], "seed": 0,
            "config": {"epochs": 4, "batch_size": 64, "lam": 1.0}}

@@ -19,10 +19,10 @@ distributed = pytest.importorskip(
 
 from sweep_kinds import KINDS, interrupt_after, make_jobs, starts  # noqa: E402
 
-from refprune.cli import main  # noqa: E402
-from refprune.experiments import JOB_KINDS  # noqa: E402
-from refprune.figures import all_jobs  # noqa: E402
-from refprune.sweep import run_sweep  # noqa: E402
+from refprune.cli.main import main
+from refprune.experiments.jobs import JOB_KINDS
+from refprune.experiments.figures import all_jobs
+from refprune.experiments.sweep import run_sweep
 
 WAIT = 120.0  # s; the longest any step of these tests may wait (a few seconds on a loaded 2-core machine)
 

@@ -1,6 +1,6 @@
 """`--jobs N` under every multiprocessing start method (issue 13, point 1).
 
-Job kinds are found through the explicit registry ``refprune.experiments.JOB_KINDS``,
+Job kinds are found through the explicit registry ``refprune.experiments.jobs.JOB_KINDS``,
 which a worker imports by name; registering them as a side effect of importing
 ``experiments`` failed under spawn and forkserver (KeyError: 'overfit'), since
 those workers start from a fresh interpreter.
@@ -11,8 +11,8 @@ import multiprocessing
 
 import pytest
 
-import refprune.figures.synthetic as synthetic
-from refprune.figures import all_jobs, run_figures
+import refprune.experiments.figures.synthetic as synthetic
+from refprune.experiments.figures import all_jobs, run_figures
 
 METHODS = [m for m in ("fork", "spawn", "forkserver") if m in multiprocessing.get_all_start_methods()]
 
@@ -68,8 +68,8 @@ def test_every_job_carries_its_seed_and_its_name_says_it(quick):
     """A job seeds itself from what its unique name says, so a rerun anywhere gives the same result."""
     import re
 
-    from refprune.experiments import JOB_KINDS
-    from refprune.figures import GROUPS
+    from refprune.experiments.jobs import JOB_KINDS
+    from refprune.experiments.figures import GROUPS
     for job in all_jobs(list(GROUPS), quick, "MNIST_DIR"):
         assert job["kind"] in JOB_KINDS
         if job["kind"] in UNSEEDED_KINDS:

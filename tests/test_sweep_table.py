@@ -1,4 +1,4 @@
-"""The r0 sweep over seeds (refprune.figures.mnist_sweep): r where the thesis's figure ends, mean ± std
+"""The r0 sweep over seeds (refprune.experiments.figures.mnist_sweep): r where the thesis's figure ends, mean ± std
 and range over the seeds present, the error against the thesis's read-off value and the gap between
 the ranges; the sweep figures' seed counts."""
 
@@ -7,10 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from refprune.figures.mnist_sweep import (READ_OFF_UNCERTAINTY, SWEEP_EPOCHS, THESIS_SWEEP_END_R, plot_sweep,
-                                          range_gap, seed_sweep_rows, thesis_interval, thesis_r,
-                                          write_seed_sweep_table)
-from refprune.figures.protocol_settings import ADOPTED, sweep_name, under
+from refprune.experiments.figures.mnist_sweep import (READ_OFF_UNCERTAINTY, SWEEP_EPOCHS, THESIS_SWEEP_END_R,
+    plot_sweep, range_gap, seed_sweep_rows, thesis_interval, thesis_r, write_seed_sweep_table)
+from refprune.experiments.figures.protocol_settings import ADOPTED, sweep_name, under
 
 # Cells are written with 3 decimals: compare at that rounding.
 ROUNDED = 5e-4
@@ -92,14 +91,14 @@ def test_the_sweep_figure_counts_seeds_per_r0_and_says_while_seeds_still_run(tmp
 
 
 def test_every_thesis_panel_has_an_end_and_a_read_off_r():
-    from refprune.figures.mnist_sweep import SWEEP_R0, THESIS_SWEEP_LAST_ITERATION
+    from refprune.experiments.figures.mnist_sweep import SWEEP_R0, THESIS_SWEEP_LAST_ITERATION
     for lam in (0.0, 10.0):
         assert set(THESIS_SWEEP_LAST_ITERATION[lam]) == set(THESIS_SWEEP_END_R[lam]) == set(SWEEP_R0)
 
 
 def test_the_trace_end_rows_set_our_last_iteration_beside_the_thesis_panels(tmp_path):
-    from refprune.figures.mnist_sweep import THESIS_SWEEP_LAST_ITERATION
-    from refprune.figures.protocols import sweep_run_name, trace_end_rows
+    from refprune.experiments.figures.mnist_sweep import THESIS_SWEEP_LAST_ITERATION
+    from refprune.experiments.figures.protocols import sweep_run_name, trace_end_rows
     for hyp, last, epochs in (("ddp2es", 8_249, 11), ("stated", 22_499, 15)):
         name = sweep_run_name(hyp, 0.8)
         rec = {"job": {"name": name, "seed": 0}, "summary": {}, "epochs": [{"r": 0.8}] * epochs}
@@ -116,8 +115,8 @@ def test_the_trace_end_rows_set_our_last_iteration_beside_the_thesis_panels(tmp_
 
 
 def test_h3_stops_after_patience_epochs_without_a_rise_above_min_delta():
-    from refprune.figures.protocols import H3_PATIENCE, h3_stop_epoch
-    from refprune.protocol import EARLY_STOP_MIN_DELTA
+    from refprune.experiments.figures.protocols import H3_PATIENCE, h3_stop_epoch
+    from refprune.train.protocol import EARLY_STOP_MIN_DELTA
     peak_then_fall = [0.50, 0.51] + [0.51 - 0.01 * k for k in range(1, 20)]
     assert h3_stop_epoch(peak_then_fall) == 2 + H3_PATIENCE  # best at epoch 2, then patience epochs
     # r wobbles above its best, but never by more than min_delta: no improvement after epoch 1
@@ -127,7 +126,7 @@ def test_h3_stops_after_patience_epochs_without_a_rise_above_min_delta():
 
 
 def test_replaying_h3_on_a_run_without_it_gives_the_trace_end_of_the_run_with_it(tmp_path):
-    from refprune.figures.protocols import trace_end
+    from refprune.experiments.figures.protocols import trace_end
     name = "run"
     epoch_r = [0.6, 0.61] + [0.6] * 13  # best at epoch 2: H3 stops after epoch 12
     rec = {"job": {"name": name, "seed": 0}, "summary": {}, "epochs": [{"r": r} for r in epoch_r]}
@@ -143,7 +142,7 @@ def test_committed_runs_with_h3_stop_where_h3_replayed_on_the_same_seed_without_
     adopted protocol's seed-0 runs (H3 off, otherwise the same job), says they would."""
     from pathlib import Path
 
-    from refprune.figures.protocols import sweep_run_name, trace_end
+    from refprune.experiments.figures.protocols import sweep_run_name, trace_end
     results = Path(__file__).resolve().parents[1] / "results"
     pairs = [(sweep_run_name("ddp2es", r0), under(ADOPTED, sweep_name("published", 0.0, r0, SWEEP_EPOCHS, 0)))
              for r0 in THESIS_SWEEP_END_R[0.0]]

@@ -25,7 +25,7 @@ def test_the_list_schedule_starts_each_job_on_the_first_free_worker():
 
 
 def test_further_seeds_take_seed_0s_run_time(tmp_path):
-    from refprune.io import write_json
+    from refprune.util.io import write_json
     script = load_script()
     for name, seconds in (("rsweep_exact_lam0_r00.1_e15_s0", 10.0), ("overfit_p2_a01_s0", 1.0)):
         write_json(tmp_path / f"{name}.json", {"job": {"name": name}, "seconds": seconds})
@@ -35,7 +35,7 @@ def test_further_seeds_take_seed_0s_run_time(tmp_path):
 
 
 def test_a_protocol_runs_further_seed_is_timed_by_its_seed_0_else_by_the_stated_run(tmp_path):
-    from refprune.io import write_json
+    from refprune.util.io import write_json
     script = load_script()
     for name, seconds in (("proto_ddp2_t46_published_r00.95_lam0_s0", 700.0), ("t46_published_r00.5_lam0_s0", 900.0)):
         write_json(tmp_path / f"{name}.json", {"job": {"name": name}, "seconds": seconds})
@@ -52,7 +52,7 @@ def test_the_script_covers_every_job_of_the_full_protocol_from_the_committed_res
 
 
 def test_the_matched_groups_jobs_are_estimated_from_the_committed_dense_and_exact_runs(tmp_path):
-    from refprune.io import write_json
+    from refprune.util.io import write_json
     script = load_script()
     for name, seconds in ((script.DENSE_RUN, 100.0), (script.EXACT_RUN, 400.0)):
         write_json(tmp_path / f"{name}.json", {"job": {"name": name}, "seconds": seconds})

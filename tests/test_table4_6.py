@@ -1,4 +1,4 @@
-"""Table 4.6 over seeds (refprune.figures.mnist): mean ± std per variant under the adopted
+"""Table 4.6 over seeds (refprune.experiments.figures.mnist): mean ± std per variant under the adopted
 protocol, the distance to the thesis in stds, and the stated protocol's run beside it."""
 
 import json
@@ -6,8 +6,8 @@ import json
 import numpy as np
 import pytest
 
-from refprune.figures.mnist import THESIS_TABLE, distance_in_stds, table_md, table_rows
-from refprune.figures.protocol_settings import ADOPTED, run_name, under
+from refprune.experiments.figures.mnist import THESIS_TABLE, distance_in_stds, table_md, table_rows
+from refprune.experiments.figures.protocol_settings import ADOPTED, run_name, under
 
 # Table values are rounded to 2 decimals when written: compare at that rounding.
 ROUNDED = 0.005
@@ -45,8 +45,8 @@ def test_one_seed_has_no_distance_in_stds():
 
 
 def test_the_protocols_group_runs_the_disputed_row_with_every_seed_under_both_hypotheses_first():
-    from refprune.figures import protocols
-    from refprune.figures.protocol_settings import SEEDS
+    from refprune.experiments.figures import protocols
+    from refprune.experiments.figures.protocol_settings import SEEDS
     jobs = protocols.jobs(False, "/m")
     first = jobs[:2 * len(SEEDS)]
     assert {j["name"] for j in first} == {under(h, run_name("published", 0.95, 0.0, s))
@@ -55,7 +55,7 @@ def test_the_protocols_group_runs_the_disputed_row_with_every_seed_under_both_hy
 
 
 def test_the_tolerance_verdict_says_by_how_much_a_row_misses():
-    from refprune.figures.protocols import tolerance_verdict
+    from refprune.experiments.figures.protocols import tolerance_verdict
     assert tolerance_verdict(2.9, -0.9) == "within ±3 / ±1 pp"
     assert tolerance_verdict(3.48, 0.2) == "sparsity 0.48 pp beyond ±3"
     assert tolerance_verdict(-34.7, -1.5) == "sparsity 31.70 pp beyond ±3; test accuracy 0.50 pp beyond ±1"
@@ -63,7 +63,7 @@ def test_the_tolerance_verdict_says_by_how_much_a_row_misses():
 
 def test_the_hypothesis_difference_is_welchs_t_over_the_seeds_present(tmp_path):
     from scipy.stats import ttest_ind
-    from refprune.figures.protocols import hypothesis_difference_row, table_job_name
+    from refprune.experiments.figures.protocols import hypothesis_difference_row, table_job_name
     b64, ddp2 = [0.89, 0.90, 0.91], [0.881, 0.905, 0.93, 0.91]
     for h, sps in (("b64", b64), ("ddp2", ddp2)):
         for seed, sp in enumerate(sps):

@@ -1,8 +1,8 @@
-"""refprune.threads: the one place that decides BLAS and worker threads."""
+"""refprune.train.threads: the one place that decides BLAS and worker threads."""
 
 import pytest
 
-from refprune import parallel, threads
+from refprune.train import parallel, threads
 
 
 def test_worker_threads_follow_the_environment(monkeypatch):

@@ -5,9 +5,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from refprune.masks import hard_mask
-from refprune.threshold import (compute_threshold, empirical_threshold,
-                                pruned_count, smoothed_threshold)
+from refprune.core.masks import hard_mask
+from refprune.core.threshold import empirical_threshold, pruned_count
+from refprune.density.quantile import compute_threshold, smoothed_threshold
 
 # Smoothed vs empirical quantile of |N(0,1)|, n = 20000: KDE smoothing bias at Scott's
 # h (= 0.05 here) plus sampling noise, observed < 5e-3; 2e-2 is the bound.

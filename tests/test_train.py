@@ -9,20 +9,20 @@ import scipy.sparse
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from refprune.baselines import magnitude_prune, post_training_pruning, pre_training_pruning
-from refprune.cli import main
+from refprune.train.baselines import magnitude_prune, post_training_pruning, pre_training_pruning
+from refprune.cli.main import main
 from refprune.data.tasks import load_task
-from refprune.density import bandwidth, direct_kde, kde_at_point, scott_bandwidth_fast
-from refprune.export import load_sparse, save_sparse
-from refprune.gradcheck import Case, make_problem
-from refprune.gradients import fused_gradients, grad_tau, grad_threshold, grad_weight
-from refprune.lrp import LRPConfig, lrp_gradients
-from refprune.masks import soft_mask_and_slope
-from refprune.mlp import mlp_forward
-from refprune.optim import BETA1, BETA2, EPS, adam_init, adam_update
-from refprune.steps import PublishedPath, published_gradients
-from refprune.threshold import bracketed_threshold, empirical_threshold
-from refprune.train import TrainConfig, train
+from refprune.density.kde import bandwidth, direct_kde, kde_at_point, scott_bandwidth_fast
+from refprune.train.export import load_sparse, save_sparse
+from refprune.oracle.case import Case, make_problem
+from refprune.core.gradients import fused_gradients, grad_tau, grad_threshold, grad_weight
+from refprune.lrp.reference import LRPConfig, lrp_gradients
+from refprune.core.masks import soft_mask_and_slope
+from refprune.core.mlp import mlp_forward
+from refprune.core.optim import BETA1, BETA2, EPS, adam_init, adam_update
+from refprune.train.steps.published import PublishedPath, published_gradients
+from refprune.core.threshold import bracketed_threshold, empirical_threshold
+from refprune.train.loop import TrainConfig, train
 
 # Tolerances (none loosened; each says why it is as tight as it is).
 # Same float64 formulas, terms summed in another order or fused: rounding only.
@@ -83,7 +83,7 @@ def test_without_regulariser_r_stays_near_r0_at_the_thesis_rate(synthetic):
 
 
 def test_runs_are_bitwise_deterministic_and_independent_of_threads(synthetic, monkeypatch):
-    import refprune.parallel as parallel
+    import refprune.train.parallel as parallel
 
     class CountingPool(parallel.ThreadPoolExecutor):
         submitted = 0
@@ -265,7 +265,8 @@ def test_cli_train_bad_arguments(args, match, tmp_path, capsys):
 
 
 def test_fast_published_density_equals_the_reference():
-    from refprune.density import PUBLISHED_DENSITY, density_at, published_density_at
+    from refprune.density.config import PUBLISHED_DENSITY, density_at
+    from refprune.density.published import published_density_at
     a = np.abs(np.random.default_rng(3).standard_normal(200_000)).astype(np.float32) * 0.05
     points = np.array([0.01, 0.03, 0.05])
     ref = density_at(a.astype(np.float64), points, PUBLISHED_DENSITY)
@@ -273,7 +274,8 @@ def test_fast_published_density_equals_the_reference():
 
 
 def test_p4_masks_the_forward_pass_with_the_previous_step_and_the_hook_with_the_fresh_t():
-    from refprune.steps import new_state, published_step
+    from refprune.train.steps.common import new_state
+    from refprune.train.steps.published import published_step
     p = make_problem(Case(layers=(5, 7, 4), batch=6))
     states = {d: new_state(p.weights, p.biases, p.r, p.tau, 1e-2, 1e-4, 1e-6, threads=1) for d in ("P4", "none")}
     ts = {d: [] for d in states}
@@ -289,7 +291,8 @@ def test_p4_masks_the_forward_pass_with_the_previous_step_and_the_hook_with_the_
 
 
 def test_p3_runs_two_and_three_follow_the_published_sequence():
-    from refprune.steps import layer_masks, new_state, published_hook, published_step
+    from refprune.train.steps.published import layer_masks, published_hook, published_step
+    from refprune.train.steps.common import new_state
     p = make_problem(Case(layers=(5, 7, 4), batch=6, lam=1.0))
     path = PublishedPath(frozenset({"P3"}))
     st = new_state(p.weights, p.biases, p.r, p.tau, 1e-2, 1e-2, 1e-2, threads=1)
@@ -313,7 +316,8 @@ def test_p3_runs_two_and_three_follow_the_published_sequence():
 def test_published_step_reusing_the_p4_forward_masks_equals_recomputing_them():
     # the step keeps m(W_{k+1}; t_k, τ_k) for the next forward pass instead of
     # recomputing it; dropping the kept masks before each step must change nothing
-    from refprune.steps import new_state, published_step
+    from refprune.train.steps.common import new_state
+    from refprune.train.steps.published import published_step
     p = make_problem(Case(layers=(5, 7, 4), batch=6, lam=1.0))
     path = PublishedPath()
     kept, fresh = (new_state(p.weights, p.biases, p.r, p.tau, 1e-2, 1e-2, 1e-4, threads=1) for _ in range(2))

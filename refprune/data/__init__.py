@@ -7,33 +7,4 @@
 - :mod:`refprune.data.tiny` — ``tiny_mnist``, random stand-in data with MNIST's shapes (smoke tests).
 """
 
-from .idx import IdxFormatError, read_idx, write_idx
-from .mnist import MNIST_FILES, MnistData, MnistFormatError, load_mnist
-from .synthetic import (
-    DEFAULT_BATCH_SIZE,
-    N_POINTS,
-    SPLIT_SEED,
-    TAU_W,
-    VAL_FRACTION,
-    SyntheticData,
-    make_synthetic,
-    target_function,
-)
-
-__all__ = [
-    "DEFAULT_BATCH_SIZE",
-    "IdxFormatError",
-    "MNIST_FILES",
-    "MnistData",
-    "MnistFormatError",
-    "N_POINTS",
-    "SPLIT_SEED",
-    "SyntheticData",
-    "TAU_W",
-    "VAL_FRACTION",
-    "load_mnist",
-    "make_synthetic",
-    "read_idx",
-    "target_function",
-    "write_idx",
-]
+__all__ = ["dataset", "synthetic", "idx", "mnist", "tasks", "tiny"]

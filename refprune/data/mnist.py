@@ -19,8 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .idx import IdxFormatError, idx_code, idx_dtype_name, read_idx
-from .synthetic import check_fraction, check_integer, split_indices
+from refprune.data.idx import IdxFormatError, idx_code, idx_dtype_name, read_idx
+from refprune.data.synthetic import check_fraction, check_integer, split_indices
 
 MNIST_FILES = {
     "train_images": "train-images-idx3-ubyte",

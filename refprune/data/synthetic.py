@@ -48,7 +48,7 @@ constants:
     initialisation never come from the same random stream.
 ``DEFAULT_BATCH_SIZE = 64``
     A mini-batch size for ad hoc training on this task. The figures'
-    protocol (:mod:`refprune.figures.synthetic`) sets its own: batches of 32,
+    protocol (:mod:`refprune.experiments.figures.synthetic`) sets its own: batches of 32,
     and a subset of the first 256 training points overfitted in Figs. 4.1/4.2.
 
 Training and validation points are stored in permutation order (not sorted
@@ -65,7 +65,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import expit
 
-from ..validation import check_array, check_finite_scalar, check_positive
+from refprune.core.validation import check_array, check_finite_scalar, check_positive
 
 N_POINTS = 1000
 VAL_FRACTION = 0.2

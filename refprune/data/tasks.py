@@ -1,4 +1,4 @@
-"""The two tasks of the thesis as :class:`refprune.train.Dataset` objects.
+"""The two tasks of the thesis as :class:`refprune.data.dataset.Dataset` objects.
 
 - ``synthetic``: regression on h(x; α) of thesis eq. (3.1), 1 input, 1 output,
   MSE. The thesis uses a train/validation split only (§2.3); the validation
@@ -15,10 +15,10 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..options import option
-from .dataset import Dataset
-from .mnist import load_mnist
-from .synthetic import make_synthetic
+from refprune.util.options import option
+from refprune.data.dataset import Dataset
+from refprune.data.mnist import load_mnist
+from refprune.data.synthetic import make_synthetic
 
 TASKS = ("synthetic", "mnist", "fashion-mnist")
 IDX_TASKS = ("mnist", "fashion-mnist")  # read from the four MNIST-format IDX files

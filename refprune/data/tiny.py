@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .dataset import Dataset
+from refprune.data.dataset import Dataset
 
 
 def tiny_mnist(seed: int = 0, n_train: int = 160, n_val: int = 40, n_test: int = 40) -> Dataset:

@@ -1,0 +1,158 @@
+"""The LRP gradients of METHOD §3, one short function per row of its table.
+
+Notation: g = ∂L/∂ŵ is the gradient of the loss with respect to the masked
+weight ŵ = m(w)·w, from an ordinary backward pass; m the soft mask and
+s = m(1 − m) its sigmoid slope; z = (w² − t²)/τ. By the method's definition t
+is a function of r only (stop-gradient: nothing flows from t into w).
+
+Derivations: ``docs/derivations.md``. Every formula here is checked against
+central finite differences by :mod:`refprune.oracle.gradcheck`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+def grad_weight(g: np.ndarray, w: np.ndarray, m: np.ndarray, s: np.ndarray, tau: float) -> np.ndarray:
+    """∂L/∂w = g · (m + (2w²/τ)·s).
+
+    Thesis eq. (2.3) prints ``(2w/τ)·m(1 − m)``; that is a typo. From
+    ŵ = m(w)·w: dŵ/dw = m + w·dm/dw, and dm/dw = (2w/τ)·s, so the second term
+    is (2w²/τ)·s.
+
+    Parameters
+    ----------
+    g : ndarray, shape (D, M)
+        ∂L/∂ŵ of one layer.
+    w : ndarray, shape (D, M)
+        The unmasked weights.
+    m, s : ndarray, shape (D, M)
+        Soft mask and its slope m(1 − m).
+    tau : float
+
+    Returns
+    -------
+    ndarray, shape (D, M)
+    """
+    return g * (m + (2.0 * (w * w) / tau) * s)  # thesis eq. (2.3), corrected
+
+
+def grad_tau(gs, ws, ss, zs, tau: float) -> float:
+    """∂L/∂τ = Σ g · w · s · (t² − w²)/τ²   (thesis eq. (2.10)).
+
+    Summed over all prunable weights of all layers. Evaluated as
+    −Σ g·w·(z·s)/τ with z = (w² − t²)/τ: z·s is bounded, so nothing overflows
+    for τ down to 1e-12 even in float32.
+
+    Parameters
+    ----------
+    gs, ws, ss, zs : lists of ndarray, one per layer
+        g, w, s and z of each layer.
+    tau : float
+
+    Returns
+    -------
+    float
+    """
+    total = sum(float(np.sum(g * w * (z * s))) for g, w, s, z in zip(gs, ws, ss, zs))
+    return -total / tau  # thesis eq. (2.10)
+
+
+def grad_threshold(gs, ws, ss, t: float, tau: float) -> float:
+    """∂L/∂t = Σ g · w · s · (−2t/τ)   (the inner sum of thesis eq. (2.11)).
+
+    Parameters
+    ----------
+    gs, ws, ss : lists of ndarray, one per layer
+    t, tau : float
+
+    Returns
+    -------
+    float
+    """
+    total = sum(float(np.sum(g * w * s)) for g, w, s in zip(gs, ws, ss))
+    return total * (-2.0 * t / tau)  # thesis eq. (2.11), inner sum
+
+
+def threshold_derivative(density_at_t: float) -> float:
+    """dt/dr = 1/f(t)   (thesis eq. (2.16), from F(t(r)) = r).
+
+    The one gate of every dt/dr route (exact, fused training step, published
+    emulation). It accepts f(t) exactly when it is a finite, positive, *normal*
+    number of its own floating dtype (float64 for Python floats), and refuses
+    otherwise: f(t) <= 0 or NaN (the derivative does not exist), f(t) infinite
+    (1/f would silently be 0), or f(t) subnormal (it has lost relative
+    precision, and in float64 1/f overflows to inf). There is deliberately no
+    floor relative to the data's scale: the training paths evaluate f̂(t) by
+    the direct kernel sum, accurate to a few ulp at any normal positive value,
+    so such a floor would refuse correct values (docs/derivations.md §5).
+
+    Parameters
+    ----------
+    density_at_t : float
+        f(t), the density of the magnitudes at the threshold.
+
+    Returns
+    -------
+    float
+        1/f(t) in float64, positive and finite: raising r raises t.
+
+    Raises
+    ------
+    ValueError
+        If f(t) is not a finite, positive, normal float.
+    """
+    dtype = np.asarray(density_at_t).dtype
+    tiny = np.finfo(dtype if np.issubdtype(dtype, np.floating) else np.float64).tiny
+    f = float(density_at_t)
+    if not (tiny <= f < math.inf):
+        raise ValueError(f"density_at_t must be a finite, positive, normal float for dt/dr = 1/f(t) "
+                         f"(>= {tiny:.3g} in {dtype}), got {density_at_t!r}")
+    return 1.0 / f  # thesis eq. (2.16)
+
+
+def grad_ratio(dL_dt: float, dt_dr: float, r: float, lam: float) -> float:
+    """∂L/∂r = (dt/dr)·∂L/∂t + 2λ(r − 1)   (thesis eq. (2.11) plus the regulariser).
+
+    The second term is d/dr of L_R = λ(1 − r)² (thesis eq. (2.23)).
+    """
+    return dt_dr * dL_dt + 2.0 * lam * (r - 1.0)  # thesis eqs. (2.11), (2.23)
+
+
+def regulariser(r: float, lam: float) -> float:
+    """L_R = λ(1 − r)²   (thesis eq. (2.23))."""
+    return lam * (1.0 - r) ** 2  # thesis eq. (2.23)
+
+
+def fused_gradients(g, W, m, s, z, t: float, tau: float, out=None):
+    """∂L/∂w of one layer and its contributions to ∂L/∂τ and ∂L/∂t, in few passes.
+
+    The training loop's fast form of :func:`grad_weight`, :func:`grad_tau` and
+    :func:`grad_threshold` for one layer; tested equal to them. With
+    q = g·w·s (computed once):
+
+        ∂L/∂w = g·m + (2/τ)·w·q         (= g·(m + (2w²/τ)·s), eq. (2.3) corrected)
+        ∂L/∂τ part = −(q·z)/τ summed    (eq. (2.10))
+        ∂L/∂t part = −(2t/τ)·Σ q        (eq. (2.11), inner sum)
+
+    ``out``, optional, is a pair of buffers (dW, scratch) shaped like W.
+
+    Returns
+    -------
+    dW : ndarray, shape of W
+    d_tau, d_t : float
+        This layer's terms of the two sums.
+    """
+    dW, q = out if out is not None else (np.empty_like(W), np.empty_like(W))
+    np.multiply(g, W, out=q)
+    q *= s
+    d_t = float(q.sum()) * (-2.0 * t / tau)                         # thesis eq. (2.11), inner sum
+    d_tau = -float(np.dot(q.ravel(), z.ravel())) / tau              # thesis eq. (2.10)
+    q *= W
+    q *= 2.0 / tau
+    np.multiply(g, m, out=dW)
+    dW += q                                                          # thesis eq. (2.3), corrected
+    return dW, d_tau, d_t

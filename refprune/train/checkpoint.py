@@ -1,0 +1,193 @@
+"""Checkpoints of a training run: every number the next step depends on, in one atomic .npz.
+
+:func:`save_checkpoint` walks the training state's dataclass fields (and
+nested ones, such as the Adam states) and stores every array and scalar, plus
+the NumPy Generator's ``bit_generator.state``, the history and the epoch.
+:class:`Checkpointer` takes one at the end of every epoch and writes it to
+disk at most every few seconds (and always on Ctrl-C, on divergence and at
+the end).
+:func:`load_checkpoint` writes them back, in place, into a freshly
+initialised state of the same run, so views (each layer's weights are views
+of one flat buffer) stay views. Continuing from a checkpoint gives results
+bitwise identical to an uninterrupted run (tested).
+
+Fields in :data:`NOT_STATE` are not saved: reusable buffers and thread pools
+hold no state, the per-layer weights are views of ``flat_w``, and the
+published step's kept forward masks are recomputed when absent (the same
+numbers, tested in tests/test_train.py). A field of a type the walker does
+not know raises TypeError, so a new kind of state cannot be dropped silently.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import math
+import time
+from dataclasses import fields, is_dataclass
+from pathlib import Path
+
+import numpy as np
+
+from refprune.util.io import write_npz
+
+CHECKPOINT = "checkpoint.npz"
+FORMAT_VERSION = 1
+NOT_STATE = frozenset({"scratch", "pool", "weights", "next_forward_masks", "buffers"})
+
+
+def state_arrays(obj, prefix: str = "") -> tuple[dict, dict]:
+    """(arrays by key, kind of each field by key) of a dataclass object's state."""
+    arrays, kinds = {}, {}
+    for f in fields(obj):
+        if f.name in NOT_STATE:
+            continue
+        key, value = prefix + f.name, getattr(obj, f.name)
+        if is_dataclass(value):
+            sub_arrays, sub_kinds = state_arrays(value, key + ".")
+            arrays.update(sub_arrays)
+            kinds.update(sub_kinds)
+            kinds[key] = f"dataclass:{type(value).__module__}:{type(value).__qualname__}"
+        elif isinstance(value, list):
+            for i, item in enumerate(value):
+                if not isinstance(item, (np.ndarray, float, int)):
+                    raise TypeError(f"cannot checkpoint {key}[{i}] of type {type(item).__name__}")
+                arrays[f"{key}.{i}"] = np.asarray(item)
+            kinds[key] = ["array" if isinstance(item, np.ndarray) else type(item).__name__ for item in value]
+        elif value is None:
+            kinds[key] = "none"
+        elif isinstance(value, (np.ndarray, bool, int, float, np.generic)):
+            arrays[key] = np.asarray(value)
+            kinds[key] = "array" if isinstance(value, np.ndarray) else type(value).__name__
+        else:
+            raise TypeError(f"cannot checkpoint field {key} of type {type(value).__name__}")
+    return arrays, kinds
+
+
+def restore_state(obj, arrays, kinds: dict, prefix: str = "") -> None:
+    """Write saved state back into ``obj`` (a fresh state of the same run), arrays in place."""
+    for f in fields(obj):
+        if f.name in NOT_STATE:
+            continue
+        key, current = prefix + f.name, getattr(obj, f.name)
+        kind = kinds.get(key)
+        if kind is None:
+            raise ValueError(f"checkpoint has no value for {key}: it was written by another version")
+        if isinstance(kind, str) and kind.split(":")[0] == "dataclass":
+            if current is None:  # state a step creates on first use (e.g. the published step's PublishedState)
+                current = new_dataclass(kind, key)
+                setattr(obj, f.name, current)
+            restore_state(current, arrays, kinds, key + ".")
+        elif isinstance(kind, list):
+            items = [arrays[f"{key}.{i}"] for i in range(len(kind))]
+            if isinstance(current, list) and len(current) == len(items) and all(
+                    isinstance(c, np.ndarray) and c.shape == a.shape for c, a in zip(current, items)):
+                for c, a in zip(current, items):
+                    np.copyto(c, a)
+            else:
+                setattr(obj, f.name, [a.copy() if k == "array" else _scalar(a, k) for a, k in zip(items, kind)])
+        elif kind == "none":
+            setattr(obj, f.name, None)
+        elif kind == "array":
+            if isinstance(current, np.ndarray) and current.shape == arrays[key].shape:
+                np.copyto(current, arrays[key])
+            else:
+                setattr(obj, f.name, arrays[key].copy())
+        else:
+            setattr(obj, f.name, _scalar(arrays[key], kind))
+
+
+def new_dataclass(kind: str, key: str):
+    """A default instance of the dataclass a checkpoint names as ``dataclass:module:qualname``."""
+    parts = kind.split(":")
+    if len(parts) != 3 or not parts[1].startswith("refprune."):
+        raise ValueError(f"checkpoint field {key}: cannot rebuild {kind!r}")
+    cls = getattr(importlib.import_module(parts[1]), parts[2])
+    return cls()
+
+
+def _scalar(a: np.ndarray, kind: str):
+    value = a.item()
+    return {"bool": bool, "int": int, "float": float}.get(kind, lambda v: a[()])(value)
+
+
+def save_checkpoint(path, state, rng: np.random.Generator, history, epoch: int, seconds: float) -> Path:
+    """Write the state after ``epoch`` epochs now (atomically: the old checkpoint survives a crash).
+
+    Parameters
+    ----------
+    path : path
+        The .npz to write.
+    state : dataclass
+        The training state (:class:`refprune.train.steps.common.TrainState`).
+    rng : numpy.random.Generator
+        The run's generator (its bit generator's state is saved).
+    history : refprune.train.loop.History
+    epoch : int
+        Completed epochs.
+    seconds : float
+        Training time so far.
+    """
+    Checkpointer(path).epoch_end(state, rng, history, epoch, seconds, last=True)
+    return Path(path)
+
+
+def saved_epoch(path) -> int:
+    """Completed epochs in the checkpoint at ``path`` (0 if there is none yet); reads only its metadata."""
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            return int(json.loads(str(f["meta"]))["epoch"])
+    except FileNotFoundError:
+        return 0
+
+
+def load_checkpoint(path, state, rng: np.random.Generator, history) -> tuple[int, float]:
+    """Restore ``state``, ``rng`` and ``history`` in place; returns (completed epochs, seconds)."""
+    with np.load(path, allow_pickle=False) as f:
+        arrays = {k: f[k] for k in f.files}
+    meta = json.loads(str(arrays.pop("meta")))
+    if meta.get("format") != FORMAT_VERSION:
+        raise ValueError(f"{path}: checkpoint format {meta.get('format')}, expected {FORMAT_VERSION}")
+    restore_state(state, arrays, meta["kinds"], "state.")
+    rng.bit_generator.state = meta["rng"]
+    history.epochs[:] = meta["epochs"]
+    for key in history.steps:  # scalars per step, or (layer-wise) a list of L values per step
+        history.steps[key][:] = [float(v) if np.ndim(v) == 0 else [float(u) for u in v]
+                                 for v in arrays[f"steps.{key}"]]
+    return int(meta["epoch"]), float(meta["seconds"])
+
+
+class Checkpointer:
+    """Takes a checkpoint at the end of every epoch; writes it at most every ``every`` seconds.
+
+    Taking one copies the state in memory (cheap); writing compresses and
+    fsyncs it. Epochs of the synthetic task last milliseconds, and writing each
+    would cost more than training, so the checkpoint of the last completed
+    epoch is written when ``every`` seconds have passed since the last write,
+    at the last epoch, and by :meth:`flush` (on Ctrl-C and on divergence).
+    The first epoch is always written.
+    """
+
+    def __init__(self, path, every: float = 10.0, clock=time.perf_counter):
+        self.path, self.every, self.clock = Path(path), every, clock
+        self.written_at = -math.inf
+        self.pending = None
+
+    def epoch_end(self, state, rng, history, epoch: int, seconds: float, last: bool = False) -> None:
+        """Take the checkpoint of a completed epoch (and write it if due)."""
+        arrays, kinds = state_arrays(state, "state.")
+        self.pending = ({k: np.array(v, copy=True) for k, v in arrays.items()}, kinds, rng.bit_generator.state,
+                        history, len(history.epochs), {k: len(v) for k, v in history.steps.items()}, epoch, seconds)
+        if last or self.clock() - self.written_at >= self.every:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the last checkpoint taken, if it is not on disk yet."""
+        if self.pending is None:
+            return
+        arrays, kinds, rng_state, history, n_epochs, n_steps, epoch, seconds = self.pending
+        meta = {"format": FORMAT_VERSION, "epoch": epoch, "seconds": seconds, "kinds": kinds,
+                "rng": rng_state, "epochs": history.epochs[:n_epochs]}
+        steps = {f"steps.{k}": np.asarray(v[:n_steps[k]], dtype=np.float64) for k, v in history.steps.items()}
+        write_npz(self.path, meta=np.array(json.dumps(meta)), **arrays, **steps)
+        self.pending, self.written_at = None, self.clock()
