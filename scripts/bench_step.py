@@ -30,14 +30,20 @@ import time
 
 import numpy as np
 
-from refprune.density.config import DensityConfig
 from refprune.core.mlp import init_mlp
+from refprune.density.config import DensityConfig
+from refprune.train.steps.common import (
+    adam_step,
+    buffers,
+    dense_step,
+    new_state,
+    on_halves,
+    phase_forward_backward,
+    update_r_tau,
+)
+from refprune.train.steps.exact import exact_step, phase_masks, phase_threshold, point_bandwidth
 from refprune.train.steps.published import PublishedPath, published_step
-from refprune.train.steps.common import (adam_step, buffers, dense_step, new_state, on_halves,
-    phase_forward_backward, update_r_tau)
-from refprune.train.steps.exact import exact_step, phase_masks, phase_threshold
 from refprune.train.steps.softband import half_density_sum, half_gradients
-from refprune.train.steps.exact import point_bandwidth
 from refprune.train.threads import training_threads
 
 

@@ -41,12 +41,11 @@ from types import SimpleNamespace
 import numpy as np
 
 from refprune.density.config import DensityConfig
-from refprune.train.steps.published import PublishedPath, published_step
-from refprune.train.steps.common import buffers, dense_step
-from refprune.train.steps.exact import exact_step
-from refprune.train.steps.exact import PHASES
-from refprune.train.threads import training_threads
 from refprune.train.loop import TrainConfig, epoch_record, init_state
+from refprune.train.steps.common import buffers, dense_step
+from refprune.train.steps.exact import PHASES, exact_step
+from refprune.train.steps.published import PublishedPath, published_step
+from refprune.train.threads import training_threads
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "mnist"

@@ -26,8 +26,8 @@ from pathlib import Path
 import numpy as np
 
 from refprune.data.tasks import load_task
-from refprune.train.threads import training_threads
 from refprune.train.loop import TrainConfig, init_state, make_step
+from refprune.train.threads import training_threads
 
 DEFAULT_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "mnist"
 LAYERS = (784, 512, 512, 10)

@@ -21,12 +21,11 @@ from pathlib import Path
 import numpy as np
 
 from refprune.experiments.figures.mnist import TABLE_RUNS, one
-from refprune.train.loop import VARIANTS
-from refprune.experiments.figures.protocol_settings import run_name
 from refprune.experiments.figures.mnist_sweep import r_at
-from refprune.experiments.figures.protocol_settings import SEEDS, under
+from refprune.experiments.figures.protocol_settings import SEEDS, run_name, under
 from refprune.experiments.figures.synthetic import POST_ALPHAS, PRE_ALPHAS, TAG
 from refprune.experiments.sweep import load_results
+from refprune.train.loop import VARIANTS
 
 THESIS_FIG_4_12_LAST_STEP = 18_800  # where the thesis's r trace of Fig. 4.12 ends (read off the figure)
 LAST_EPOCHS = 5  # how many final epochs of the disputed row's sparsity to print
@@ -79,8 +78,8 @@ def disputed_row_lines(results) -> list[str]:
 
 def kept_per_layer_lines(results) -> list[str]:
     """Weights kept per layer by each matched pre-training-pruning job (its initial weights, pruned at its ratio)."""
-    from refprune.train.baselines import magnitude_prune
     from refprune.experiments.jobs import dense_config, job_layers
+    from refprune.train.baselines import magnitude_prune
     from refprune.train.loop import init_state
 
     lines = []

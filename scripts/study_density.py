@@ -33,10 +33,11 @@ from scipy import stats
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from refprune.density.config import DensityConfig, density_at
-from refprune.density.kde import bandwidth, direct_kde, kde_at_point
-from refprune.util.io import read_json, write_json
 from refprune.core.threshold import empirical_threshold
+from refprune.density.config import DensityConfig, density_at
+from refprune.density.kde import bandwidth, direct_kde
+from refprune.train.kernels import kde_at_point
+from refprune.util.io import read_json, write_json
 
 RESULTS = ROOT / "results" / "study_density.json"
 FIGURES = ROOT / "figures"

@@ -36,11 +36,11 @@ sys.path.insert(0, str(ROOT))
 
 from refprune.data.tasks import load_task
 from refprune.density.kde import bandwidth, direct_kde
-from refprune.util.io import read_json, write_json
-from refprune.lrp.reference import LRPConfig, lrp_gradients
-from refprune.train.steps.exact import exact_step
 from refprune.density.quantile import smoothed_threshold
+from refprune.lrp.reference import LRPConfig, lrp_gradients
 from refprune.train.loop import TrainConfig, init_state
+from refprune.train.steps.exact import exact_step
+from refprune.util.io import read_json, write_json
 
 RESULTS = ROOT / "results" / "study_ignored_term.json"
 FIGURES = ROOT / "figures"

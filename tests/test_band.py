@@ -5,21 +5,20 @@ import math
 import numpy as np
 import pytest
 
-from refprune.density.config import DensityConfig
-from refprune.density.kde import bandwidth, kde_at_point
-from refprune.oracle.case import Case, make_problem
-from refprune.lrp.reference import LRPConfig, lrp_gradients
-from refprune.core.masks import mask_cutoff, soft_mask, soft_mask_and_slope
+from refprune.core.masks import soft_mask, soft_mask_and_slope
 from refprune.core.mlp import init_mlp
-from refprune.core.optim import flush_level
-from refprune.train.steps.published import PublishedPath, published_step
-from refprune.train.steps.common import buffers, dense_step, magnitudes, new_state
-from refprune.train.steps.exact import exact_step, phase_masks, phase_threshold
-from refprune.train.steps import softband as band_module
-from refprune.train.steps.softband import HalfBand, band_half_width, half_density_sum, kde_reach
-from refprune.train.steps.exact import point_bandwidth
-from refprune.train.steps.layerwise import layerwise_state, layerwise_step
+from refprune.density.config import DensityConfig
+from refprune.density.kde import bandwidth
+from refprune.lrp.reference import LRPConfig, lrp_gradients
+from refprune.oracle.case import Case, make_problem
+from refprune.train.kernels import flush_level, kde_at_point, mask_cutoff, soft_mask_and_slope_into
 from refprune.train.loop import masked_weights
+from refprune.train.steps import softband as band_module
+from refprune.train.steps.common import buffers, dense_step, magnitudes, new_state
+from refprune.train.steps.exact import exact_step, phase_masks, phase_threshold, point_bandwidth
+from refprune.train.steps.layerwise import layerwise_state, layerwise_step
+from refprune.train.steps.published import PublishedPath, published_step
+from refprune.train.steps.softband import HalfBand, band_half_width, half_density_sum, kde_reach
 
 # Absolute floor for weights that are ~0 after four float64 steps (route_rtol alone fails at 0).
 ROUTE_ATOL_WEIGHTS = 1e-15
@@ -44,7 +43,7 @@ def test_cutoff_changes_mask_slope_and_weight_factor_within_the_stated_bound(dty
     z = np.linspace(-3 * C, 3 * C, 20001)
     a = np.sqrt(np.maximum(t * t + z * tau, 0.0)).astype(dtype)
     exact = soft_mask_and_slope(a, t, tau)                                # no cutoff, same dtype
-    m, s, zc = soft_mask_and_slope(a, t, tau, cutoff=C)
+    m, s, zc = soft_mask_and_slope_into(a, t, tau, cutoff=C)
     bound = math.exp(-C)                                                  # |Δm|, |Δs| <= e^{−C}
     hard = np.abs(zc) >= C
     assert hard.any() and (~hard).any()

@@ -15,12 +15,12 @@ from scipy.optimize import brentq
 from scipy.special import ndtr
 
 from refprune.cli.main import main
-from refprune.vectors.compare import compare_candidate, comparison_dict, format_comparison
 from refprune.density.config import density_at
-from refprune.vectors.defects import smoothed_t_derivatives
-from refprune.lrp.reference import lrp_gradients
 from refprune.density.quantile import smoothed_threshold
+from refprune.lrp.reference import lrp_gradients
 from refprune.vectors.cases import CASES, case_by_name, make_vectors, reference_outputs
+from refprune.vectors.compare import compare_candidate, comparison_dict, format_comparison
+from refprune.vectors.defects import smoothed_t_derivatives
 from refprune.vectors.files import write_vectors
 from refprune.vectors.schema import config_of, n_layers_of, output_keys, scalar, targets_of, text, weights_of
 

@@ -3,12 +3,12 @@ wrong per-layer value fails its quantity with the layer named."""
 
 import numpy as np
 import pytest
+from test_compare import naive_density, naive_forward_backward, naive_threshold
 
 from refprune.cli.main import main
-from refprune.vectors.compare import compare_candidate, format_comparison
 from refprune.vectors.cases import CASES, case_by_name, make_vectors
+from refprune.vectors.compare import compare_candidate, format_comparison
 from refprune.vectors.schema import n_layers_of, output_keys, scalar, text
-from test_compare import naive_density, naive_forward_backward, naive_threshold
 
 LAYER_CASES = [c for c in CASES if c.granularity == "layer"]
 # A per-layer value off by this much relative: 1e4 times the float64 tier's 1e-10, far

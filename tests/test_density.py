@@ -17,10 +17,15 @@ from scipy import special, stats
 
 import refprune.density.kde as kde_mod
 import refprune.density.quantile as quantile_mod
-from refprune.density.kde import BANDWIDTH_RULES, bandwidth, direct_kde, direct_kde_cdf
-from refprune.density.binned import (BINNINGS, binned_histogram, binned_kde, interpolate_density,
-    slow_binned_kde)
+from refprune.density.binned import (
+    BINNINGS,
+    binned_histogram,
+    binned_kde,
+    interpolate_density,
+    slow_binned_kde,
+)
 from refprune.density.config import DensityConfig, density_at, inverse_density_at
+from refprune.density.kde import BANDWIDTH_RULES, bandwidth, direct_kde, direct_kde_cdf
 from refprune.density.quantile import smoothed_quantile
 
 # The grid's ends min − 3h and max + 3h: one linspace rounding.

@@ -7,13 +7,18 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from refprune.oracle.placement import BAND_Z, BAND_Z_TOL
 from refprune.cli.main import main
-from refprune.oracle.gradcheck import prepare
-from refprune.oracle.case import Case, layer_ratios, make_problem
-from refprune.oracle.gradcheck_layer import (check_layer_gradients, gradcheck_layer,
-    layer_analytic_gradients, make_layer_problem, prepare_layer)
 from refprune.lrp.layerwise import layer_fractions, layerwise_grad_ratio
+from refprune.oracle.case import Case, layer_ratios, make_problem
+from refprune.oracle.gradcheck import prepare
+from refprune.oracle.gradcheck_layer import (
+    check_layer_gradients,
+    gradcheck_layer,
+    layer_analytic_gradients,
+    make_layer_problem,
+    prepare_layer,
+)
+from refprune.oracle.placement import BAND_Z, BAND_Z_TOL
 
 # dt/dr of layer 2 scaled by this much: a 1% error, 1e4 times the float64 pass criterion.
 WRONG_FACTOR = 1.01

@@ -203,8 +203,8 @@ def numeric(case, F, t):
 
 def package(case):
     """The same quantities from refprune (the only place the package is used)."""
-    from refprune.lrp.reference import LRPConfig, lrp_gradients
     from refprune.density.quantile import compute_threshold
+    from refprune.lrp.reference import LRPConfig, lrp_gradients
     weights, biases, x, y = case
     res = lrp_gradients(weights, biases, x, y, R, TAU,
                         LRPConfig(loss="mse", lam=LAM, threshold="smoothed"))

@@ -5,10 +5,14 @@ method recovered where the two must agree."""
 import numpy as np
 import pytest
 
-from refprune.lrp.layerwise import (layer_fractions, layerwise_gradients, layerwise_masked_loss,
-    layerwise_regulariser)
-from refprune.lrp.reference import LRPConfig, lrp_gradients
 from refprune.core.mlp import init_mlp
+from refprune.lrp.layerwise import (
+    layer_fractions,
+    layerwise_gradients,
+    layerwise_masked_loss,
+    layerwise_regulariser,
+)
+from refprune.lrp.reference import LRPConfig, lrp_gradients
 
 # Layer fractions n_l/n sum to 1 up to one rounding per layer.
 FRACTION_SUM_RTOL = 1e-15

@@ -9,16 +9,16 @@ import numpy as np
 import pytest
 
 import refprune.train.parallel as parallel
+from refprune.core.optim import adam_init, adam_update, clamp_ratio, clamp_tau
+from refprune.data.tasks import load_task
 from refprune.density.config import THESIS_DENSITY, DensityConfig
-from refprune.oracle.case import Case, make_problem
 from refprune.lrp.layerwise import layerwise_gradients
 from refprune.lrp.reference import LRPConfig
-from refprune.core.optim import adam_init, adam_update, clamp_ratio, clamp_tau
-from refprune.train.steps.common import new_state
-from refprune.train.steps import softband as band_module
-from refprune.train.steps.layerwise import layerwise_state, layerwise_step
+from refprune.oracle.case import Case, make_problem
 from refprune.train.loop import TrainConfig, train
-from refprune.data.tasks import load_task
+from refprune.train.steps import softband as band_module
+from refprune.train.steps.common import new_state
+from refprune.train.steps.layerwise import layerwise_state, layerwise_step
 
 STEPS = 6
 LR, LR_R, LR_TAU, LAM = 1e-2, 1e-3, 1e-5, 1.0

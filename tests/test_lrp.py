@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from refprune.oracle.case import Case, make_problem
-from refprune.lrp.reference import LRPConfig, lrp_gradients
 from refprune.core.masks import soft_mask_derivatives
+from refprune.lrp.reference import LRPConfig, lrp_gradients
+from refprune.oracle.case import Case, make_problem
 
 # lrp_gradients against the chain rule written out here: the same float64 products, summed
 # in another order.

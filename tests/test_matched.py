@@ -7,12 +7,16 @@ import re
 import numpy as np
 import pytest
 
-from refprune.train.baselines import fine_tuned_pruning
-from refprune.experiments.jobs import JOB_KINDS
 from refprune.data.tiny import tiny_mnist
 from refprune.experiments.figures import matched, run_figures
-from refprune.experiments.figures.matched_compare import (collect_points, comparison_rows, reading_lines,
-    verdict)
+from refprune.experiments.figures.matched_compare import (
+    collect_points,
+    comparison_rows,
+    reading_lines,
+    verdict,
+)
+from refprune.experiments.jobs import JOB_KINDS
+from refprune.train.baselines import fine_tuned_pruning
 from refprune.train.loop import TrainConfig, train
 
 SMALL = (784, 16, 10)  # 12,704 weights: fast, and many more weights than one
@@ -208,6 +212,7 @@ def test_two_lrp_seeds_against_one_baseline_seed_give_no_spread_and_no_verdict()
 
 def test_a_collapsed_baseline_is_named_in_the_reading_and_cut_off_the_axis_with_a_marker():
     import matplotlib.pyplot as plt
+
     from refprune.experiments.figures.matched_compare import CLIP_SPAN_PP, matched_figure
     points = collect_points(synthetic_records((0.97, 0.975), (0.1135, 0.96)))
     text = "\n".join(reading_lines(comparison_rows(points), points))

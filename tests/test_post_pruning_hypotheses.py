@@ -6,10 +6,10 @@ import json
 import numpy as np
 import pytest
 
-from refprune.train.baselines import per_ratio_network_pruning, post_training_pruning
 from refprune.data.tasks import load_task
-from refprune.experiments.jobs import run_post_pruning_job
 from refprune.experiments.figures.synthetic_hypotheses import THESIS_FIG45, THESIS_RATIOS, rows
+from refprune.experiments.jobs import run_post_pruning_job
+from refprune.train.baselines import per_ratio_network_pruning, post_training_pruning
 from refprune.train.loop import TrainConfig
 
 LAYERS = (1, 8, 8, 1)

@@ -5,8 +5,7 @@ import pytest
 
 from refprune.density.config import PUBLISHED_DENSITY, DensityConfig, density_at, threshold_dt_dr
 from refprune.density.kde import bandwidth
-from refprune.density.published import published_density_at
-from refprune.density.published import published_kernel, same_convolution
+from refprune.density.published import published_density_at, published_kernel, same_convolution
 
 # Each published choice (ddof = 0, kernel truncation) moves f by more than this relative amount
 # at the median, so dropping one would be seen (an FFT-vs-direct rounding is far smaller).

@@ -9,10 +9,10 @@ gradient hook (so P3's later runs do not either).
 
 import numpy as np
 import pytest
-
-from refprune.vectors.compare import compare_candidate, format_comparison
 from test_compare import layers_of, naive_forward_backward, vectors
 from test_published_density import literal_p5
+
+from refprune.vectors.compare import compare_candidate, format_comparison
 
 
 def published_first_step(data):

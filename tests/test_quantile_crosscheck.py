@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 from scipy import special, stats
 
+from refprune.core.threshold import empirical_threshold
 from refprune.density.config import DensityConfig, inverse_density_at
 from refprune.density.kde import bandwidth, direct_kde
 from refprune.oracle.quantile_check import quantile_difference_quotient
-from refprune.core.threshold import empirical_threshold
 
 # Evenly spaced a_i = c·i/n give q̂ = c exactly up to the rounding of c·i/n in float64.
 EVEN_SPACING_RTOL = 1e-12

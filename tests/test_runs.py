@@ -13,17 +13,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from refprune.train.checkpoint import CHECKPOINT
 from refprune.cli.main import build_parser, main
 from refprune.cli.options import Parser, add_options, given
 from refprune.data.dataset import Dataset
 from refprune.data.tasks import TaskSpec, load_task
+from refprune.train.checkpoint import CHECKPOINT
 from refprune.train.export import load_sparse, save_sparse
-from refprune.util.io import atomic_write, write_json
-from refprune.util.options import option
+from refprune.train.loop import TrainConfig, train
 from refprune.train.progress import Progress
 from refprune.train.rundir import load_params, prepare_run, run_training
-from refprune.train.loop import TrainConfig, train
+from refprune.util.io import atomic_write, write_json
+from refprune.util.options import option
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--layers", "1,6,6,1", "--batch-size", "100"]  # 8 steps per epoch of the 800 synthetic rows

@@ -13,16 +13,21 @@ import numpy as np
 import pytest
 
 import refprune.train.parallel as parallel
-from refprune.density.config import THESIS_DENSITY, DensityConfig
-from refprune.oracle.case import Case, make_problem
-from refprune.lrp.reference import LRPConfig, lrp_gradients
 from refprune.core.optim import AdamState, adam_init, adam_scalar, adam_update, clamp_ratio, clamp_tau
-from refprune.train.steps.published import (PublishedPath, layer_masks, published_gradients, published_hook,
-    published_step)
-from refprune.train.steps.exact import exact_step
-from refprune.train.steps.common import new_state
-from refprune.train.steps import softband as band_module
 from refprune.core.threshold import empirical_threshold
+from refprune.density.config import THESIS_DENSITY, DensityConfig
+from refprune.lrp.reference import LRPConfig, lrp_gradients
+from refprune.oracle.case import Case, make_problem
+from refprune.train.steps import softband as band_module
+from refprune.train.steps.common import new_state
+from refprune.train.steps.exact import exact_step
+from refprune.train.steps.published import (
+    PublishedPath,
+    layer_masks,
+    published_gradients,
+    published_hook,
+    published_step,
+)
 
 STEPS = 6
 LR, LR_R, LR_TAU = 1e-2, 1e-3, 1e-5

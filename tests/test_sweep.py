@@ -149,8 +149,13 @@ def test_a_local_process_that_dies_fails_its_jobs_by_name_and_the_sweep_ends(tmp
 def test_train_jobs_checkpoint_and_resume_bitwise_when_asked(tmp_path, monkeypatch):
     """REFPRUNE_JOB_CHECKPOINTS: a job stopped after 2 of 4 epochs resumes to the uninterrupted result."""
     from refprune.data.tasks import load_task
-    from refprune.experiments.jobs import (JOB_CHECKPOINTS_ENV, job_checkpoint, job_config, job_layers,
-        run_train_job)
+    from refprune.experiments.jobs import (
+        JOB_CHECKPOINTS_ENV,
+        job_checkpoint,
+        job_config,
+        job_layers,
+        run_train_job,
+    )
     from refprune.train.loop import train
 
     job = {"name": "ck_demo", "kind": "train", "data": "synthetic", "layers": [1, 8, 8, 1], "seed": 0,

@@ -20,8 +20,8 @@ distributed = pytest.importorskip(
 from sweep_kinds import KINDS, interrupt_after, make_jobs, starts  # noqa: E402
 
 from refprune.cli.main import main
-from refprune.experiments.jobs import JOB_KINDS
 from refprune.experiments.figures import all_jobs
+from refprune.experiments.jobs import JOB_KINDS
 from refprune.experiments.sweep import run_sweep
 
 WAIT = 120.0  # s; the longest any step of these tests may wait (a few seconds on a loaded 2-core machine)

@@ -68,8 +68,8 @@ def test_every_job_carries_its_seed_and_its_name_says_it(quick):
     """A job seeds itself from what its unique name says, so a rerun anywhere gives the same result."""
     import re
 
-    from refprune.experiments.jobs import JOB_KINDS
     from refprune.experiments.figures import GROUPS
+    from refprune.experiments.jobs import JOB_KINDS
     for job in all_jobs(list(GROUPS), quick, "MNIST_DIR"):
         assert job["kind"] in JOB_KINDS
         if job["kind"] in UNSEEDED_KINDS:

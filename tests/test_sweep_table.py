@@ -7,8 +7,17 @@ import json
 import numpy as np
 import pytest
 
-from refprune.experiments.figures.mnist_sweep import (READ_OFF_UNCERTAINTY, SWEEP_EPOCHS, THESIS_SWEEP_END_R,
-    plot_sweep, range_gap, seed_sweep_rows, thesis_interval, thesis_r, write_seed_sweep_table)
+from refprune.experiments.figures.mnist_sweep import (
+    READ_OFF_UNCERTAINTY,
+    SWEEP_EPOCHS,
+    THESIS_SWEEP_END_R,
+    plot_sweep,
+    range_gap,
+    seed_sweep_rows,
+    thesis_interval,
+    thesis_r,
+    write_seed_sweep_table,
+)
 from refprune.experiments.figures.protocol_settings import ADOPTED, sweep_name, under
 
 # Cells are written with 3 decimals: compare at that rounding.

@@ -6,8 +6,13 @@ import numpy as np
 import pytest
 
 from refprune.data import synthetic
-from refprune.data.synthetic import (DEFAULT_BATCH_SIZE, N_POINTS, make_synthetic, split_indices,
-    target_function)
+from refprune.data.synthetic import (
+    DEFAULT_BATCH_SIZE,
+    N_POINTS,
+    make_synthetic,
+    split_indices,
+    target_function,
+)
 
 # eq. (3.1) in numpy against the same formula in plain math: float64 rounding only.
 SAME_FORMULA_RTOL = 1e-12

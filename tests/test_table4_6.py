@@ -63,6 +63,7 @@ def test_the_tolerance_verdict_says_by_how_much_a_row_misses():
 
 def test_the_hypothesis_difference_is_welchs_t_over_the_seeds_present(tmp_path):
     from scipy.stats import ttest_ind
+
     from refprune.experiments.figures.protocols import hypothesis_difference_row, table_job_name
     b64, ddp2 = [0.89, 0.90, 0.91], [0.881, 0.905, 0.93, 0.91]
     for h, sps in (("b64", b64), ("ddp2", ddp2)):

@@ -9,20 +9,21 @@ import scipy.sparse
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from refprune.train.baselines import magnitude_prune, post_training_pruning, pre_training_pruning
 from refprune.cli.main import main
-from refprune.data.tasks import load_task
-from refprune.density.kde import bandwidth, direct_kde, kde_at_point, scott_bandwidth_fast
-from refprune.train.export import load_sparse, save_sparse
-from refprune.oracle.case import Case, make_problem
-from refprune.core.gradients import fused_gradients, grad_tau, grad_threshold, grad_weight
-from refprune.lrp.reference import LRPConfig, lrp_gradients
+from refprune.core.gradients import grad_tau, grad_threshold, grad_weight
 from refprune.core.masks import soft_mask_and_slope
 from refprune.core.mlp import mlp_forward
 from refprune.core.optim import BETA1, BETA2, EPS, adam_init, adam_update
-from refprune.train.steps.published import PublishedPath, published_gradients
-from refprune.core.threshold import bracketed_threshold, empirical_threshold
+from refprune.core.threshold import empirical_threshold
+from refprune.data.tasks import load_task
+from refprune.density.kde import bandwidth, direct_kde
+from refprune.lrp.reference import LRPConfig, lrp_gradients
+from refprune.oracle.case import Case, make_problem
+from refprune.train.baselines import magnitude_prune, post_training_pruning, pre_training_pruning
+from refprune.train.export import load_sparse, save_sparse
+from refprune.train.kernels import bracketed_threshold, fused_gradients, kde_at_point, scott_bandwidth_fast
 from refprune.train.loop import TrainConfig, train
+from refprune.train.steps.published import PublishedPath, published_gradients
 
 # Tolerances (none loosened; each says why it is as tight as it is).
 # Same float64 formulas, terms summed in another order or fused: rounding only.
@@ -291,8 +292,8 @@ def test_p4_masks_the_forward_pass_with_the_previous_step_and_the_hook_with_the_
 
 
 def test_p3_runs_two_and_three_follow_the_published_sequence():
-    from refprune.train.steps.published import layer_masks, published_hook, published_step
     from refprune.train.steps.common import new_state
+    from refprune.train.steps.published import layer_masks, published_hook, published_step
     p = make_problem(Case(layers=(5, 7, 4), batch=6, lam=1.0))
     path = PublishedPath(frozenset({"P3"}))
     st = new_state(p.weights, p.biases, p.r, p.tau, 1e-2, 1e-2, 1e-2, threads=1)

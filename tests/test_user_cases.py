@@ -2,16 +2,16 @@
 
 import numpy as np
 import pytest
+from test_compare import DEFECT_CASES, reference_candidate
 
 from refprune.cli.main import main
-from refprune.vectors.compare import compare_candidate, format_comparison
-from refprune.oracle.case import Case, make_problem
 from refprune.lrp.reference import LRPConfig, lrp_gradients
+from refprune.oracle.case import Case, make_problem
 from refprune.vectors.cases import previous_step
+from refprune.vectors.compare import compare_candidate, format_comparison
 from refprune.vectors.files import read_manifest, reference_for
-from refprune.vectors.user_cases import reference_from_inputs
 from refprune.vectors.schema import layer_keys, output_keys
-from test_compare import DEFECT_CASES, reference_candidate
+from refprune.vectors.user_cases import reference_from_inputs
 
 # A net shape none of the built-in cases has.
 LAYERS = (5, 7, 3)

@@ -7,16 +7,27 @@ import numpy as np
 import pytest
 
 from refprune.cli.main import main
-from refprune.vectors.tolerances import TIER_RTOL
-from refprune.lrp.layerwise import layerwise_gradients
-from refprune.lrp.reference import lrp_gradients
 from refprune.core.masks import mask_logit
 from refprune.core.threshold import all_magnitudes
 from refprune.density.quantile import compute_threshold
+from refprune.lrp.layerwise import layerwise_gradients
+from refprune.lrp.reference import lrp_gradients
 from refprune.vectors.cases import CASE_NAMES, CASES, PREV_LR, case_by_name, make_vectors, reference_outputs
 from refprune.vectors.files import MANIFEST, load_vectors, reference_for, write_vectors
-from refprune.vectors.schema import (LAYERWISE_KEYS, config_of, granularity_of, input_keys, n_layers_of,
-    output_keys, output_shapes, scalar, targets_of, text, weights_of)
+from refprune.vectors.schema import (
+    LAYERWISE_KEYS,
+    config_of,
+    granularity_of,
+    input_keys,
+    n_layers_of,
+    output_keys,
+    output_shapes,
+    scalar,
+    targets_of,
+    text,
+    weights_of,
+)
+from refprune.vectors.tolerances import TIER_RTOL
 
 # The hard-τ case sets τ = min|w² − t²|/10 in float64 and stores float32: min|z| = 10 to
 # float32 rounding.

@@ -36,8 +36,8 @@ def positive_int(text: str) -> int:
 
 
 def add_gradcheck_parser(sub) -> None:
-    from refprune.oracle.gradcheck import MAX_COORDS
     from refprune.oracle.case import Case
+    from refprune.oracle.gradcheck import MAX_COORDS
 
     p = sub.add_parser("gradcheck", help="check every LRP gradient against finite differences",
                        description="Check every LRP gradient of one case against float64 central "
@@ -50,8 +50,8 @@ def add_gradcheck_parser(sub) -> None:
 
 
 def run_gradcheck(args) -> int:
-    from refprune.oracle.gradcheck import FD_RTOL, MAX_COORDS, gradcheck, prepare
     from refprune.oracle.case import Case
+    from refprune.oracle.gradcheck import FD_RTOL, MAX_COORDS, gradcheck, prepare
     from refprune.oracle.gradcheck_layer import gradcheck_layer, prepare_layer
 
     with user_input([f.name for f in dataclasses.fields(Case)]):
@@ -120,8 +120,8 @@ def resume_command(argv, out: Path) -> str:
 def train_plan(args):
     """Every check of ``refprune train`` before any work: configuration, output location, data."""
     from refprune.data.tasks import LOSS_OF_TASK, TaskSpec
-    from refprune.train.rundir import prepare_run
     from refprune.train.loop import TrainConfig
+    from refprune.train.rundir import prepare_run
 
     names = [f.name for f in dataclasses.fields(TrainConfig) + dataclasses.fields(TaskSpec)] + ["out", "resume"]
     with user_input(names):
@@ -139,9 +139,9 @@ def train_plan(args):
 
 def run_train(args) -> int:
     from refprune.train.checkpoint import CHECKPOINT
+    from refprune.train.loop import Diverged
     from refprune.train.progress import Progress
     from refprune.train.rundir import completed_epochs, run_training
-    from refprune.train.loop import Diverged
 
     plan = train_plan(args)
     log = None if args.quiet else (lambda line: print(line, flush=True))

@@ -46,8 +46,8 @@ def run_vectors(args) -> int:
     """``refprune vectors``: write (or list) the cases; print a summary table."""
     from pathlib import Path
 
-    from refprune.vectors.cases import CASE_NAMES, CASES, case_by_name
     from refprune.cli.options import user_input
+    from refprune.vectors.cases import CASE_NAMES, CASES, case_by_name
     from refprune.vectors.files import write_vectors
 
     if args.inputs:
@@ -106,9 +106,8 @@ def run_vectors_from(args) -> int:
 
 def run_compare(args) -> int:
     """``refprune compare``: print the report (text or JSON); 0 if all match, else 1."""
-    from refprune.vectors.compare import compare_candidate, comparison_dict, format_comparison
-
     from refprune.cli.options import user_input
+    from refprune.vectors.compare import compare_candidate, comparison_dict, format_comparison
 
     with user_input():  # a bad candidate or vectors folder is the user's input (exit 2)
         comp = compare_candidate(args.candidate, args.vectors, args.tier)

@@ -127,32 +127,3 @@ def regulariser(r: float, lam: float) -> float:
     return lam * (1.0 - r) ** 2  # thesis eq. (2.23)
 
 
-def fused_gradients(g, W, m, s, z, t: float, tau: float, out=None):
-    """∂L/∂w of one layer and its contributions to ∂L/∂τ and ∂L/∂t, in few passes.
-
-    The training loop's fast form of :func:`grad_weight`, :func:`grad_tau` and
-    :func:`grad_threshold` for one layer; tested equal to them. With
-    q = g·w·s (computed once):
-
-        ∂L/∂w = g·m + (2/τ)·w·q         (= g·(m + (2w²/τ)·s), eq. (2.3) corrected)
-        ∂L/∂τ part = −(q·z)/τ summed    (eq. (2.10))
-        ∂L/∂t part = −(2t/τ)·Σ q        (eq. (2.11), inner sum)
-
-    ``out``, optional, is a pair of buffers (dW, scratch) shaped like W.
-
-    Returns
-    -------
-    dW : ndarray, shape of W
-    d_tau, d_t : float
-        This layer's terms of the two sums.
-    """
-    dW, q = out if out is not None else (np.empty_like(W), np.empty_like(W))
-    np.multiply(g, W, out=q)
-    q *= s
-    d_t = float(q.sum()) * (-2.0 * t / tau)                         # thesis eq. (2.11), inner sum
-    d_tau = -float(np.dot(q.ravel(), z.ravel())) / tau              # thesis eq. (2.10)
-    q *= W
-    q *= 2.0 / tau
-    np.multiply(g, m, out=dW)
-    dW += q                                                          # thesis eq. (2.3), corrected
-    return dW, d_tau, d_t

@@ -27,52 +27,6 @@ EXPONENT_CAP = {np.float32: 80.0, np.float64: 700.0}
 FLOAT32_UNIT_ROUNDOFF = 2.0 ** -24
 
 
-def mask_cutoff(dtype, t: float, tau: float) -> float:
-    """The logit C beyond which the training path takes the mask as hard and its slope as 0.
-
-    With eps the dtype's machine epsilon, δ = (eps/2)², L = ln(1/δ) and
-    T = t²/τ,
-
-        C = L + ln(1 + 2(T + L)),   so   e^{−C} = δ / (1 + 2(T + L)).
-
-    Where z = (w² − t²)/τ has |z| >= C the training path sets m = 1[z > 0] and
-    s = m(1 − m) = 0 (docs/derivations.md, "The training path's hard cutoff").
-    Against the exact sigmoid this changes, per weight:
-
-    - m by at most e^{−C} < δ (absolute; for z >= C the computed σ(z) is
-      already exactly 1, since 1 − σ(z) < e^{−C} < eps/2), so ŵ = m·w by less
-      than δ·|w|;
-    - the factor dŵ/dw = m + (2w²/τ)·s of ∂L/∂w by at most
-      (1 + 2(T + C))·e^{−C} <= 1.25·δ (w²/τ = z + T, and (z + T)e^{−z} falls for
-      z >= C), so ∂L/∂w by at most 1.25·δ·|g|;
-    - each weight's term of ∂L/∂τ (−g·w·z·s/τ) by at most C·e^{−C}·|g·w|/τ, and
-      of ∂L/∂t (−(2t/τ)·g·w·s) by at most (2t/τ)·e^{−C}·|g·w|.
-
-    δ is the square of half an ulp, not half an ulp, because Adam divides by
-    sqrt(v̂) + ε: for a weight whose whole gradient is below ε (a pruned weight
-    at the edge of the band) a change Δ of its gradient moves it by up to
-    lr·Δ/ε per step; with Δ <= 1.25·δ·|g| that is below an ulp of the weight
-    (float32, lr 1e-3, |g| <= 1, |w| >= 1e-3: 2e-11 against 1e-10).
-
-    Masks of pruned weights (m ≈ e^z, z ≪ 0) are then exactly 0 instead of
-    subnormal, and the work outside the band |z| < C reduces to a hard 0/1
-    mask (:mod:`refprune.train.steps.softband`). Inside the band m >= e^{−C}, far above
-    the dtype's smallest normal (float32: C <= 48 for T <= 1e3, e^{−48} = 1e-21).
-
-    Parameters
-    ----------
-    dtype : numpy dtype or type (float32 or float64)
-    t : float, threshold (>= 0)
-    tau : float, temperature (> 0)
-
-    Returns
-    -------
-    float
-    """
-    base = 2.0 * float(np.log(2.0 / np.finfo(dtype).eps))   # ln(1/δ), δ = (eps/2)²
-    return base + float(np.log1p(2.0 * (t * t / tau + base)))
-
-
 def mask_logit(w: np.ndarray, t: float, tau: float) -> np.ndarray:
     """z = (w² − t²)/τ, the argument of the sigmoid in thesis eq. (2.2).
 
@@ -90,7 +44,7 @@ def mask_logit(w: np.ndarray, t: float, tau: float) -> np.ndarray:
     return ((a - t) * (a + t)) / tau  # thesis eq. (2.2), argument of σ
 
 
-def soft_mask_and_slope(w: np.ndarray, t: float, tau: float, out=None, cutoff: float | None = None):
+def soft_mask_and_slope(w: np.ndarray, t: float, tau: float):
     """Soft mask m = σ(z) and s = m(1 − m), computed without overflow.
 
     Parameters
@@ -100,10 +54,6 @@ def soft_mask_and_slope(w: np.ndarray, t: float, tau: float, out=None, cutoff: f
         Threshold t (>= 0).
     tau : float
         Temperature τ (> 0).
-    out : tuple of 4 ndarray, optional
-        Buffers (m, s, z, scratch) shaped like w, reused instead of
-        allocating (the training loop's hot path). Results are written into
-        the first three.
 
     Returns
     -------
@@ -126,60 +76,27 @@ def soft_mask_and_slope(w: np.ndarray, t: float, tau: float, out=None, cutoff: f
     and the computed one is about that, instead of the unrepresentable
     value.
     """
-    if out is None:
-        out = (*(np.empty_like(w) for _ in range(4)), None)
-    m, s, z, E = out[:4]
+    m, s, z, E = (np.empty_like(w) for _ in range(4))
     np.abs(w, out=E)
     np.subtract(E, t, out=z)
     E += t
     z *= E                       # (|w| − t)(|w| + t) = w² − t²
     z *= 1.0 / tau               # thesis eq. (2.2), argument of σ (one division, not n)
     np.negative(z, out=E)
-    if cutoff is not None:       # only |z| < C is used below; clip so e^{−z} is never subnormal
-        np.clip(E, -(cutoff + 1.0), cutoff + 1.0, out=E)
-    else:
-        cap = EXPONENT_CAP[w.dtype.type]
-        if t * t / tau > cap:        # −z <= t²/τ, so below that the cap cannot bind
-            np.minimum(E, cap, out=E)  # the shift of eqs. (2.21)–(2.22)
+    cap = EXPONENT_CAP[w.dtype.type]
+    if t * t / tau > cap:        # −z <= t²/τ, so below that the cap cannot bind
+        np.minimum(E, cap, out=E)  # the shift of eqs. (2.21)–(2.22)
     np.exp(E, out=E)             # E = e^{−z}, finite
     np.add(E, 1, out=m)
     np.reciprocal(m, out=m)      # m = 1/(1 + e^{−z})   (thesis eq. (2.2))
     np.multiply(E, m, out=s)     # E·m = 1 − m
     s *= m                       # s = m(1 − m)
-    if cutoff is not None:
-        apply_cutoff(m, s, z, cutoff)
     return m, s, z
-
-
-def apply_cutoff(m: np.ndarray, s: np.ndarray, z: np.ndarray, cutoff: float) -> None:
-    """In place: m = 1[z > 0] and s = 0 where |z| >= cutoff (see :func:`mask_cutoff`).
-
-    Where z >= cutoff the computed m is already exactly 1 (1 − σ(z) < eps/2).
-    """
-    np.copyto(m, 0, where=z <= -cutoff)
-    np.copyto(s, 0, where=np.abs(z) >= cutoff)
-
-
-def cutoff_binds(a_max: float, t: float, tau: float, cutoff: float) -> bool:
-    """Whether some magnitude in [0, a_max] has |z| >= cutoff (else the cutoff changes nothing)."""
-    return t * t / tau >= cutoff or (a_max - t) * (a_max + t) / tau >= cutoff
 
 
 def soft_mask(w: np.ndarray, t: float, tau: float) -> np.ndarray:
     """Soft mask m(w) = σ((w² − t²)/τ) (thesis eq. (2.2)); see :func:`soft_mask_and_slope`."""
     return soft_mask_and_slope(w, t, tau)[0]
-
-
-def training_soft_mask(w: np.ndarray, t: float, tau: float) -> np.ndarray:
-    """The soft mask as the training path evaluates it: exactly 0 or 1 where |z| >= :func:`mask_cutoff`.
-
-    Used wherever a training run applies the soft mask outside its step too
-    (the per-epoch soft-mask metrics): the exact sigmoid leaves the masks of
-    pruned weights subnormal, and matrix products with subnormal weights are
-    many times slower on CPUs of the CI kind (README, "The evaluation fix"). Differs from
-    :func:`soft_mask` by less than (eps/2)² per element (see :func:`mask_cutoff`).
-    """
-    return soft_mask_and_slope(w, t, tau, cutoff=mask_cutoff(w.dtype, t, tau))[0]
 
 
 def soft_mask_derivatives(w: np.ndarray, t: float, tau: float):

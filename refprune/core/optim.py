@@ -25,10 +25,6 @@ BETA2 = 0.999
 EPS = 1e-8
 TAU_MIN = 1e-6  # τ clamp after every step (thesis §2.5)
 R_MAX = 0.9999  # r clamp after every step (METHOD §4)
-# The training steps flush the moments every FLUSH_PERIOD Adam steps (one pass
-# per moment spread over that many steps); see flush_level for why nothing in
-# between can decay into the subnormal range.
-FLUSH_PERIOD = 16
 
 
 @dataclass
@@ -69,46 +65,6 @@ def adam_moments_step(p, g, m, v, tmp, step: int, lr: float) -> None:
     np.divide(m, tmp, out=tmp)
     tmp *= dtype(step_size)
     p -= tmp                       # p ← p − lr/(1 − β1^k) · m/(...)
-
-
-def flush_level(dtype) -> float:
-    """Moments below this magnitude are set to 0: tiny/eps of the dtype (2e-31 in float32).
-
-    A moment of a weight whose gradient is exactly 0 decays by β1 (first) or
-    β2 (second moment) per step. Flushed every ``FLUSH_PERIOD`` = 16 steps at
-    tiny/eps (tiny = ``np.finfo(dtype).tiny``, the smallest normal number), it
-    stays above tiny/eps·β1^16 ≈ 0.18·tiny/eps between flushes: never
-    subnormal, and neither is the update step_size·m/(sqrt(v̂) + ε) for any
-    sqrt(v̂) below lr/eps (float32 and lr 1e-3: 8e3). Effect of one flush on
-    the parameter: at most lr/(1 − β1^k)·(tiny/eps)/ε·1/(1 − β1) over all
-    later steps (float32: 2e-25 at lr 1e-3), and on the denominator at most
-    sqrt(tiny/eps) = 4e-16 against ε = 1e-8 — far below an ulp of any normal
-    weight, so a float32 or float64 run is unchanged at its precision.
-    """
-    info = np.finfo(dtype)
-    return float(info.tiny) / float(info.eps)
-
-
-def gradient_flush_level(dtype) -> float:
-    """Gradients below this magnitude are set to 0 on the training path: sqrt(tiny/(1 − β2)).
-
-    Below it (float32: 3.4e-18) the term (1 − β2)·g² of Adam's second moment
-    is subnormal. Flushing such a gradient moves the weight by at most
-    lr·level/ε per step (float32, lr 1e-3: 3.4e-13), far below an ulp of any
-    weight above 1e-5.
-    """
-    return float(np.sqrt(float(np.finfo(dtype).tiny) / (1.0 - BETA2)))
-
-
-def flush_subnormals(x: np.ndarray, level: float, scratch: np.ndarray) -> None:
-    """Set to 0, in place, every element of ``x`` with magnitude below ``level``.
-
-    ``scratch`` is a buffer shaped like ``x`` (its contents are overwritten).
-    NumPy offers no flush-to-zero mode (FTZ/DAZ are CPU flags it neither sets
-    nor exposes), so this is done explicitly.
-    """
-    np.abs(x, out=scratch)
-    np.copyto(x, 0, where=scratch < level)
 
 
 def adam_update(params, grads, state: AdamState) -> None:

@@ -15,10 +15,10 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from refprune.util.options import option
 from refprune.data.dataset import Dataset
 from refprune.data.mnist import load_mnist
 from refprune.data.synthetic import make_synthetic
+from refprune.util.options import option
 
 TASKS = ("synthetic", "mnist", "fashion-mnist")
 IDX_TASKS = ("mnist", "fashion-mnist")  # read from the four MNIST-format IDX files

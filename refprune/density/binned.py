@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from refprune.density.kde import check_points, check_samples, phi
 from refprune.core.validation import check_array, check_choice, check_positive
+from refprune.density.kde import check_points, check_samples, phi
 
 BINNINGS = ("linear", "nearest")
 # The FFT grid needs at least a few points per bandwidth to be useful; 16 is

@@ -26,12 +26,19 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from refprune.density.binned import (BINNINGS, _check_grid_size, binned_kde, interpolate_density)
-from refprune.density.kde import (BANDWIDTH_RULES, bandwidth, check_ddof, check_flag,
-    check_points, check_samples, direct_kde)
-from refprune.density.published import (published_bandwidth, published_density_at)
 from refprune.core.gradients import threshold_derivative
 from refprune.core.validation import check_choice
+from refprune.density.binned import BINNINGS, _check_grid_size, binned_kde, interpolate_density
+from refprune.density.kde import (
+    BANDWIDTH_RULES,
+    bandwidth,
+    check_ddof,
+    check_flag,
+    check_points,
+    check_samples,
+    direct_kde,
+)
+from refprune.density.published import published_bandwidth, published_density_at
 
 # "direct": the exact sum; "fft": the binned FFT KDE (Theorem 2.1); "published":
 # the published code's estimate, every detail of METHOD §6 P5.

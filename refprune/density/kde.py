@@ -202,62 +202,6 @@ def direct_kde(samples, points, h, reflect: bool = False) -> np.ndarray:
 KERNEL_REACH = 8.0
 
 
-def kde_at_point(samples: np.ndarray, x: float, h: float, out=None, reflect: bool = False) -> float:
-    """Gaussian KDE at one point, in the samples' own dtype (training hot path).
-
-    The same sum as :func:`direct_kde` (thesis eq. (2.17)), without validation,
-    blocking or the float64 conversion, so a float32 training step stays in
-    float32. At a single point the direct sum costs O(n) with no
-    approximation; the binned FFT estimate pays off only when the density is
-    wanted on a whole grid. Tested against :func:`direct_kde`.
-
-    Parameters
-    ----------
-    samples : ndarray, shape (n,)
-    x : float
-    h : float > 0
-    out : ndarray, shape (n,), optional
-        Scratch buffer (the training loop's, to avoid allocating).
-    reflect : bool
-        Add the kernel reflected at 0, φ((x + a_i)/h) (samples >= 0, x >= 0);
-        skipped when x >= KERNEL_REACH·h, where it is below 1e-14 of the sum.
-
-    Returns
-    -------
-    float
-    """
-    total = _kernel_sum(samples, x, h, out)
-    if reflect and x < KERNEL_REACH * h:
-        total += _kernel_sum(samples, -x, h, out)  # φ((x + a)/h) = φ((a − (−x))/h)
-    return total * _INV_SQRT_2PI / (samples.size * h)  # thesis eq. (2.17)
-
-
-def _kernel_sum(samples: np.ndarray, x: float, h: float, out=None) -> float:
-    """Σ_i exp(−(x − a_i)²/(2h²)) in the samples' dtype (pairwise summation, error ~eps·log2 n)."""
-    dtype = samples.dtype.type
-    u = np.subtract(samples, dtype(x), out=out)
-    u *= u
-    u *= dtype(-0.5 / (h * h))
-    np.exp(u, out=u)
-    return float(u.sum())
-
-
-def scott_bandwidth_fast(samples: np.ndarray) -> float:
-    """Scott's h = σ̂·n^(−1/5) (thesis eq. (2.19)) from two sums, unchecked.
-
-    Equal to :func:`bandwidth` with ``rule="scott"`` up to rounding; used by
-    the training loop.
-    """
-    # pairwise summation and a BLAS dot: rounding ~1e-6 relative in float32, far below h's
-    return scott_bandwidth_from_sums(float(samples.sum()), float(np.dot(samples, samples)), samples.size)
-
-
-def scott_bandwidth_from_sums(sum_a: float, sum_a2: float, n: int) -> float:
-    """Scott's h from Σa and Σa² (so the sums can be taken over parts of the data)."""
-    var = max(sum_a2 - sum_a * sum_a / n, 0.0) / (n - 1)  # sample variance, ddof = 1
-    return float(np.sqrt(var)) * n ** (-0.2)  # thesis eq. (2.19)
-
-
 def direct_kde_cdf(samples, points, h, reflect: bool = False) -> np.ndarray:
     """Exact CDF F̂ of the Gaussian KDE at the given points.
 

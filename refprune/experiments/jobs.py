@@ -39,12 +39,16 @@ from pathlib import Path
 
 import numpy as np
 
-from refprune.train.baselines import (fine_tuned_pruning, per_ratio_network_pruning, post_training_pruning,
-    pre_training_pruning)
+from refprune.data.dataset import Dataset
 from refprune.data.tasks import DEFAULT_LAYERS, LOSS_OF_TASK, load_task
 from refprune.data.tiny import tiny_mnist
 from refprune.experiments.jobs_data import run_data_samples_job
-from refprune.data.dataset import Dataset
+from refprune.train.baselines import (
+    fine_tuned_pruning,
+    per_ratio_network_pruning,
+    post_training_pruning,
+    pre_training_pruning,
+)
 from refprune.train.loop import TrainConfig, config_dict, train
 
 MNIST_SHAPED = ("mnist", "fashion-mnist", "tiny_mnist")  # 784 inputs, 10 classes

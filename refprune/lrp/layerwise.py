@@ -33,12 +33,12 @@ import numpy as np
 
 from refprune.core.gradients import grad_tau, grad_threshold, grad_weight
 from refprune.core.losses import loss_and_grad
-from refprune.lrp.reference import LRPConfig, check_targets, density_for_dt_dr
 from refprune.core.masks import soft_mask_and_slope
 from refprune.core.mlp import check_mlp, mlp_backward, mlp_forward
 from refprune.core.threshold import Threshold
-from refprune.density.quantile import compute_threshold
 from refprune.core.validation import check_nonnegative, check_positive, check_ratio
+from refprune.density.quantile import compute_threshold
+from refprune.lrp.reference import LRPConfig, check_targets, density_for_dt_dr
 
 # One r, τ and threshold for all weights (the thesis's method), or one per layer (this module).
 GRANULARITIES = ("global", "layer")

@@ -20,14 +20,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from refprune.density.config import DensityConfig, threshold_dt_dr
 from refprune.core.gradients import grad_ratio, grad_tau, grad_threshold, grad_weight, regulariser
 from refprune.core.losses import LOSSES, loss_and_grad
 from refprune.core.masks import soft_mask_and_slope
 from refprune.core.mlp import check_mlp, mlp_backward, mlp_forward
 from refprune.core.threshold import Threshold, all_magnitudes
-from refprune.density.quantile import THRESHOLD_RULES, compute_threshold
 from refprune.core.validation import check_array, check_choice, check_nonnegative, check_positive, check_ratio
+from refprune.density.config import DensityConfig, threshold_dt_dr
+from refprune.density.quantile import THRESHOLD_RULES, compute_threshold
 
 DT_DR_POINTS = ("t", "order_stats")
 

@@ -37,15 +37,13 @@ from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
-from refprune.density.quantile import CDF_TOL
-from refprune.oracle.case import Case, Problem, analytic_gradients, band_count, make_problem
 from refprune.core.gradients import regulariser
 from refprune.core.losses import loss_and_grad
-from refprune.lrp.reference import lrp_gradients
-from refprune.core.masks import mask_logit, soft_mask
+from refprune.core.masks import FLOAT32_UNIT_ROUNDOFF, mask_logit, soft_mask
 from refprune.core.mlp import mlp_forward, relu_pattern
-from refprune.density.quantile import smoothed_threshold
-from refprune.core.masks import FLOAT32_UNIT_ROUNDOFF
+from refprune.density.quantile import CDF_TOL, smoothed_threshold
+from refprune.lrp.reference import lrp_gradients
+from refprune.oracle.case import Case, Problem, analytic_gradients, band_count, make_problem
 
 # Pass criterion for the worst relative error, per dtype of the analytic
 # gradient. float64: the bound; the fourth-order stencil reaches

@@ -23,18 +23,35 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from refprune.oracle.placement import populate_layer_bands
-from refprune.density.quantile import CDF_TOL
-from refprune.oracle.gradcheck import (FD_RTOL, H_MAX, MAX_COORDS, R_MARGIN, TAU_REL_STEP, Z_SATURATED,
-    Evaluator, GradientRow, Report, admissible_step, check_float32_resolution, check_tensor, compare,
-    perturbed, vacuous_row)
-from refprune.oracle.case import TAU_MIN_CHECKABLE, Case, band_count, layer_ratios, layer_taus, make_problem
-from refprune.lrp.layerwise import (LayerwiseResult, layer_fractions, layerwise_gradients,
-    layerwise_regulariser)
-from refprune.lrp.reference import LRPConfig
 from refprune.core.masks import mask_logit, soft_mask
 from refprune.core.mlp import mlp_forward
-from refprune.density.quantile import smoothed_threshold
+from refprune.density.quantile import CDF_TOL, smoothed_threshold
+from refprune.lrp.layerwise import (
+    LayerwiseResult,
+    layer_fractions,
+    layerwise_gradients,
+    layerwise_regulariser,
+)
+from refprune.lrp.reference import LRPConfig
+from refprune.oracle.case import TAU_MIN_CHECKABLE, Case, band_count, layer_ratios, layer_taus, make_problem
+from refprune.oracle.gradcheck import (
+    FD_RTOL,
+    H_MAX,
+    MAX_COORDS,
+    R_MARGIN,
+    TAU_REL_STEP,
+    Z_SATURATED,
+    Evaluator,
+    GradientRow,
+    Report,
+    admissible_step,
+    check_float32_resolution,
+    check_tensor,
+    compare,
+    perturbed,
+    vacuous_row,
+)
+from refprune.oracle.placement import populate_layer_bands
 
 # The per-layer scalar rows, in report order for each layer.
 LAYER_ROWS = ("tau", "t", "r", "dt/dr")

@@ -14,18 +14,17 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import time
+from dataclasses import replace
 
 import numpy as np
 
 from refprune.core.masks import hard_mask
-from refprune.train.steps.common import layer_views, magnitudes, masked_dense_step, new_state
 from refprune.core.threshold import empirical_threshold
+from refprune.core.validation import check_ratio
 from refprune.data.dataset import Dataset
 from refprune.train.loop import TrainConfig, evaluate, init_state, metric_name, train
-from refprune.core.validation import check_ratio
+from refprune.train.steps.common import layer_views, magnitudes, masked_dense_step, new_state
 
 
 def magnitude_prune(weights, ratio: float) -> list:

@@ -15,23 +15,30 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from refprune.train.checkpoint import Checkpointer, load_checkpoint
+from refprune.core.losses import LOSSES, accuracy, loss_and_grad, r2_score
+from refprune.core.masks import hard_mask, sparsity
+from refprune.core.mlp import check_layer_sizes, init_mlp, mlp_forward
+from refprune.core.threshold import empirical_threshold
+from refprune.core.validation import check_choice, check_nonnegative, check_positive, check_ratio
 from refprune.data.dataset import Dataset
 from refprune.density.config import THESIS_DENSITY, DensityConfig
 from refprune.lrp.layerwise import GRANULARITIES
-from refprune.core.losses import LOSSES, accuracy, loss_and_grad, r2_score
-from refprune.core.masks import hard_mask, sparsity, training_soft_mask
-from refprune.core.mlp import check_layer_sizes, init_mlp, mlp_forward
-from refprune.train.steps.published import DEVIATIONS, PublishedPath, published_step
+from refprune.train.checkpoint import Checkpointer, load_checkpoint
+from refprune.train.kernels import training_soft_mask
+from refprune.train.protocol import (
+    EARLY_STOP_MIN_DELTA,
+    PROTOCOLS,
+    EarlyStopOnR,
+    epoch_batches,
+    eval_shard,
+    world_size,
+)
 from refprune.train.steps.common import TrainState, dense_step, magnitudes, new_state
 from refprune.train.steps.exact import exact_step
 from refprune.train.steps.layerwise import layerwise_state, layerwise_step
+from refprune.train.steps.published import DEVIATIONS, PublishedPath, published_step
 from refprune.train.threads import training_threads
-from refprune.core.threshold import empirical_threshold
 from refprune.util.options import applied_dict, option
-from refprune.train.protocol import (EARLY_STOP_MIN_DELTA, PROTOCOLS, EarlyStopOnR, epoch_batches,
-    eval_shard, world_size)
-from refprune.core.validation import check_choice, check_nonnegative, check_positive, check_ratio
 
 METHODS = ("dense", "lrp")
 VARIANTS = ("exact", "published")

@@ -15,7 +15,6 @@ from concurrent.futures import ThreadPoolExecutor
 
 from refprune.train.threads import worker_threads
 
-
 # Below this many elements a hand-off to the worker (tens of microseconds)
 # costs more than the elementwise work it would take over.
 PARALLEL_MIN_SIZE = 65536

@@ -23,13 +23,13 @@ from pathlib import Path
 
 import numpy as np
 
-from refprune.train.checkpoint import CHECKPOINT
 from refprune.data.dataset import Dataset
 from refprune.data.tasks import LOSS_OF_TASK, TaskSpec, check_memory
+from refprune.train.checkpoint import CHECKPOINT
 from refprune.train.export import save_sparse
+from refprune.train.loop import EVAL_BATCH, TrainConfig, applied_config, check_widths, train
 from refprune.util.io import read_json, write_json, write_npz
 from refprune.util.options import applied_dict
-from refprune.train.loop import EVAL_BATCH, TrainConfig, applied_config, check_widths, train
 
 CONFIG = "config.json"
 

@@ -25,14 +25,29 @@ from pathlib import Path
 
 import numpy as np
 
-from refprune.vectors.diagnose import diagnose as run_diagnosis
-from refprune.vectors.tolerances import (FLOAT32_KEY_RTOL, TIER_ABS_FLOOR, TIER_RTOL, reference_scales,
-    relative_errors, rtol_for, tier_of_dtype)
 from refprune.core.validation import check_choice
+from refprune.vectors.diagnose import diagnose as run_diagnosis
 from refprune.vectors.files import reference_for
+from refprune.vectors.schema import (
+    LAYERWISE_KEYS,
+    TIERS,
+    granularity_of,
+    input_keys,
+    n_layers_of,
+    output_keys,
+    output_shapes,
+    text,
+)
+from refprune.vectors.tolerances import (
+    FLOAT32_KEY_RTOL,
+    TIER_ABS_FLOOR,
+    TIER_RTOL,
+    reference_scales,
+    relative_errors,
+    rtol_for,
+    tier_of_dtype,
+)
 from refprune.vectors.user_cases import carries_inputs, layout_of, reference_from_inputs
-from refprune.vectors.schema import (LAYERWISE_KEYS, TIERS, granularity_of, input_keys, n_layers_of,
-    output_keys, output_shapes, text)
 
 FLOAT_TYPES = (np.float32, np.float64)
 # At most this many problems are spelled out in the one-line error.

@@ -16,10 +16,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from refprune.core.gradients import grad_tau, grad_threshold
-from refprune.density.kde import bandwidth, direct_kde
-from refprune.lrp.reference import masked_forward_backward
 from refprune.core.threshold import Threshold, all_magnitudes
+from refprune.density.kde import bandwidth, direct_kde
 from refprune.density.quantile import compute_threshold
+from refprune.lrp.reference import masked_forward_backward
 from refprune.vectors.schema import config_of, has_previous_step, scalar, targets_of, weights_of
 
 

@@ -30,12 +30,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from refprune.core.masks import FLOAT32_UNIT_ROUNDOFF
 from refprune.vectors.defects import DEFECTS, STALE, CaseInputs, case_inputs
 from refprune.vectors.diagnose_search import EXPLAINS, MAX_DEFECTS, MAX_POSITIONS, Fit, Search, defect_sets
-from refprune.vectors.tolerances import TIER_ABS_FLOOR, TIER_RTOL, relative_errors, rtol_for
-from refprune.core.masks import FLOAT32_UNIT_ROUNDOFF
 from refprune.vectors.schema import output_keys, scalar
-
+from refprune.vectors.tolerances import TIER_ABS_FLOOR, TIER_RTOL, relative_errors, rtol_for
 
 # --------------------------------------------------------------------------
 # the diagnosis

@@ -13,11 +13,18 @@ from itertools import combinations
 
 import numpy as np
 
-from refprune.vectors.defects import (EXCLUDED_PAIRS, OPTION_KEYS, PASS_FLAGS, SEARCHED, STALE, CaseInputs,
-    model_pass)
+from refprune.core.threshold import Threshold, all_magnitudes
 from refprune.density.binned import BINNINGS
 from refprune.density.config import DensityConfig, density_at
-from refprune.core.threshold import Threshold, all_magnitudes
+from refprune.vectors.defects import (
+    EXCLUDED_PAIRS,
+    OPTION_KEYS,
+    PASS_FLAGS,
+    SEARCHED,
+    STALE,
+    CaseInputs,
+    model_pass,
+)
 from refprune.vectors.schema import scalar
 
 # Density models tried for dt/dr: bandwidth rules × ddof, FFT grid sizes (powers

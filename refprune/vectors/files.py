@@ -18,10 +18,18 @@ import numpy as np
 
 from refprune import __version__
 from refprune.util.io import atomic_write
-from refprune.vectors.tolerances import tolerance_table
 from refprune.vectors.cases import CASE_NAMES, CASES, VectorCase, case_by_name, make_vectors
-from refprune.vectors.schema import (KDE_KEYS, SCHEMA_VERSION, granularity_of, layer_keys, n_layers_of,
-    output_keys, required_input_keys, text)
+from refprune.vectors.schema import (
+    KDE_KEYS,
+    SCHEMA_VERSION,
+    granularity_of,
+    layer_keys,
+    n_layers_of,
+    output_keys,
+    required_input_keys,
+    text,
+)
+from refprune.vectors.tolerances import tolerance_table
 
 MANIFEST = "manifest.json"
 # The fixed zip timestamp of every archive member (the earliest a zip can hold),

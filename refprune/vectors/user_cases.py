@@ -20,14 +20,28 @@ from pathlib import Path
 import numpy as np
 
 from refprune import __version__
-from refprune.util.io import atomic_write
-from refprune.lrp.reference import lrp_gradients
-from refprune.vectors.tolerances import tolerance_table
 from refprune.core.validation import check_choice
+from refprune.lrp.reference import lrp_gradients
+from refprune.util.io import atomic_write
 from refprune.vectors.cases import assemble_vectors
 from refprune.vectors.files import MANIFEST, npz_bytes, read_manifest
-from refprune.vectors.schema import (KDE_KEYS, LAYOUTS, SCHEMA_VERSION, TIERS, config_of, granularity_of,
-    has_previous_step, layer_keys, n_layers_of, previous_keys, scalar, targets_of, text, weights_of)
+from refprune.vectors.schema import (
+    KDE_KEYS,
+    LAYOUTS,
+    SCHEMA_VERSION,
+    TIERS,
+    config_of,
+    granularity_of,
+    has_previous_step,
+    layer_keys,
+    n_layers_of,
+    previous_keys,
+    scalar,
+    targets_of,
+    text,
+    weights_of,
+)
+from refprune.vectors.tolerances import tolerance_table
 
 # Inputs a user's file must hold (the rest have defaults); see docs/vectors.md.
 REQUIRED = ("layers", "x", "y", "loss_kind", "r", "tau")

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import matplotlib.pyplot as plt
 
-from refprune.experiments.sweep import load_arrays, load_results
 from refprune.experiments.figures.common import entry, save
+from refprune.experiments.sweep import load_arrays, load_results
 
 NAME = "deviations"
 EPOCHS = 2

@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from refprune.util.io import atomic_write
 from refprune.experiments.sweep import load_results
+from refprune.util.io import atomic_write
 
 COMMAND = "refprune figures"
 INDEX_STATE = "index.json"  # each group's entries and protocol as last drawn (see the module docstring)

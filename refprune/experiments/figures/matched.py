@@ -32,11 +32,18 @@ from __future__ import annotations
 from pathlib import Path
 
 from refprune.data.tasks import DEFAULT_FASHION_DIR
+from refprune.experiments.figures.common import entry, save, write_md_csv
+from refprune.experiments.figures.matched_compare import (
+    CLIP_SPAN_PP,
+    TABLE_KEYS,
+    collect_points,
+    comparison_rows,
+    matched_figure,
+    reading_lines,
+    table_rows,
+)
 from refprune.experiments.sweep import load_results
 from refprune.lrp.layerwise import GRANULARITIES
-from refprune.experiments.figures.common import entry, save, write_md_csv
-from refprune.experiments.figures.matched_compare import (CLIP_SPAN_PP, TABLE_KEYS, collect_points,
-    comparison_rows, matched_figure, reading_lines, table_rows)
 
 NAME = "matched"
 PREFIX = "matched_"

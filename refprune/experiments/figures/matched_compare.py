@@ -19,7 +19,6 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
-
 METHOD_LABELS = {
     "lrp-global": "LRP (global r)",
     "lrp-layer": "LRP (layer-wise r_l)",

@@ -18,17 +18,23 @@ import io
 import matplotlib.pyplot as plt
 import numpy as np
 
-from refprune.experiments.jobs import unpack_mask
-from refprune.util.io import atomic_write
-from refprune.experiments.sweep import load_arrays, load_results
-from refprune.train.loop import VARIANTS
 from refprune.experiments.figures import mnist_samples, mnist_sweep
 from refprune.experiments.figures.common import entry, save
 from refprune.experiments.figures.mnist_overlay import plot_overlay
 from refprune.experiments.figures.mnist_sweep import SWEEP_EPOCHS, SWEEP_REDUCTION
 from refprune.experiments.figures.mnist_tables import write_metric_tables
-from refprune.experiments.figures.protocol_settings import (ADOPTED, SEEDS, protocol_config, run_name,
-    sweep_name, under)
+from refprune.experiments.figures.protocol_settings import (
+    ADOPTED,
+    SEEDS,
+    protocol_config,
+    run_name,
+    sweep_name,
+    under,
+)
+from refprune.experiments.jobs import unpack_mask
+from refprune.experiments.sweep import load_arrays, load_results
+from refprune.train.loop import VARIANTS
+from refprune.util.io import atomic_write
 
 NAME = "mnist"
 PROTOCOL = ("784-512-512-10, pixels in [0, 1], 48k/12k/10k train/validation/test (split seed 0), batch 32, "

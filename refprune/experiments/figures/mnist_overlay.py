@@ -11,8 +11,8 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
-from refprune.experiments.sweep import load_arrays
 from refprune.experiments.figures.common import entry, save
+from refprune.experiments.sweep import load_arrays
 
 STYLE = {"exact": {"ls": "-", "lw": 1.6, "color": "tab:blue"},
          "published": {"ls": "--", "lw": 1.2, "color": "tab:red", "marker": "o", "ms": 3}}

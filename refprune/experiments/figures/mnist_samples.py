@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import matplotlib.pyplot as plt
 
-from refprune.experiments.sweep import load_arrays, load_results
 from refprune.experiments.figures.common import entry, save
+from refprune.experiments.sweep import load_arrays, load_results
 
 JOB, STEM, COUNT, COLUMNS = "mnist_samples", "fig3_3_mnist_samples", 10, 5
 

@@ -13,10 +13,10 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
-from refprune.experiments.sweep import load_arrays, load_results
-from refprune.train.loop import VARIANTS
 from refprune.experiments.figures.common import entry, save, write_md_csv
 from refprune.experiments.figures.protocol_settings import ADOPTED, SEEDS, STATED, sweep_name, under
+from refprune.experiments.sweep import load_arrays, load_results
+from refprune.train.loop import VARIANTS
 
 # The thesis's r0 sweep is 9 r0 × 5 seeds × 15 epochs per λ; at ~10-30 ms per
 # MNIST step that is > 14 CPU-hours for both variants. The stated protocol's

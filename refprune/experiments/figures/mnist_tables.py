@@ -16,8 +16,8 @@ import io
 
 import numpy as np
 
-from refprune.util.io import atomic_write
 from refprune.experiments.figures.common import entry
+from refprune.util.io import atomic_write
 
 # Thesis Tables 4.2–4.5, read from the thesis PDF (printed page numbers):
 # (r0, λ) -> (table, page, {split: (loss, accuracy %)}).

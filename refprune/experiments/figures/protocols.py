@@ -20,15 +20,34 @@ from __future__ import annotations
 
 import numpy as np
 
-from refprune.train.protocol import EARLY_STOP_MIN_DELTA, EarlyStopOnR
-from refprune.experiments.sweep import load_arrays, load_results
 from refprune.experiments.figures.common import entry, write_md_csv
-from refprune.experiments.figures.mnist import (THESIS_TABLE, TABLE_RUNS, coarse_to_fine, one, run_values,
-    seed_statistics)
-from refprune.experiments.figures.mnist_sweep import (SWEEP_EPOCHS, THESIS_SWEEP_END_R,
-    THESIS_SWEEP_LAST_ITERATION, r_at, thesis_r)
-from refprune.experiments.figures.protocol_settings import (HYPOTHESES, SEEDS, SPARSITY_TOLERANCE_PP, STATED,
-    TEST_ACC_TOLERANCE_PP, run_name, sweep_name, under)
+from refprune.experiments.figures.mnist import (
+    TABLE_RUNS,
+    THESIS_TABLE,
+    coarse_to_fine,
+    one,
+    run_values,
+    seed_statistics,
+)
+from refprune.experiments.figures.mnist_sweep import (
+    SWEEP_EPOCHS,
+    THESIS_SWEEP_END_R,
+    THESIS_SWEEP_LAST_ITERATION,
+    r_at,
+    thesis_r,
+)
+from refprune.experiments.figures.protocol_settings import (
+    HYPOTHESES,
+    SEEDS,
+    SPARSITY_TOLERANCE_PP,
+    STATED,
+    TEST_ACC_TOLERANCE_PP,
+    run_name,
+    sweep_name,
+    under,
+)
+from refprune.experiments.sweep import load_arrays, load_results
+from refprune.train.protocol import EARLY_STOP_MIN_DELTA, EarlyStopOnR
 
 NAME = "protocols"
 PROTOCOL = ("published variant, Table 4.1 settings as the mnist group; batch order and stopping per hypothesis "

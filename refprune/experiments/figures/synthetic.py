@@ -21,9 +21,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from refprune.data.synthetic import make_synthetic
-from refprune.experiments.sweep import load_results
 from refprune.experiments.figures import synthetic_hypotheses
 from refprune.experiments.figures.common import band, entry, mark_clipped, median_iqr, minmax, save
+from refprune.experiments.sweep import load_results
 
 # α of the thesis's Figs. 4.1/4.2 (read off Fig. 4.2, thesis p. 38): 1, 5, 10, 11, …, 40, 45, 50.
 THESIS_ALPHAS = [1, 5] + list(range(10, 41)) + [45, 50]

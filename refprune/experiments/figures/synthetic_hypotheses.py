@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from refprune.experiments.sweep import load_results
 from refprune.experiments.figures.common import entry, write_md_csv
+from refprune.experiments.sweep import load_results
 
 FINETUNE_EPOCHS = 30  # a tenth of the 300 training epochs; the thesis states no fine-tuning at all
 POST_PRUNING_JOBS = {"pernet": {"hypothesis": "per_ratio_network"},

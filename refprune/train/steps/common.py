@@ -16,10 +16,16 @@ import numpy as np
 
 from refprune.core.losses import loss_and_grad
 from refprune.core.mlp import mlp_backward, mlp_forward
-from refprune.core.optim import (FLUSH_PERIOD, AdamState, adam_init, adam_moments_step, adam_scalar,
-    clamp_ratio, clamp_tau, flush_level, flush_subnormals)
+from refprune.core.optim import AdamState, adam_init, adam_moments_step, adam_scalar, clamp_ratio, clamp_tau
+from refprune.core.threshold import empirical_threshold
+from refprune.train.kernels import (
+    FLUSH_PERIOD,
+    bracket_scan,
+    flush_level,
+    flush_subnormals,
+    select_in_bracket,
+)
 from refprune.train.parallel import halves, make_pool, split_run
-from refprune.core.threshold import bracket_scan, empirical_threshold, select_in_bracket
 
 # Half-width of the selection bracket, relative to t, on the first try; it
 # then follows how far t moved in the last step (×BRACKET_GROWTH, floored).
@@ -177,7 +183,7 @@ def adam_scratch(st: AdamState) -> list:
 
 
 def flush_moments(state: TrainState) -> None:
-    """Every FLUSH_PERIOD Adam steps: moments below :func:`refprune.core.optim.flush_level` set to 0.
+    """Every FLUSH_PERIOD Adam steps: moments below :func:`refprune.train.kernels.flush_level` set to 0.
 
     The flat weights' moments are flushed half per thread; the biases' here.
     """

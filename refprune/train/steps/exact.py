@@ -19,14 +19,28 @@ import time
 
 import numpy as np
 
-from refprune.density.config import DensityConfig, density_at
-from refprune.density.kde import bandwidth, kde_at_point, scott_bandwidth_from_sums
 from refprune.core.gradients import grad_ratio, regulariser, threshold_derivative
-from refprune.core.masks import mask_cutoff
-from refprune.train.steps.softband import (band_half_width, half_density_sum, half_gradients, half_masks,
-    kde_reach)
-from refprune.train.steps.common import (TrainState, adam_begin, adam_biases, adam_weights_part, buffers,
-    on_halves, phase_forward_backward, step_threshold, update_r_tau)
+from refprune.density.config import DensityConfig, density_at
+from refprune.density.kde import bandwidth
+from refprune.train.kernels import kde_at_point, mask_cutoff, scott_bandwidth_from_sums
+from refprune.train.steps.common import (
+    TrainState,
+    adam_begin,
+    adam_biases,
+    adam_weights_part,
+    buffers,
+    on_halves,
+    phase_forward_backward,
+    step_threshold,
+    update_r_tau,
+)
+from refprune.train.steps.softband import (
+    band_half_width,
+    half_density_sum,
+    half_gradients,
+    half_masks,
+    kde_reach,
+)
 
 
 def check_density(density) -> DensityConfig:
@@ -141,9 +155,9 @@ def exact_step(state: TrainState, x, y, loss: str, lam: float,
     -----
     Against the reference path (:func:`refprune.lrp.reference.lrp_gradients`, Adam,
     clamps) the step differs only by the cutoff of
-    :func:`refprune.core.masks.mask_cutoff` (about an ulp of each output), the
+    :func:`refprune.train.kernels.mask_cutoff` (about an ulp of each output), the
     KDE truncation of :func:`refprune.train.steps.softband.kde_reach` and the flush of
-    Adam moments below :func:`refprune.core.optim.flush_level`.
+    Adam moments below :func:`refprune.train.kernels.flush_level`.
     """
     density = check_density(density)
     clock = [time.perf_counter()] if phase_times is not None else None

@@ -27,19 +27,31 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from refprune.density.config import DensityConfig, density_at
-from refprune.density.kde import kde_at_point
 from refprune.core.gradients import threshold_derivative
-from refprune.lrp.layerwise import layer_fractions, layerwise_grad_ratio, layerwise_regulariser
-from refprune.core.masks import mask_cutoff
 from refprune.core.optim import AdamState, adam_init, adam_update, clamp_ratio, clamp_tau
+from refprune.core.threshold import empirical_threshold
+from refprune.density.config import DensityConfig, density_at
+from refprune.lrp.layerwise import layer_fractions, layerwise_grad_ratio, layerwise_regulariser
+from refprune.train.kernels import bracketed_threshold, kde_at_point, mask_cutoff
 from refprune.train.parallel import split_run
-from refprune.core.threshold import bracketed_threshold, empirical_threshold
-from refprune.train.steps.softband import (band_half_width, half_density_sum, half_gradients, half_masks,
-    kde_reach)
-from refprune.train.steps.common import (TrainState, adam_begin, adam_biases, adam_weights_part, buffers,
-    next_bracket, on_halves, phase_forward_backward)
+from refprune.train.steps.common import (
+    TrainState,
+    adam_begin,
+    adam_biases,
+    adam_weights_part,
+    buffers,
+    next_bracket,
+    on_halves,
+    phase_forward_backward,
+)
 from refprune.train.steps.exact import check_density, point_bandwidth
+from refprune.train.steps.softband import (
+    band_half_width,
+    half_density_sum,
+    half_gradients,
+    half_masks,
+    kde_reach,
+)
 
 
 def empty_vector() -> np.ndarray:

@@ -6,7 +6,7 @@ of the published gradient hook (:func:`published_hook`), usable on its own
 published sequence, with the state that sequence keeps between steps (P4's
 stale t and τ and the masks left for the next forward pass) in its own
 :class:`PublishedState`, not in the shared :class:`TrainState`. The step's
-masks use the training path's hard cutoff (:func:`refprune.core.masks.mask_cutoff`):
+masks use the training path's hard cutoff (:func:`refprune.train.kernels.mask_cutoff`):
 masks of pruned weights are exactly 0, not subnormal.
 """
 
@@ -16,16 +16,24 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from refprune.density.config import PUBLISHED_DENSITY, DensityConfig, inverse_density_at
-from refprune.core.gradients import (fused_gradients, grad_ratio, grad_tau, grad_threshold, grad_weight,
-    regulariser)
+from refprune.core.gradients import grad_ratio, grad_tau, grad_threshold, grad_weight, regulariser
 from refprune.core.losses import loss_and_grad
-from refprune.core.masks import mask_cutoff, soft_mask_and_slope
+from refprune.core.masks import soft_mask_and_slope
 from refprune.core.mlp import mlp_backward, mlp_forward
 from refprune.core.threshold import Threshold, empirical_threshold
+from refprune.density.config import PUBLISHED_DENSITY, DensityConfig, inverse_density_at
+from refprune.train.kernels import fused_gradients, mask_cutoff
+from refprune.train.steps.common import (
+    TrainState,
+    adam_step,
+    buffers,
+    magnitudes,
+    on_halves,
+    phase_forward_backward,
+    step_threshold,
+    update_r_tau,
+)
 from refprune.train.steps.softband import band_half_width, half_gradients, half_masks
-from refprune.train.steps.common import (TrainState, adam_step, buffers, magnitudes, on_halves,
-    phase_forward_backward, step_threshold, update_r_tau)
 
 DEVIATIONS = ("P1", "P2", "P3", "P4")
 

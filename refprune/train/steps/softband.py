@@ -1,6 +1,6 @@
 """Work only where the mask is soft: the exact step's masks, gradients and KDE sum on the band.
 
-With the training path's cutoff C (:func:`refprune.core.masks.mask_cutoff`) the
+With the training path's cutoff C (:func:`refprune.train.kernels.mask_cutoff`) the
 mask is exactly 1[|w| > t] and its slope exactly 0 wherever |z| >= C,
 z = (w² − t²)/τ. There a weight contributes nothing to ∂L/∂τ, ∂L/∂t or the
 slope term of ∂L/∂w, and ŵ = w·1[|w| >= t], ∂L/∂w = g·1[|w| >= t]: one pass.
@@ -26,10 +26,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from refprune.density.kde import kde_at_point
-from refprune.core.gradients import fused_gradients
-from refprune.core.masks import cutoff_binds, soft_mask_and_slope
-from refprune.core.optim import flush_subnormals, gradient_flush_level
+from refprune.train.kernels import (
+    cutoff_binds,
+    flush_subnormals,
+    fused_gradients,
+    gradient_flush_level,
+    kde_at_point,
+    soft_mask_and_slope_into,
+)
 
 # Above this share of a half's weights in the band (or the KDE window) the
 # index gathering costs more than it saves: compute the half in full.
@@ -99,15 +103,15 @@ def half_masks(sl: slice, a, w, t: float, tau: float, cutoff: float, reach: floa
     np.less(d, reach, out=hard_s)
     if np.count_nonzero(hard_s) > FALLBACK_FRACTION * a_s.size:      # band wide: the full computation
         binds = cutoff_binds(float(a_s.max()) if a_s.size else 0.0, t, tau, cutoff)
-        m, s, z = soft_mask_and_slope(a_s, t, tau, (buf["m"][sl], buf["s"][sl], buf["z"][sl], d),
-                                      cutoff=cutoff if binds else None)
+        m, s, z = soft_mask_and_slope_into(a_s, t, tau, (buf["m"][sl], buf["s"][sl], buf["z"][sl], d),
+                                           cutoff=cutoff if binds else None)
         np.multiply(m, w_s, out=masked_s)                             # ŵ = m(w)·w
         return HalfBand(slice(None), m, s, z, a_s)
     idx = np.flatnonzero(hard_s)
     window = kde_window(a_s, d, idx, reach, window_reach, hard_s)
     np.greater_equal(a_s, a_s.dtype.type(t), out=hard_s)
     np.multiply(w_s, hard_s, out=masked_s)                            # ŵ = 1[|w| >= t]·w outside the band
-    m, s, z = soft_mask_and_slope(a_s[idx], t, tau, cutoff=cutoff)    # the mask is even in w
+    m, s, z = soft_mask_and_slope_into(a_s[idx], t, tau, cutoff=cutoff)    # the mask is even in w
     masked_s[idx] = m * w_s[idx]                                      # ŵ = m(w)·w in the band
     return HalfBand(idx, m, s, z, window)
 
