@@ -40,9 +40,6 @@ from refprune.core.validation import check_nonnegative, check_positive, check_ra
 from refprune.density.quantile import compute_threshold
 from refprune.lrp.reference import LRPConfig, check_targets, density_for_dt_dr
 
-# One r, τ and threshold for all weights (the thesis's method), or one per layer (this module).
-GRANULARITIES = ("global", "layer")
-
 
 @dataclass
 class LayerwiseResult:

@@ -17,12 +17,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from refprune.core.groups import GRANULARITIES
 from refprune.core.losses import LOSSES
 from refprune.core.mlp import check_layer_sizes, init_mlp
 from refprune.core.validation import check_choice, check_positive, check_ratio
 from refprune.data.tasks import parse_layers
 from refprune.density.quantile import THRESHOLD_RULES
-from refprune.lrp.layerwise import GRANULARITIES
 from refprune.lrp.reference import LRPConfig, LRPResult
 from refprune.oracle.placement import BAND_AUTO_TAU0, DEFAULT_BAND, populate_band
 from refprune.util.options import option

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from refprune.core.groups import GRANULARITIES
 from refprune.core.losses import LOSSES, accuracy, loss_and_grad, r2_score
 from refprune.core.masks import hard_mask, sparsity
 from refprune.core.mlp import check_layer_sizes, init_mlp, mlp_forward
@@ -22,7 +23,6 @@ from refprune.core.threshold import empirical_threshold
 from refprune.core.validation import check_choice, check_nonnegative, check_positive, check_ratio
 from refprune.data.dataset import Dataset
 from refprune.density.config import THESIS_DENSITY, DensityConfig
-from refprune.lrp.layerwise import GRANULARITIES
 from refprune.train.checkpoint import Checkpointer, load_checkpoint
 from refprune.train.kernels import training_soft_mask
 from refprune.train.protocol import (

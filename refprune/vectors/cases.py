@@ -31,12 +31,13 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from refprune.core.groups import GRANULARITIES
 from refprune.core.optim import EPS as ADAM_EPS
 from refprune.core.optim import R_MAX
 from refprune.core.validation import check_choice
 from refprune.density.config import PUBLISHED_DENSITY, DensityConfig
 from refprune.density.quantile import THRESHOLD_RULES, compute_threshold
-from refprune.lrp.layerwise import GRANULARITIES, LayerwiseResult, layerwise_gradients
+from refprune.lrp.layerwise import LayerwiseResult, layerwise_gradients
 from refprune.lrp.reference import DT_DR_POINTS, LRPConfig, LRPResult, lrp_gradients
 from refprune.oracle.case import Case, layer_ratios, layer_taus, make_problem
 from refprune.oracle.placement import populate_layer_bands

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from refprune.core.groups import GRANULARITIES
 from refprune.density.config import DensityConfig
-from refprune.lrp.layerwise import GRANULARITIES
 from refprune.lrp.reference import LRPConfig
 
 SCHEMA_VERSION = 1

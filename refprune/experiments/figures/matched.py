@@ -31,6 +31,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from refprune.core.groups import GRANULARITIES
 from refprune.data.tasks import DEFAULT_FASHION_DIR
 from refprune.experiments.figures.common import entry, save, write_md_csv
 from refprune.experiments.figures.matched_compare import (
@@ -43,7 +44,6 @@ from refprune.experiments.figures.matched_compare import (
     table_rows,
 )
 from refprune.experiments.sweep import load_results
-from refprune.lrp.layerwise import GRANULARITIES
 
 NAME = "matched"
 PREFIX = "matched_"
