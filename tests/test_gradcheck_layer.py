@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from refprune.cli.main import main
-from refprune.lrp.layerwise import layer_fractions, layerwise_grad_ratio
+from refprune.core.gradients import group_grad_ratio
+from refprune.lrp.layerwise import layer_fractions
 from refprune.oracle.case import Case, layer_ratios, make_problem
 from refprune.oracle.gradcheck import prepare
 from refprune.oracle.gradcheck_layer import (
@@ -57,7 +58,7 @@ def injected(case, layer_dt_dr):
     problem, result = prepare_layer(case)
     grads = layer_analytic_gradients(result)
     fractions = layer_fractions(problem.weights)
-    grad_r = layerwise_grad_ratio(result.grad_t, layer_dt_dr(result.dt_dr), problem.rs, case.lam, fractions)
+    grad_r = group_grad_ratio(result.grad_t, layer_dt_dr(result.dt_dr), problem.rs, case.lam, fractions)
     for l, (d, g) in enumerate(zip(layer_dt_dr(result.dt_dr), grad_r), start=1):
         grads[f"dt/dr_{l}"], grads[f"r_{l}"] = np.array(d), np.array(g)
     return check_layer_gradients(problem, grads, [thr.t for thr in result.thresholds], result.dt_dr)

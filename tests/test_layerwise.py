@@ -5,13 +5,9 @@ method recovered where the two must agree."""
 import numpy as np
 import pytest
 
+from refprune.core.gradients import group_regulariser
 from refprune.core.mlp import init_mlp
-from refprune.lrp.layerwise import (
-    layer_fractions,
-    layerwise_gradients,
-    layerwise_masked_loss,
-    layerwise_regulariser,
-)
+from refprune.lrp.layerwise import layer_fractions, layerwise_gradients, layerwise_masked_loss
 from refprune.lrp.reference import LRPConfig, lrp_gradients
 
 # Layer fractions n_l/n sum to 1 up to one rounding per layer.
@@ -143,7 +139,7 @@ def test_size_weighted_regulariser_equals_the_global_one_at_equal_ratios():
     W, _, _, _ = problem()
     fr = layer_fractions(W)
     assert fr.sum() == pytest.approx(1.0, rel=FRACTION_SUM_RTOL)
-    assert layerwise_regulariser([0.3] * len(W), 10.0, fr) == pytest.approx(10.0 * 0.7 ** 2, rel=REGULARISER_RTOL)
+    assert group_regulariser([0.3] * len(W), 10.0, fr) == pytest.approx(10.0 * 0.7 ** 2, rel=REGULARISER_RTOL)
 
 
 def test_per_layer_thresholds_prune_each_layer_at_its_own_ratio():

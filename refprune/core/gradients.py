@@ -127,3 +127,16 @@ def regulariser(r: float, lam: float) -> float:
     return lam * (1.0 - r) ** 2  # thesis eq. (2.23)
 
 
+def group_regulariser(rs, lam: float, fractions) -> float:
+    """L_R = λ Σ_g (n_g/n)(1 − r_g)² over the groups of a grouping (thesis eq. (2.23), one term per group).
+
+    ``fractions``: n_g/n per group (:meth:`refprune.core.groups.Grouping.fractions`).
+    """
+    rs = np.asarray(rs, dtype=np.float64)
+    return float(lam * np.sum(fractions * (1.0 - rs) ** 2))
+
+
+def group_grad_ratio(d_t, dt_dr, rs, lam: float, fractions) -> np.ndarray:
+    """∂L/∂r_g = (dt_g/dr_g)·∂L/∂t_g + 2λ(n_g/n)(r_g − 1), one per group, shape (G,)."""
+    rs = np.asarray(rs, dtype=np.float64)
+    return np.asarray(dt_dr) * np.asarray(d_t) + 2.0 * lam * fractions * (rs - 1.0)  # eqs. (2.11), (2.23)

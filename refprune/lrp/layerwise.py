@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from refprune.core.gradients import grad_tau, grad_threshold, grad_weight
+from refprune.core.gradients import grad_tau, grad_threshold, grad_weight, group_grad_ratio, group_regulariser
 from refprune.core.losses import loss_and_grad
 from refprune.core.masks import soft_mask_and_slope
 from refprune.core.mlp import check_mlp, mlp_backward, mlp_forward
@@ -76,18 +76,6 @@ def layer_fractions(weights) -> np.ndarray:
     """n_l / n for each layer: the regulariser's weights, shape (L,)."""
     sizes = np.array([W.size for W in weights], dtype=np.float64)
     return sizes / sizes.sum()
-
-
-def layerwise_regulariser(rs, lam: float, fractions) -> float:
-    """L_R = λ Σ_l (n_l/n)(1 − r_l)²   (thesis eq. (2.23), one term per layer)."""
-    rs = np.asarray(rs, dtype=np.float64)
-    return float(lam * np.sum(fractions * (1.0 - rs) ** 2))
-
-
-def layerwise_grad_ratio(d_t, dt_dr, rs, lam: float, fractions) -> np.ndarray:
-    """∂L/∂r_l = (dt_l/dr_l)·∂L/∂t_l + 2λ(n_l/n)(r_l − 1), shape (L,)."""
-    rs = np.asarray(rs, dtype=np.float64)
-    return np.asarray(dt_dr) * np.asarray(d_t) + 2.0 * lam * fractions * (rs - 1.0)  # eqs. (2.11), (2.23)
 
 
 def check_per_layer(values, name: str, n_layers: int, check) -> np.ndarray:
@@ -168,10 +156,10 @@ def layerwise_gradients(weights, biases, x, y, rs, taus, config: LRPConfig = LRP
     d_t = np.array([grad_threshold([gl], [W], [s], t, tau) for gl, W, s, t, tau in zip(g, weights, slopes, ts, taus)])
     dens = [density_for_dt_dr([W], thr, config) for W, thr in zip(weights, thrs)]  # dt_l/dr_l = 1/f_l(t_l)
     dt_dr = np.array([d[0] for d in dens])
-    reg = layerwise_regulariser(rs, config.lam, fractions)
+    reg = group_regulariser(rs, config.lam, fractions)
     return LayerwiseResult(
         loss=data_loss + reg, data_loss=data_loss, reg_loss=reg, thresholds=thrs,
         masks=masks, slopes=slopes, logits=logits, grad_masked=g, grad_weights=grad_w,
         grad_biases=grad_b, grad_tau=d_tau, grad_t=d_t,
-        grad_r=layerwise_grad_ratio(d_t, dt_dr, rs, config.lam, fractions),
+        grad_r=group_grad_ratio(d_t, dt_dr, rs, config.lam, fractions),
         dt_dr=dt_dr, density=np.array([d[1] for d in dens]), output=out)

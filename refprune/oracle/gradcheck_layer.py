@@ -23,15 +23,11 @@ from types import SimpleNamespace
 
 import numpy as np
 
+from refprune.core.gradients import group_regulariser
 from refprune.core.masks import mask_logit, soft_mask
 from refprune.core.mlp import mlp_forward
 from refprune.density.quantile import CDF_TOL, smoothed_threshold
-from refprune.lrp.layerwise import (
-    LayerwiseResult,
-    layer_fractions,
-    layerwise_gradients,
-    layerwise_regulariser,
-)
+from refprune.lrp.layerwise import LayerwiseResult, layer_fractions, layerwise_gradients
 from refprune.lrp.reference import LRPConfig
 from refprune.oracle.case import TAU_MIN_CHECKABLE, Case, band_count, layer_ratios, layer_taus, make_problem
 from refprune.oracle.gradcheck import (
@@ -134,8 +130,8 @@ class LayerEvaluator(Evaluator):
         if rs is None:
             return data_loss
         lam = self.config.lam
-        return (data_loss + layerwise_regulariser(rs, lam, self.fractions)
-                - layerwise_regulariser(self.rs, lam, self.fractions))
+        return (data_loss + group_regulariser(rs, lam, self.fractions)
+                - group_regulariser(self.rs, lam, self.fractions))
 
     def logits(self, layer: int) -> np.ndarray:
         """z = (w² − t_l²)/τ_l of layer ``layer``'s weights."""

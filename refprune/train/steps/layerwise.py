@@ -27,11 +27,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from refprune.core.gradients import threshold_derivative
+from refprune.core.gradients import group_grad_ratio, group_regulariser, threshold_derivative
 from refprune.core.optim import AdamState, adam_init, adam_update, clamp_ratio, clamp_tau
 from refprune.core.threshold import empirical_threshold
 from refprune.density.config import DensityConfig, density_at
-from refprune.lrp.layerwise import layer_fractions, layerwise_grad_ratio, layerwise_regulariser
+from refprune.lrp.layerwise import layer_fractions
 from refprune.train.kernels import bracketed_threshold, kde_at_point, mask_cutoff
 from refprune.train.parallel import split_run
 from refprune.train.steps.common import (
@@ -238,9 +238,9 @@ def layerwise_step(state: TrainState, x, y, loss: str, lam: float,
     on_halves(state, lambda sl: adam_weights_part(state, sl, buffers(state)["dw"]))
     adam_biases(state, db)
     dt_dr = np.array([threshold_derivative(f) for f in f_t])                   # eq. (2.16), per layer
-    d_r = layerwise_grad_ratio(d_t, dt_dr, rs, lam, lw.fractions)             # eqs. (2.11), (2.23)
+    d_r = group_grad_ratio(d_t, dt_dr, rs, lam, lw.fractions)             # eqs. (2.11), (2.23)
     update_layer_ratios_temperatures(state, lw, d_r, d_tau)
     lw.ts[:] = [p.t for p in passes]
     state.t = float("nan")
     state.step += 1
-    return value + layerwise_regulariser(rs, lam, lw.fractions)
+    return value + group_regulariser(rs, lam, lw.fractions)
