@@ -28,10 +28,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from refprune.core.gradients import group_grad_ratio, group_regulariser, threshold_derivative
+from refprune.core.groups import Grouping
 from refprune.core.optim import AdamState, adam_init, adam_update, clamp_ratio, clamp_tau
 from refprune.core.threshold import empirical_threshold
 from refprune.density.config import DensityConfig, density_at
-from refprune.lrp.layerwise import layer_fractions
 from refprune.train.kernels import bracketed_threshold, kde_at_point, mask_cutoff
 from refprune.train.parallel import split_run
 from refprune.train.steps.common import (
@@ -93,7 +93,7 @@ def layerwise_state(state: TrainState, r0: float, taus, lr_r: float, lr_tau: flo
     if taus.shape != (n_layers,):
         raise ValueError(f"taus must hold one value per layer ({n_layers}), got shape {taus.shape}")
     lw = LayerwiseState(rs=rs, taus=taus, ts=np.full(n_layers, np.nan), brackets=np.full(n_layers, np.nan),
-                        fractions=layer_fractions(state.weights),
+                        fractions=Grouping.of("layer", n_layers).fractions(state.weights),
                         adam_rs=adam_init([rs], lr_r), adam_taus=adam_init([taus], lr_tau))
     state.variant = lw
     sync_means(state, lw)
