@@ -31,6 +31,15 @@ def linear_forward(x: np.ndarray, W: np.ndarray, b: np.ndarray):
     out : ndarray, shape (N, M)
     cache : tuple
         ``(x, W)`` for :func:`linear_backward`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from refprune.core.layers import linear_forward
+    >>> x, W, b = np.array([[1.0, 2.0]]), np.array([[1.0], [1.0]]), np.array([0.5])
+    >>> out, cache = linear_forward(x, W, b)
+    >>> out.tolist()   # 1 + 2 + 0.5
+    [[3.5]]
     """
     out = x @ W + b
     return out, (x, W)
@@ -55,6 +64,20 @@ def linear_backward(dout: np.ndarray, cache, need_dx: bool = True, dW_out=None):
     dx : ndarray, shape (N, D), or None if not ``need_dx``
     dW : ndarray, shape (D, M)
     db : ndarray, shape (M,)
+
+    Notes
+    -----
+    dx = dout·Wᵀ, dW = xᵀ·dout, db = Σ_rows dout.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from refprune.core.layers import linear_backward, linear_forward
+    >>> x, W, b = np.array([[1.0, 2.0]]), np.array([[1.0], [1.0]]), np.array([0.5])
+    >>> _, cache = linear_forward(x, W, b)
+    >>> dx, dW, db = linear_backward(np.ones((1, 1)), cache)
+    >>> dx.tolist(), dW.tolist(), db.tolist()
+    ([[1.0, 1.0]], [[1.0], [2.0]], [1.0])
     """
     x, W = cache
     dx = dout @ W.T if need_dx else None
@@ -75,6 +98,14 @@ def relu_forward(x: np.ndarray):
     out : ndarray, same shape as x
     cache : ndarray of bool
         Where ``x > 0`` (the derivative at exactly 0 is taken as 0, as PyTorch does).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from refprune.core.layers import relu_forward
+    >>> out, active = relu_forward(np.array([-1.0, 0.0, 2.0]))
+    >>> out.tolist(), active.tolist()
+    ([0.0, 0.0, 2.0], [False, False, True])
     """
     active = x > 0
     return np.where(active, x, 0).astype(x.dtype, copy=False), active
@@ -92,5 +123,13 @@ def relu_backward(dout: np.ndarray, cache: np.ndarray) -> np.ndarray:
     Returns
     -------
     dx : ndarray, same shape as dout
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from refprune.core.layers import relu_backward, relu_forward
+    >>> _, active = relu_forward(np.array([-1.0, 0.0, 2.0]))
+    >>> relu_backward(np.ones(3), active).tolist()
+    [0.0, 0.0, 1.0]
     """
     return dout * cache

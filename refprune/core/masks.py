@@ -39,6 +39,13 @@ def mask_logit(w: np.ndarray, t: float, tau: float) -> np.ndarray:
     Returns
     -------
     z : ndarray, same shape and dtype as w
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from refprune.core.masks import mask_logit
+    >>> mask_logit(np.array([0.5, 1.0, -2.0]), t=1.0, tau=1.0).tolist()   # w² − 1
+    [-0.75, 0.0, 3.0]
     """
     a = np.abs(w)
     return ((a - t) * (a + t)) / tau  # thesis eq. (2.2), argument of σ
@@ -67,14 +74,25 @@ def soft_mask_and_slope(w: np.ndarray, t: float, tau: float):
 
     Notes
     -----
-    With E = e^{−z}: m = 1/(1 + E) and s = m(1 − m) = E·m², since
-    1 − m = E·m. Both are accurate to an ulp for every z (s stays accurate
-    where m rounds to 1, unlike m·(1 − m)). Overflow of E is the hazard eq.
-    (2.20) has as τ → 0; thesis eqs. (2.21)–(2.22) shift the exponents, and
-    the equivalent here caps −z at ``EXPONENT_CAP[dtype]``: where z is below
-    −cap the true m is below e^{−cap} (1e-35 in float32, 1e-304 in float64)
-    and the computed one is about that, instead of the unrepresentable
-    value.
+    With E = e^{−z}: m = 1/(1 + E) and s = E·m² (since 1 − m = E·m), which
+    stays accurate where m rounds to 1, unlike m·(1 − m). −z is capped at
+    ``EXPONENT_CAP[dtype]``, the equivalent of the shift of thesis eqs.
+    (2.21)–(2.22): below z = −cap the computed m is about e^{−cap} instead of
+    an overflow. Why this is the same function and why the cap is harmless:
+    docs/derivations.md, appendix A2.
+
+    Examples
+    --------
+    At |w| = t the mask is 1/2 and its slope 1/4, whatever τ:
+
+    >>> import numpy as np
+    >>> from refprune.core.masks import soft_mask_and_slope
+    >>> m, s, z = soft_mask_and_slope(np.array([-0.3, 0.3]), t=0.3, tau=1e-12)
+    >>> m.tolist(), s.tolist(), z.tolist()
+    ([0.5, 0.5], [0.25, 0.25], [0.0, 0.0])
+    >>> m, s, z = soft_mask_and_slope(np.array([0.0, 1e3]), t=0.3, tau=1e-12)   # z = −9e10, 1e18
+    >>> [f"{v:.3g}" for v in m]                  # e^{−700}: the cap binds, nothing overflows
+    ['9.86e-305', '1']
     """
     m, s, z, E = (np.empty_like(w) for _ in range(4))
     np.abs(w, out=E)
@@ -95,22 +113,60 @@ def soft_mask_and_slope(w: np.ndarray, t: float, tau: float):
 
 
 def soft_mask(w: np.ndarray, t: float, tau: float) -> np.ndarray:
-    """Soft mask m(w) = σ((w² − t²)/τ) (thesis eq. (2.2)); see :func:`soft_mask_and_slope`."""
+    """Soft mask m(w) = σ((w² − t²)/τ) (thesis eq. (2.2)); see :func:`soft_mask_and_slope`.
+
+    Parameters
+    ----------
+    w : ndarray, any shape
+    t, tau : float
+        Threshold (>= 0) and temperature (> 0).
+
+    Returns
+    -------
+    ndarray, same shape as w, in [0, 1]
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from refprune.core.masks import soft_mask
+    >>> m = soft_mask(np.array([1.0, 2.0]), t=1.0, tau=1.0)   # σ(0), σ(3)
+    >>> [round(float(v), 6) for v in m]
+    [0.5, 0.952574]
+    """
     return soft_mask_and_slope(w, t, tau)[0]
 
 
 def soft_mask_derivatives(w: np.ndarray, t: float, tau: float):
-    """Partial derivatives of the soft mask m(w; t, τ).
+    """Partial derivatives of the soft mask m(w; t, τ) (thesis eqs. (2.3), (2.10), (2.11)).
+
+    Parameters
+    ----------
+    w : ndarray, any shape
+    t, tau : float
 
     Returns
     -------
-    dm_dw : ndarray
+    dm_dw : ndarray, same shape as w
         (2w/τ)·s (the derivative eq. (2.3)'s ŵ-gradient is built from).
-    dm_dt : ndarray
+    dm_dt : ndarray, same shape as w
         −(2t/τ)·s.
-    dm_dtau : ndarray
+    dm_dtau : ndarray, same shape as w
         (t² − w²)/τ² · s = −z·s/τ, evaluated in that order so nothing overflows
         for τ down to 1e-12.
+
+    Examples
+    --------
+    At w = t = 1, τ = 1 (s = 1/4): dm/dw = 1/2, dm/dt = −1/2, dm/dτ = 0; and dm/dw
+    agrees with a central difference:
+
+    >>> import numpy as np
+    >>> from refprune.core.masks import soft_mask, soft_mask_derivatives
+    >>> [d.tolist() for d in soft_mask_derivatives(np.array([1.0]), t=1.0, tau=1.0)]
+    [[0.5], [-0.5], [-0.0]]
+    >>> w, h = np.array([1.3]), 1e-6
+    >>> fd = (soft_mask(w + h, 1.0, 0.5) - soft_mask(w - h, 1.0, 0.5)) / (2 * h)
+    >>> bool(np.isclose(soft_mask_derivatives(w, 1.0, 0.5)[0][0], fd[0]))
+    True
     """
     _, s, z = soft_mask_and_slope(w, t, tau)
     dm_dw = (2.0 * w / tau) * s
@@ -124,6 +180,22 @@ def hard_mask(w: np.ndarray, t: float) -> np.ndarray:
 
     Equal to 1[m(w) >= 1/2] for every τ > 0. A weight exactly at the threshold
     is kept.
+
+    Parameters
+    ----------
+    w : ndarray, any shape
+    t : float
+
+    Returns
+    -------
+    ndarray, same shape and dtype as w, of 0 and 1
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from refprune.core.masks import hard_mask
+    >>> hard_mask(np.array([-2.0, -0.5, 0.5, 1.0, 3.0]), t=1.0).tolist()
+    [1.0, 0.0, 0.0, 1.0, 1.0]
     """
     return (np.abs(w) >= t).astype(w.dtype)
 
@@ -147,6 +219,13 @@ def sparsity(hard_masks) -> tuple[float, list[float]]:
     -----
     This is not r: ties at the threshold are kept, and during training the
     masks follow t(r) computed from weights that keep changing.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from refprune.core.masks import sparsity
+    >>> sparsity([np.array([1.0, 0.0, 0.0, 0.0]), np.array([1.0, 1.0])])   # 3 of 6 pruned
+    (0.5, [0.75, 0.0])
     """
     pruned = [int(m.size - np.count_nonzero(m)) for m in hard_masks]
     sizes = [int(m.size) for m in hard_masks]

@@ -16,7 +16,18 @@ from refprune.core.validation import FLOAT_DTYPES, check_array
 
 
 def check_layer_sizes(layer_sizes) -> tuple[int, ...]:
-    """Return layer sizes as a tuple of ints >= 1, at least two of them, else raise."""
+    """Return layer sizes as a tuple of ints >= 1, at least two of them, else raise.
+
+    Examples
+    --------
+    >>> from refprune.core.mlp import check_layer_sizes
+    >>> check_layer_sizes([784, 512, 512, 10])
+    (784, 512, 512, 10)
+    >>> check_layer_sizes([3])
+    Traceback (most recent call last):
+        ...
+    ValueError: layer_sizes needs an input and an output size, got (3,)
+    """
     try:
         sizes = tuple(int(s) for s in layer_sizes)
     except (TypeError, ValueError):
@@ -48,6 +59,16 @@ def init_mlp(layer_sizes, rng: np.random.Generator, dtype=np.float64):
     -----
     As ``torch.nn.Linear``'s default: W and b uniform on
     ``[-1/sqrt(fan_in), +1/sqrt(fan_in)]`` (METHOD §1).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from refprune.core.mlp import init_mlp
+    >>> weights, biases = init_mlp([4, 3, 2], np.random.default_rng(0))
+    >>> [W.shape for W in weights], [b.shape for b in biases]
+    ([(4, 3), (3, 2)], [(3,), (2,)])
+    >>> all(np.abs(W).max() <= 1 / np.sqrt(W.shape[0]) for W in weights)
+    True
     """
     sizes = check_layer_sizes(layer_sizes)
     if not isinstance(rng, np.random.Generator):
@@ -68,6 +89,27 @@ def check_mlp(weights, biases, x=None):
 
     Raises ``ValueError`` naming the offending argument; returns the arrays
     converted with :func:`refprune.core.validation.check_array`.
+
+    Parameters
+    ----------
+    weights, biases : lists of array_like
+        ``weights[l]`` of shape (D_l, D_{l+1}), ``biases[l]`` of shape (D_{l+1},).
+    x : array_like, shape (N, D_0), optional
+
+    Returns
+    -------
+    weights, biases : lists of ndarray
+    x : ndarray, only if given
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from refprune.core.mlp import check_mlp
+    >>> W, b = check_mlp([np.ones((2, 3))], [np.zeros(3)])
+    >>> check_mlp([np.ones((2, 3))], [np.zeros(2)])
+    Traceback (most recent call last):
+        ...
+    ValueError: biases[0] has shape (2,), expected (3,) to match weights[0] (2, 3)
     """
     if len(weights) == 0:
         raise ValueError("weights must hold at least one layer")
@@ -102,6 +144,18 @@ def mlp_forward(x: np.ndarray, weights, biases):
     out : ndarray, shape (N, D_out)
     cache : list
         Per-layer caches for :func:`mlp_backward`.
+
+    Examples
+    --------
+    A 1-2-1 network that computes |x| = relu(x) + relu(−x):
+
+    >>> import numpy as np
+    >>> from refprune.core.mlp import mlp_forward
+    >>> weights = [np.array([[1.0, -1.0]]), np.array([[1.0], [1.0]])]
+    >>> biases = [np.zeros(2), np.zeros(1)]
+    >>> out, cache = mlp_forward(np.array([[-2.0], [3.0]]), weights, biases)
+    >>> out.tolist()
+    [[2.0], [3.0]]
     """
     caches = []
     h = x
@@ -134,6 +188,19 @@ def mlp_backward(dout: np.ndarray, cache, dweights_out=None):
         g = ∂L/∂ŵ of METHOD §3.
     dbiases : list of ndarray
         ∂L/∂b for each layer.
+
+    Examples
+    --------
+    The |x| network of :func:`mlp_forward` with ∂L/∂out = 1: each input reaches the
+    output through the one hidden unit its sign switches on.
+
+    >>> import numpy as np
+    >>> from refprune.core.mlp import mlp_backward, mlp_forward
+    >>> weights = [np.array([[1.0, -1.0]]), np.array([[1.0], [1.0]])]
+    >>> out, cache = mlp_forward(np.array([[-2.0], [3.0]]), weights, [np.zeros(2), np.zeros(1)])
+    >>> dweights, dbiases = mlp_backward(np.ones((2, 1)), cache)
+    >>> [dW.tolist() for dW in dweights], [db.tolist() for db in dbiases]
+    ([[[3.0, -2.0]], [[3.0], [2.0]]], [[1.0, 1.0], [2.0]])
     """
     n_layers = len(cache)
     dweights, dbiases = [None] * n_layers, [None] * n_layers
@@ -153,5 +220,23 @@ def relu_pattern(cache) -> list[np.ndarray]:
 
     Used by the gradient oracle to detect a finite-difference step that crossed
     a ReLU kink.
+
+    Parameters
+    ----------
+    cache : list
+        From :func:`mlp_forward`.
+
+    Returns
+    -------
+    list of ndarray of bool, one of shape (N, H_l) per hidden layer
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from refprune.core.mlp import mlp_forward, relu_pattern
+    >>> weights = [np.array([[1.0, -1.0]]), np.array([[1.0], [1.0]])]
+    >>> _, cache = mlp_forward(np.array([[-2.0], [3.0]]), weights, [np.zeros(2), np.zeros(1)])
+    >>> [p.tolist() for p in relu_pattern(cache)]
+    [[[False, True], [True, False]]]
     """
     return [relu_cache for _, relu_cache in cache if relu_cache is not None]

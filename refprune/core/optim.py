@@ -29,7 +29,26 @@ R_MAX = 0.9999  # r clamp after every step (METHOD §4)
 
 @dataclass
 class AdamState:
-    """First and second moments of one parameter group and its step count."""
+    """First and second moments of one parameter group and its step count.
+
+    Attributes
+    ----------
+    lr : float
+        The group's learning rate.
+    m, v : list of ndarray
+        First and second moments, one per parameter array, shaped like it.
+    step : int
+        k, the number of steps taken.
+    scratch : list of ndarray
+        Reusable buffers (no state).
+
+    Examples
+    --------
+    >>> from refprune.core.optim import AdamState
+    >>> state = AdamState(lr=1e-4)       # r or τ: moments made by adam_scalar
+    >>> state.step, state.m
+    (0, [])
+    """
 
     lr: float
     m: list = field(default_factory=list)
@@ -39,7 +58,16 @@ class AdamState:
 
 
 def adam_init(params, lr: float) -> AdamState:
-    """Zero moments shaped like ``params`` (a list of arrays)."""
+    """Zero moments shaped like ``params`` (a list of arrays).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from refprune.core.optim import adam_init
+    >>> state = adam_init([np.ones(3), np.ones((2, 2))], lr=1e-3)
+    >>> state.step, [m.shape for m in state.m], float(state.v[0].sum())
+    (0, [(3,), (2, 2)], 0.0)
+    """
     check_positive(lr, "lr")
     return AdamState(lr=lr, m=[np.zeros_like(p) for p in params], v=[np.zeros_like(p) for p in params])
 
@@ -47,7 +75,26 @@ def adam_init(params, lr: float) -> AdamState:
 def adam_moments_step(p, g, m, v, tmp, step: int, lr: float) -> None:
     """The Adam update of one array (or any slice of one), in place.
 
-    ``tmp`` is a scratch array of the same shape.
+    Parameters
+    ----------
+    p, g, m, v, tmp : ndarray, one shape
+        Parameter, gradient, moments (updated in place) and a scratch array.
+    step : int
+        k >= 1, this step's number (for the bias corrections).
+    lr : float
+
+    Examples
+    --------
+    The first step moves each entry by lr against the sign of its gradient, since
+    m̂ = g and sqrt(v̂) = |g|:
+
+    >>> import numpy as np
+    >>> from refprune.core.optim import adam_moments_step
+    >>> p, g = np.array([1.0, 1.0]), np.array([0.5, -3.0])
+    >>> m, v, tmp = np.zeros(2), np.zeros(2), np.empty(2)
+    >>> adam_moments_step(p, g, m, v, tmp, step=1, lr=0.1)
+    >>> np.round(p, 6).tolist()
+    [0.9, 1.1]
     """
     dtype = p.dtype.type
     step_size = lr / (1.0 - BETA1 ** step)
@@ -78,6 +125,16 @@ def adam_update(params, grads, state: AdamState) -> None:
         Same shapes as ``params``.
     state : AdamState
         Updated in place.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from refprune.core.optim import adam_init, adam_update
+    >>> params = [np.array([1.0, 1.0])]
+    >>> state = adam_init(params, lr=0.1)
+    >>> adam_update(params, [np.array([0.5, -3.0])], state)   # first step: lr against sign(g)
+    >>> state.step, np.round(params[0], 6).tolist()
+    (1, [0.9, 1.1])
     """
     state.step += 1
     if not state.scratch:
@@ -87,7 +144,27 @@ def adam_update(params, grads, state: AdamState) -> None:
 
 
 def adam_scalar(value: float, grad: float, state: AdamState, dtype=np.float64) -> float:
-    """One Adam step for a scalar parameter (r or τ); returns the new value."""
+    """One Adam step for a scalar parameter (r or τ); returns the new value.
+
+    Parameters
+    ----------
+    value, grad : float
+    state : AdamState
+        Its moments are made on the first call; updated in place.
+    dtype : numpy dtype
+        The precision of the moments and of the step.
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> from refprune.core.optim import AdamState, adam_scalar
+    >>> state = AdamState(lr=1e-4)
+    >>> round(adam_scalar(0.5, 0.01, state), 6)   # r = 0.5 moves down by lr
+    0.4999
+    """
     if not state.m:
         state.m, state.v = [np.zeros((), dtype)], [np.zeros((), dtype)]
     p = np.array(value, dtype)
@@ -96,10 +173,24 @@ def adam_scalar(value: float, grad: float, state: AdamState, dtype=np.float64) -
 
 
 def clamp_tau(tau: float) -> float:
-    """τ ← max(τ, 1e-6), applied after every step (thesis §2.5)."""
+    """τ ← max(τ, 1e-6), applied after every step (thesis §2.5).
+
+    Examples
+    --------
+    >>> from refprune.core.optim import clamp_tau
+    >>> clamp_tau(-0.5), clamp_tau(0.01)
+    (1e-06, 0.01)
+    """
     return max(tau, TAU_MIN)
 
 
 def clamp_ratio(r: float) -> float:
-    """r ← min(max(r, 0), 0.9999), applied after every step (METHOD §4)."""
+    """r ← min(max(r, 0), 0.9999), applied after every step (METHOD §4).
+
+    Examples
+    --------
+    >>> from refprune.core.optim import clamp_ratio
+    >>> clamp_ratio(-0.1), clamp_ratio(0.5), clamp_ratio(1.2)
+    (0.0, 0.5, 0.9999)
+    """
     return min(max(r, 0.0), R_MAX)

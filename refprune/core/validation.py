@@ -16,7 +16,18 @@ FLOAT_DTYPES = (np.float32, np.float64)
 
 
 def check_ratio(r: float, name: str = "r") -> float:
-    """Return ``r`` as a float, or raise if it is not a pruning ratio in [0, 1)."""
+    """Return ``r`` as a float, or raise if it is not a pruning ratio in [0, 1).
+
+    Examples
+    --------
+    >>> from refprune.core.validation import check_ratio
+    >>> check_ratio(0.5)
+    0.5
+    >>> check_ratio(1.5)
+    Traceback (most recent call last):
+        ...
+    ValueError: r must be in [0, 1), got 1.5
+    """
     r = check_finite_scalar(r, name)
     if not 0.0 <= r < 1.0:
         raise ValueError(f"{name} must be in [0, 1), got {r!r}")
@@ -24,7 +35,18 @@ def check_ratio(r: float, name: str = "r") -> float:
 
 
 def check_positive(value: float, name: str) -> float:
-    """Return ``value`` as a float, or raise if it is not finite and > 0."""
+    """Return ``value`` as a float, or raise if it is not finite and > 0.
+
+    Examples
+    --------
+    >>> from refprune.core.validation import check_positive
+    >>> check_positive(2, "lr")
+    2.0
+    >>> check_positive(0, "lr")
+    Traceback (most recent call last):
+        ...
+    ValueError: lr must be > 0, got 0.0
+    """
     value = check_finite_scalar(value, name)
     if not value > 0.0:
         raise ValueError(f"{name} must be > 0, got {value!r}")
@@ -32,7 +54,18 @@ def check_positive(value: float, name: str) -> float:
 
 
 def check_nonnegative(value: float, name: str) -> float:
-    """Return ``value`` as a float, or raise if it is not finite and >= 0."""
+    """Return ``value`` as a float, or raise if it is not finite and >= 0.
+
+    Examples
+    --------
+    >>> from refprune.core.validation import check_nonnegative
+    >>> check_nonnegative(0, "lam")
+    0.0
+    >>> check_nonnegative(-1.0, "lam")
+    Traceback (most recent call last):
+        ...
+    ValueError: lam must be >= 0, got -1.0
+    """
     value = check_finite_scalar(value, name)
     if not value >= 0.0:
         raise ValueError(f"{name} must be >= 0, got {value!r}")
@@ -40,7 +73,19 @@ def check_nonnegative(value: float, name: str) -> float:
 
 
 def check_finite_scalar(value, name: str) -> float:
-    """Return ``value`` as a Python float, or raise if it is not a finite real scalar."""
+    """Return ``value`` as a Python float, or raise if it is not a finite real scalar.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from refprune.core.validation import check_finite_scalar
+    >>> check_finite_scalar(np.float32(0.5), "tau")
+    0.5
+    >>> check_finite_scalar(float("nan"), "tau")
+    Traceback (most recent call last):
+        ...
+    ValueError: tau must be finite, got nan
+    """
     try:
         out = float(value)
     except (TypeError, ValueError):
@@ -79,6 +124,17 @@ def check_array(
     Returns
     -------
     numpy.ndarray
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from refprune.core.validation import check_array
+    >>> check_array([1, 2], "x").dtype.name, check_array(np.ones(2, np.float32), "x").dtype.name
+    ('float64', 'float32')
+    >>> check_array([1.0, np.inf], "x")
+    Traceback (most recent call last):
+        ...
+    ValueError: x contains 1 non-finite value(s) (NaN or inf)
     """
     try:
         arr = np.asarray(a)
@@ -105,7 +161,18 @@ def check_array(
 
 
 def check_choice(value: str, name: str, choices) -> str:
-    """Return ``value`` if it is one of ``choices``, else raise naming them."""
+    """Return ``value`` if it is one of ``choices``, else raise naming them.
+
+    Examples
+    --------
+    >>> from refprune.core.validation import check_choice
+    >>> check_choice("ce", "loss", ("ce", "mse"))
+    'ce'
+    >>> check_choice("l1", "loss", ("ce", "mse"))
+    Traceback (most recent call last):
+        ...
+    ValueError: loss must be one of ['ce', 'mse'], got 'l1'
+    """
     if value not in choices:
         raise ValueError(f"{name} must be one of {sorted(choices)}, got {value!r}")
     return value
