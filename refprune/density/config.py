@@ -16,8 +16,7 @@ config to dt/dr. The estimates themselves live in one module each:
 :mod:`refprune.density.quantile`
     The smoothed threshold t̃(r) = F̂⁻¹(r).
 
-The names of those modules are re-exported here, so ``refprune.density.config.X``
-keeps working for every X they define.
+Import each name from the module that defines it.
 """
 
 from __future__ import annotations
@@ -84,14 +83,22 @@ class DensityConfig:
     Notes
     -----
     The defaults — the exact (direct) Gaussian sum, Scott's bandwidth,
-    reflected at 0 — come from the study of dt/dr's accuracy
-    (``scripts/study_density.py``, docs/studies.md): without reflection the
-    estimate of 1/f(t) is biased by up to 29% at r = 0.05 (Exp(1) data,
-    n = 1e6) and 5% (|N(0,1)|), with reflection by at most 1.2%; the binned
-    FFT estimate adds up to 1.3e-3 (linear) relative error on trained MNIST
-    weights at m = 1024 and is no faster at one point. ``THESIS_DENSITY``
-    is the thesis's binned FFT estimate (Theorem 2.1), ``PUBLISHED_DENSITY``
-    the published code's (METHOD §6 P5).
+    reflected at 0 — come from the study of dt/dr's accuracy (docs/studies.md,
+    study 1; docs/derivations.md §7.3 and appendix A7): reflection removes a
+    boundary bias of 1/f(t) of up to 29%, and the binned FFT estimate adds
+    error and is no faster at one point. ``THESIS_DENSITY`` is the thesis's
+    binned FFT estimate (Theorem 2.1), ``PUBLISHED_DENSITY`` the published
+    code's (METHOD §6 P5).
+
+    Examples
+    --------
+    >>> from refprune.density.config import PUBLISHED_DENSITY, THESIS_DENSITY, DensityConfig
+    >>> DensityConfig().method, THESIS_DENSITY.method, PUBLISHED_DENSITY.method
+    ('direct', 'fft', 'published')
+    >>> DensityConfig(method="published")       # P5 bins to the nearest point, unreflected
+    Traceback (most recent call last):
+        ...
+    ValueError: method 'published' is METHOD §6 P5: binning 'nearest', renormalize True, ...
     """
 
     rule: str = "scott"
@@ -167,6 +174,17 @@ def density_at(samples, points, config: DensityConfig = DensityConfig()) -> np.n
         the binned estimate is undefined, ``direct_kde`` is used), method
         "direct" is ``direct_kde``, method "published" is
         :func:`refprune.density.published.published_density_at`.
+
+    Examples
+    --------
+    200 magnitudes evenly spread over [0, 2]: f = 1/2 by every estimate.
+
+    >>> import numpy as np
+    >>> from refprune.density.config import PUBLISHED_DENSITY, THESIS_DENSITY, DensityConfig, density_at
+    >>> a = (np.arange(200) + 0.5) / 100
+    >>> configs = (DensityConfig(), THESIS_DENSITY, PUBLISHED_DENSITY)   # direct, fft, published
+    >>> [round(float(density_at(a, 1.0, c)), 3) for c in configs]
+    [0.5, 0.5, 0.5]
     """
     return _estimate(samples, points, config)[0]
 
@@ -194,6 +212,21 @@ def inverse_density_at(samples, points, config: DensityConfig = DensityConfig())
         with reflection). For the FFT-based methods, values at or below the FFT's
         round-off level (``FFT_ROUNDOFF_FACTOR``) count as 0. No inf or NaN is ever
         returned.
+
+    Examples
+    --------
+    |w| uniform on [0, 2] (f = 1/2): raising r by δ raises t by 2δ.
+
+    >>> import numpy as np
+    >>> from refprune.density.config import inverse_density_at
+    >>> a = (np.arange(200) + 0.5) / 100
+    >>> inv, f = inverse_density_at(a, [0.5, 1.0])
+    >>> np.round(inv, 4).tolist(), np.round(f, 4).tolist()
+    ([2.0, 2.0], [0.5, 0.5])
+    >>> inverse_density_at(a, 100.0)       # f̂ underflows to 0 far from the data
+    Traceback (most recent call last):
+        ...
+    ValueError: density of the magnitudes is ... at point ...: dt/dr = 1/f(t) is undefined there
     """
     f, h, a = _estimate(samples, points, config)
     if config.method in FFT_METHODS:
@@ -238,6 +271,23 @@ def threshold_dt_dr(samples, t: float, lower: float, upper: float, config: Densi
     density : float
         f at the point(s) (their mean for ``order_stats``).
     points : ndarray
+        Shape (1,) (t) or (2,) (a_k, a_{k+1}).
+
+    Examples
+    --------
+    The median of 200 magnitudes evenly spread over [0, 2], and dt/dr = 1/f = 2 there:
+
+    >>> import numpy as np
+    >>> from refprune.core.threshold import empirical_threshold
+    >>> from refprune.density.config import DensityConfig, threshold_dt_dr
+    >>> a = (np.arange(200) + 0.5) / 100
+    >>> th = empirical_threshold(a, 0.5)                     # t = (0.995 + 1.005)/2
+    >>> dt_dr, f, points = threshold_dt_dr(a, th.t, th.lower, th.upper, DensityConfig())
+    >>> round(dt_dr, 4), points.tolist()
+    (2.0, [1.0])
+    >>> dt_dr, f, points = threshold_dt_dr(a, th.t, th.lower, th.upper, DensityConfig(), at="order_stats")
+    >>> round(dt_dr, 4), points.tolist()
+    (2.0, [0.995, 1.005])
     """
     if smoothed:
         config = DensityConfig(rule=config.rule, method="direct", reflect=True)

@@ -81,21 +81,30 @@ def smoothed_quantile(samples, r, h, reflect: bool = True) -> float:
     Notes
     -----
     dt̃/dr = 1/f̂(t̃) exactly (thesis eq. (2.16) with the KDE in place of f,
-    f̂ = ``direct_kde``), because F̂ is smooth and strictly increasing. That is
-    what makes dL/dr checkable by central differences in r (METHOD §3); it is
-    why t̃ is solved to ulp level, since finite differences are taken through
-    it. Without reflection a Gaussian KDE of magnitudes puts mass below 0, so
-    F̂(0) > 0 and t̃ is negative for r < F̂(0); reflection (F̂_R(0) = 0) avoids
-    that, hence the default.
+    f̂ = ``direct_kde``), because F̂ is smooth and strictly increasing: that
+    makes dL/dr checkable by central differences in r (METHOD §3), and is why
+    t̃ is solved to ulp level. Without reflection F̂(0) > 0 and t̃ would be
+    negative for r < F̂(0); hence the reflected default.
 
-    Algorithm (safeguarded Newton):
+    Algorithm (safeguarded Newton; docs/derivations.md §1.4 and appendix A3):
+    bracket [0 or min − 10h, max + 10h]; start from the empirical r-quantile;
+    take the Newton step t − (F̂(t) − r)/f̂(t), bisecting when it leaves the
+    bracket or did not halve |F̂ − r|; stop at CDF_TOL or QUANTILE_XTOL.
 
-    1. bracket [lo, hi] = [0 or min − 10h, max + 10h], F̂(lo) <= r < F̂(hi);
-    2. start from the empirical r-quantile, clipped into the bracket;
-    3. at each step evaluate F̂(t) − r, shrink the bracket by its sign, stop if
-       it is within CDF_TOL or the bracket is narrower than QUANTILE_XTOL;
-    4. take the Newton step t − (F̂(t) − r)/f̂(t); bisect instead if it leaves
-       the bracket or the previous step did not halve |F̂ − r|.
+    Examples
+    --------
+    The median of 200 magnitudes evenly spread over [0, 2] is 1, and F̂_R(t̃) = r:
+
+    >>> import numpy as np
+    >>> from refprune.density.kde import bandwidth, direct_kde_cdf
+    >>> from refprune.density.quantile import CDF_TOL, smoothed_quantile
+    >>> a = (np.arange(200) + 0.5) / 100
+    >>> h = bandwidth(a)
+    >>> t = smoothed_quantile(a, 0.5, h)
+    >>> round(t, 6), abs(float(direct_kde_cdf(a, t, h, reflect=True)) - 0.5) <= CDF_TOL
+    (1.0, True)
+    >>> smoothed_quantile(a, 0.0, h)
+    0.0
     """
     r = check_ratio(r)
     a = check_samples(samples, reflect)
@@ -136,6 +145,23 @@ def smoothed_threshold(magnitudes: np.ndarray, r: float, rule: str = "scott") ->
     -------
     Threshold
         With ``lower == upper == t``.
+
+    Examples
+    --------
+    dt̃/dr = 1/f̂_R(t̃) exactly, so a central difference in r recovers it (here
+    1/f = 2 for magnitudes evenly spread over [0, 2]):
+
+    >>> import numpy as np
+    >>> from refprune.density.kde import bandwidth, direct_kde
+    >>> from refprune.density.quantile import smoothed_threshold
+    >>> a = (np.arange(200) + 0.5) / 100
+    >>> th = smoothed_threshold(a, 0.3)
+    >>> round(th.t, 6), th.k, th.lower == th.upper == th.t
+    (0.6, 60, True)
+    >>> d = 1e-4
+    >>> fd = (smoothed_threshold(a, 0.3 + d).t - smoothed_threshold(a, 0.3 - d).t) / (2 * d)
+    >>> round(fd, 6), bool(np.isclose(fd, 1 / direct_kde(a, th.t, bandwidth(a), reflect=True)))
+    (2.0, True)
     """
     r = check_ratio(r)
     a = check_array(magnitudes, "magnitudes", ndim=1)
@@ -146,7 +172,32 @@ def smoothed_threshold(magnitudes: np.ndarray, r: float, rule: str = "scott") ->
 
 def compute_threshold(weights, r: float, rule: str = "empirical",
                       density: DensityConfig = DensityConfig()) -> Threshold:
-    """Global threshold of a list of weight matrices under the given rule."""
+    """Global threshold of a list of weight matrices under the given rule.
+
+    Parameters
+    ----------
+    weights : list of ndarray
+        The prunable weight matrices.
+    r : float in [0, 1)
+    rule : {"empirical", "smoothed"}
+        :func:`refprune.core.threshold.empirical_threshold` or :func:`smoothed_threshold`.
+    density : DensityConfig
+        Its bandwidth rule is used by "smoothed".
+
+    Returns
+    -------
+    Threshold
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from refprune.density.quantile import compute_threshold
+    >>> weights = [np.array([[0.1, -0.2]]), np.array([[0.3], [-0.4], [0.5]])]
+    >>> round(compute_threshold(weights, 0.5).t, 6)               # (0.2 + 0.3)/2
+    0.25
+    >>> compute_threshold(weights, 0.0, "smoothed").t             # F̂_R(0) = 0
+    0.0
+    """
     check_choice(rule, "threshold", THRESHOLD_RULES)
     a = all_magnitudes(weights)
     if rule == "empirical":
