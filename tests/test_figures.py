@@ -1,11 +1,13 @@
 """`refprune figures --quick`: every pipeline end to end at tiny size, into a temporary directory."""
 
 import re
+from pathlib import Path
 
 import pytest
 
 from refprune.cli.main import main
 from refprune.experiments.figures import GROUPS
+from refprune.experiments.figures.common import repo_root
 
 
 @pytest.mark.slow
@@ -41,6 +43,11 @@ def test_quick_figures_produce_every_file(tmp_path, capsys):
     # a second call only redraws: every job is already done
     assert main(["figures", "--quick", "--out", str(out), "--results", str(results)]) == 0
     assert "0 to run" in capsys.readouterr().out
+
+
+def test_the_default_results_and_figures_are_those_of_this_checkout():
+    root = Path(__file__).resolve().parents[1]
+    assert repo_root() == root and (root / "results").is_dir() and (root / "figures").is_dir()
 
 
 def test_unknown_group_is_a_one_line_error(capsys, tmp_path):

@@ -14,13 +14,13 @@ import numpy as np  # noqa: E402
 
 from refprune.util.io import atomic_write
 
-PACKAGE_ROOT = Path(__file__).resolve().parents[2]
+CHECKOUT_ROOT = Path(__file__).resolve().parents[3]  # refprune/experiments/figures/common.py → the checkout
 
 
 def repo_root() -> Path:
     """The checkout this package runs from (an editable install), where results/ and figures/ live."""
-    if (PACKAGE_ROOT / "pyproject.toml").exists():
-        return PACKAGE_ROOT
+    if (CHECKOUT_ROOT / "pyproject.toml").exists():
+        return CHECKOUT_ROOT
     raise ValueError("refprune is not running from a checkout: pass --results and --out explicitly")
 
 

@@ -1,4 +1,4 @@
-"""LRP against plain magnitude pruning at the sparsity LRP reaches (issue 17, point 3): the jobs.
+"""LRP against plain magnitude pruning at the sparsity LRP reaches: the jobs.
 
 Stage 1, per data set and seed: the dense run and the LRP runs (exact variant,
 λ = 10, each r0 of the settings, global and layer-wise granularity). Stage 2,
@@ -190,5 +190,5 @@ def plot(results, out) -> list:
                "sparsity, magnitude pruning after training (without / with fine-tuning), at initialisation, and a "
                "fixed-ratio soft mask; light points: seeds, markers and lines: means; where a baseline falls further, "
                f"the axis ends {CLIP_SPAN_PP:g} pp below the lowest LRP or dense point and ▼ marks what is cut off")
-    return [entry(STEM, "issue 17 (3)", caption, f"{PREFIX}*", files=files + [f"{STEM}.md", f"{STEM}.csv"],
+    return [entry(STEM, "— (study)", caption, f"{PREFIX}*", files=files + [f"{STEM}.md", f"{STEM}.csv"],
                   section=("LRP against the baselines at matched sparsity", reading + [""] + md))]

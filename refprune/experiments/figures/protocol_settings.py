@@ -24,8 +24,8 @@ HYPOTHESES = {
 # index's reading of that table for the numbers it rests on.
 ADOPTED = "ddp2"
 SEEDS = (0, 1, 2, 3, 4)  # the thesis runs five seeds per setting
-# Issue 16's acceptance tolerances for Table 4.6: the published variant's mean over the seeds is to be
-# within these of the thesis's value (which is one run per row; a reproduction criterion, not a test).
+# The reproduction's tolerances for Table 4.6: the published variant's mean over the seeds is to be within
+# these of the thesis's value (which is one run per row; a reproduction criterion, not a test).
 TEST_ACC_TOLERANCE_PP = 1.0
 SPARSITY_TOLERANCE_PP = 3.0
 

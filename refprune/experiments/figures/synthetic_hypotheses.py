@@ -1,4 +1,4 @@
-"""Which post-training procedure the thesis's Figs. 4.4/4.5 used (issue 16, point 4).
+"""Which post-training procedure the thesis's Figs. 4.4/4.5 used.
 
 Three hypotheses, each a ``post_pruning`` job kind variant (refprune.experiments.jobs):
 
