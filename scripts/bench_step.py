@@ -42,7 +42,7 @@ from refprune.train.steps.common import (
 )
 from refprune.train.steps.exact import group_density, phase_masks, phase_threshold
 from refprune.train.steps.registry import STEPS
-from refprune.train.steps.softband import half_density_sum, half_gradients
+from refprune.train.steps.softband import part_density_sum, part_gradients
 from refprune.train.steps.workspace import buffers, on_parts
 from refprune.train.threads import training_threads
 
@@ -117,9 +117,9 @@ def breakdown_step(state, ws, x, y, density: DensityConfig = DensityConfig()) ->
     t2 = time.perf_counter()
     _, g, db = phase_forward_backward(state, ws, buf["masked"], x, y, "ce")
     t3 = time.perf_counter()
-    parts = on_parts(ws, lambda k, _, sl: half_gradients(sl, bands[k], g, w, p.thr.t, p.tau, buf))
+    parts = on_parts(ws, lambda k, _, sl: part_gradients(sl, bands[k], g, w, p.thr.t, p.tau, buf))
     t4 = time.perf_counter()
-    f = on_parts(ws, lambda k, _, sl: half_density_sum(bands[k], p.thr.t, p.h, density.reflect, buf["kde"][sl]))
+    f = on_parts(ws, lambda k, _, sl: part_density_sum(bands[k], p.thr.t, p.h, density.reflect, buf["kde"][sl]))
     t5 = time.perf_counter()
     adam_step(state, ws, buf["dw"], db)
     t6 = time.perf_counter()

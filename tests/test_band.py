@@ -18,7 +18,7 @@ from refprune.train.steps import softband as band_module
 from refprune.train.steps.common import StepConfig, dense_step, magnitudes, new_state, new_workspace
 from refprune.train.steps.exact import exact_step, phase_masks, phase_threshold
 from refprune.train.steps.published import published_step
-from refprune.train.steps.softband import HalfBand, band_half_width, half_density_sum, kde_reach
+from refprune.train.steps.softband import PartBand, band_half_width, kde_reach, part_density_sum
 from refprune.train.steps.workspace import buffers
 
 # Absolute floor for weights that are ~0 after four float64 steps (route_rtol alone fails at 0).
@@ -111,8 +111,8 @@ def test_windowed_kde_is_within_its_truncation_bound(dtype, t_quantile):
     t = float(np.quantile(a, t_quantile))
     c = kde_reach(dtype)
     idx = np.flatnonzero(np.abs(a - t) < c * h)
-    window = HalfBand(idx, *(np.empty(0),) * 3, a[idx])
-    f_window = half_density_sum(window, t, h, reflect=True) / a.size
+    window = PartBand(idx, *(np.empty(0),) * 3, a[idx])
+    f_window = part_density_sum(window, t, h, reflect=True) / a.size
     f_full = kde_at_point(a.astype(np.float64), t, h, reflect=True)
     n_out = a.size - idx.size
     bound = np.finfo(dtype).eps * (n_out / a.size) / (math.sqrt(2 * math.pi) * h)

@@ -55,10 +55,10 @@ from refprune.train.steps.common import (
 )
 from refprune.train.steps.softband import (
     band_half_width,
-    half_density_sum,
-    half_gradients,
-    half_masks,
     kde_reach,
+    part_density_sum,
+    part_gradients,
+    part_masks,
 )
 from refprune.train.steps.workspace import Workspace, buffers, group_total, on_parts
 
@@ -105,7 +105,7 @@ def phase_masks(state: TrainState, ws: Workspace, groups: list, density: Density
 
     Returns
     -------
-    list of HalfBand
+    list of PartBand
         One per part of ``ws.parts``, for the gradient pass.
     """
     buf, dtype = buffers(ws), state.flat_w.dtype
@@ -115,7 +115,7 @@ def phase_masks(state: TrainState, ws: Workspace, groups: list, density: Density
 
     def part(k, g, sl):
         p = groups[g]
-        return half_masks(sl, buf["a"], state.flat_w, p.thr.t, p.tau, cutoffs[g], reaches[g], buf, windows[g])
+        return part_masks(sl, buf["a"], state.flat_w, p.thr.t, p.tau, cutoffs[g], reaches[g], buf, windows[g])
 
     return on_parts(ws, part)
 
@@ -141,8 +141,8 @@ def phase_gradients_density_adam(state: TrainState, ws: Workspace, g, groups: li
 
     def part(k, gi, sl):
         p = groups[gi]
-        d_tau, d_t = half_gradients(sl, bands[k], g, w, p.thr.t, p.tau, buf)
-        f_part = half_density_sum(bands[k], p.thr.t, p.h, density.reflect, buf["kde"][sl]) if direct else 0.0
+        d_tau, d_t = part_gradients(sl, bands[k], g, w, p.thr.t, p.tau, buf)
+        f_part = part_density_sum(bands[k], p.thr.t, p.h, density.reflect, buf["kde"][sl]) if direct else 0.0
         adam_weights_part(state, ws, sl, buf["dw"])
         return d_tau, d_t, f_part
 

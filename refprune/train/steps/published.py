@@ -33,7 +33,7 @@ from refprune.train.steps.common import (
     phase_forward_backward,
     update_ratios_temperatures,
 )
-from refprune.train.steps.softband import band_half_width, half_gradients, half_masks
+from refprune.train.steps.softband import band_half_width, part_gradients, part_masks
 from refprune.train.steps.workspace import Workspace, buffers, on_halves
 
 
@@ -63,9 +63,9 @@ class FlatMasks:
     t, tau : float
     out : dict
         Flat arrays: ``masked`` (ŵ = m·w of the weights they were built from),
-        ``hard`` (bool), ``m``, ``s``, ``z``, ``tmp`` (:func:`refprune.train.steps.softband.half_masks`).
+        ``hard`` (bool), ``m``, ``s``, ``z``, ``tmp`` (:func:`refprune.train.steps.softband.part_masks`).
     bands : dict
-        {start of the half: HalfBand}.
+        {start of the half: PartBand}.
     """
 
     t: float
@@ -78,7 +78,7 @@ def flat_masks(state: TrainState, ws: Workspace, a: np.ndarray, t: float, tau: f
     """Masks m(w; t, τ) of the state's current weights (magnitudes ``a``), band-limited, into ``out``."""
     cutoff = mask_cutoff(a.dtype, t, tau)
     reach = band_half_width(t, tau, cutoff)
-    bands = dict(on_halves(ws, lambda sl: (sl.start, half_masks(sl, a, state.flat_w, t, tau, cutoff,
+    bands = dict(on_halves(ws, lambda sl: (sl.start, part_masks(sl, a, state.flat_w, t, tau, cutoff,
                                                                    reach, out))))
     return FlatMasks(t, tau, out, bands)
 
@@ -106,7 +106,7 @@ def masked_gradient(ws: Workspace, fm: FlatMasks, g: np.ndarray, out: np.ndarray
 def flat_hook(state: TrainState, ws: Workspace, fm: FlatMasks, G: np.ndarray, dw: np.ndarray, q: np.ndarray):
     """Hook run 1 in flat form: ∂L/∂w of G into ``dw``, and the sums of ∂L/∂τ and ∂L/∂t (band only)."""
     bufs = {"dw": dw, "q": q, "hard": fm.out["hard"]}
-    parts = on_halves(ws, lambda sl: half_gradients(sl, fm.bands[sl.start], G, state.flat_w, fm.t,
+    parts = on_halves(ws, lambda sl: part_gradients(sl, fm.bands[sl.start], G, state.flat_w, fm.t,
                                                        fm.tau, bufs))
     return sum(p[0] for p in parts), sum(p[1] for p in parts)
 
