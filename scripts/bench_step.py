@@ -11,7 +11,7 @@ takes its full (fallback) route; ``scripts/bench_train.py`` times the steps
 inside real runs, where τ reaches its floor and the band-limited route runs.
 Each LRP variant is timed alternately with a dense step (step by step, in the
 same loop), so a change in machine load affects both sides of a ratio alike.
-The breakdown calls the exact step's own phases and per-half functions
+The breakdown calls the exact step's own phases and per-part functions
 (:mod:`refprune.train.steps.exact`, :mod:`refprune.train.steps.softband`).
 """
 
@@ -33,28 +33,32 @@ import numpy as np
 from refprune.core.mlp import init_mlp
 from refprune.density.config import DensityConfig
 from refprune.train.steps.common import (
+    StepConfig,
     adam_step,
-    buffers,
-    dense_step,
     new_state,
-    on_halves,
+    new_workspace,
     phase_forward_backward,
-    update_r_tau,
+    update_ratios_temperatures,
 )
-from refprune.train.steps.exact import exact_step, phase_masks, phase_threshold, point_bandwidth
-from refprune.train.steps.published import PublishedPath, published_step
-from refprune.train.steps.softband import half_density_sum, half_gradients
+from refprune.train.steps.exact import group_density, phase_masks, phase_threshold
+from refprune.train.steps.registry import STEPS
+from refprune.train.steps.softband import part_density_sum, part_gradients
+from refprune.train.steps.workspace import buffers, on_parts
 from refprune.train.threads import training_threads
+
+# Each timed method: the registered step it runs.
+METHOD_STEPS = {"dense": "dense", "lrp_exact": "exact", "lrp_published": "published"}
 
 
 def make_states(layers, dtype, seed=0):
-    """One fresh training state per method, identical initial weights."""
+    """One fresh (training state, workspace) per method, identical initial weights."""
     def state():
         rng = np.random.default_rng(seed)
         W, b = init_mlp(layers, rng, dtype)
         tau = 1e-2 * float(np.std(np.concatenate([w.ravel() for w in W])))
-        return new_state(W, b, 0.5, tau, 1e-3, 1e-4, 1e-6)
-    return {name: state() for name in ("dense", "lrp_exact", "lrp_published")}
+        st = new_state(W, b, 0.5, tau, 1e-3, 1e-4, 1e-6)
+        return st, new_workspace(st)
+    return {name: state() for name in METHOD_STEPS}
 
 
 def batches(layers, batch, dtype, count, seed=1):
@@ -65,12 +69,9 @@ def batches(layers, batch, dtype, count, seed=1):
 
 
 def step_functions():
-    path = PublishedPath()
-    return {
-        "dense": lambda s, x, y: dense_step(s, x, y, "ce"),
-        "lrp_exact": lambda s, x, y: exact_step(s, x, y, "ce", 0.0, DensityConfig()),
-        "lrp_published": lambda s, x, y: published_step(s, x, y, "ce", 0.0, path),
-    }
+    """Each method's step as ``fn((state, ws), x, y)`` (λ = 0, the default density, all of P1-P4)."""
+    cfg = StepConfig()
+    return {name: (lambda sw, x, y, fn=STEPS[kind]: fn(*sw, x, y, cfg)) for name, kind in METHOD_STEPS.items()}
 
 
 def time_pair(name, layers, batch, dtype, repeats, warmup=10):
@@ -101,30 +102,30 @@ def time_steps(layers, batch, dtype, repeats):
             "dense_in_published_pair": published["dense"], "lrp_published": published["lrp_published"]}
 
 
-def breakdown_step(state, x, y, density: DensityConfig = DensityConfig()) -> list:
-    """One exact LRP step from the step's own phases, each timed; returns [seconds per part].
+def breakdown_step(state, ws, x, y, density: DensityConfig = DensityConfig()) -> list:
+    """One exact LRP step (one group) from the step's own phases, each timed; returns [seconds per part].
 
     The step fuses extra gradients, density sum and Adam into one pass per
-    half of the weights; here the same per-half functions run one after the
+    part of the weights; here the same per-part functions run one after the
     other so each can be timed (their sum is a little above the fused phase).
     """
-    buf, w, tau = buffers(state), state.flat_w, state.tau
+    buf, w = buffers(ws), state.flat_w
     t0 = time.perf_counter()
-    a, thr, sums = phase_threshold(state)
-    h = point_bandwidth(a, sums, density)
+    (p,) = phase_threshold(state, ws, density)
     t1 = time.perf_counter()
-    bands = phase_masks(state, a, thr.t, h, density)
+    bands = phase_masks(state, ws, [p], density)
     t2 = time.perf_counter()
-    _, g, db = phase_forward_backward(state, buf["masked"], x, y, "ce")
+    _, g, db = phase_forward_backward(state, ws, buf["masked"], x, y, "ce")
     t3 = time.perf_counter()
-    parts = on_halves(state, lambda sl: half_gradients(sl, bands[sl.start], g, w, thr.t, tau, buf))
+    parts = on_parts(ws, lambda k, _, sl: part_gradients(sl, bands[k], g, w, p.thr.t, p.tau, buf))
     t4 = time.perf_counter()
-    f = on_halves(state, lambda sl: half_density_sum(bands[sl.start], thr.t, h, density.reflect, buf["kde"][sl]))
+    f = on_parts(ws, lambda k, _, sl: part_density_sum(bands[k], p.thr.t, p.h, density.reflect, buf["kde"][sl]))
     t5 = time.perf_counter()
-    adam_step(state, buf["dw"], db)
+    adam_step(state, ws, buf["dw"], db)
     t6 = time.perf_counter()
-    update_r_tau(state, sum(p[1] for p in parts) * a.size / sum(f), sum(p[0] for p in parts))
-    state.t = thr.t
+    dt_dr = 1.0 / group_density(buf["a"][p.sl], p, sum(f), density)
+    update_ratios_temperatures(state, [sum(q[1] for q in parts) * dt_dr], [sum(q[0] for q in parts)])
+    state.ts[0] = p.thr.t
     return [t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4, t6 - t5]
 
 
@@ -133,11 +134,11 @@ BREAKDOWN_PARTS = ("threshold", "masks", "forward_backward", "extra_gradients", 
 
 def breakdown(layers, batch, dtype, repeats):
     """Median seconds of each part of the exact LRP step (fresh random network)."""
-    state = make_states(layers, dtype)["lrp_exact"]
+    state, ws = make_states(layers, dtype)["lrp_exact"]
     xs, ys = batches(layers, batch, dtype, 16)
     parts = {k: [] for k in BREAKDOWN_PARTS}
     for i in range(repeats + 5):
-        secs = breakdown_step(state, xs[i % 16], ys[i % 16])
+        secs = breakdown_step(state, ws, xs[i % 16], ys[i % 16])
         if i >= 5:
             for key, sec in zip(BREAKDOWN_PARTS, secs):
                 parts[key].append(sec)

@@ -40,11 +40,10 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from refprune.density.config import DensityConfig
-from refprune.train.loop import TrainConfig, epoch_record, init_state
-from refprune.train.steps.common import buffers, dense_step
-from refprune.train.steps.exact import PHASES, exact_step
-from refprune.train.steps.published import PublishedPath, published_step
+from refprune.train.loop import TrainConfig, epoch_record, init_state, make_step
+from refprune.train.steps.common import new_workspace
+from refprune.train.steps.exact import PHASES
+from refprune.train.steps.workspace import buffers
 from refprune.train.threads import training_threads
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -85,18 +84,15 @@ def load_data(data_dir: Path, quick: bool, seed: int):
 
 
 def make_runs(layers, seed: int):
-    """One training state, config, step function and batch order per method (the same seed)."""
+    """One training state, workspace, config, step function and batch order per method (the same seed)."""
     base = dict(r0=0.5, lam=10.0, seed=seed, dtype="float32", batch_size=32)
     configs = {"dense": TrainConfig(method="dense", **base), "exact": TrainConfig(variant="exact", **base),
                "published": TrainConfig(variant="published", **base)}
-    path, density = PublishedPath(), DensityConfig()
-    steps = {"dense": lambda s, x, y: dense_step(s, x, y, "ce"),
-             "exact": lambda s, x, y: exact_step(s, x, y, "ce", 10.0, density),
-             "published": lambda s, x, y: published_step(s, x, y, "ce", 10.0, path)}
     runs = {}
     for name, cfg in configs.items():
         state, rng = init_state(layers, cfg)
-        runs[name] = SimpleNamespace(cfg=cfg, state=state, rng=rng, step=steps[name], order=None, pos=0)
+        runs[name] = SimpleNamespace(cfg=cfg, state=state, ws=new_workspace(state), rng=rng, step=make_step(cfg),
+                                     order=None, pos=0)
     return runs
 
 
@@ -117,13 +113,13 @@ def subnormal_share(arr: np.ndarray) -> float:
 
 def subnormals(name: str, run) -> dict:
     """Subnormal shares in the hot arrays of a run's state: ŵ, ∂L/∂w (or ∂L/∂ŵ for dense), Adam's m."""
-    st, buf = run.state, buffers(run.state)
+    st, buf = run.state, buffers(run.ws)
     if name == "dense":
         arrays = {"masked": st.flat_w, "grad_w": buf["g"]}
     elif name == "exact":
         arrays = {"masked": buf["masked"], "grad_w": buf["dw"]}
     else:  # the published step keeps the next forward pass's masks (P4)
-        fm = st.variant.next_forward_masks if st.variant else None
+        fm = run.ws.next_forward_masks
         arrays = {"masked": fm.out["masked"] if fm else st.flat_w, "grad_w": buf["dw"]}
     return {**{k: subnormal_share(v) for k, v in arrays.items()}, "adam_m": subnormal_share(st.adam_wb.m[0])}
 
@@ -135,7 +131,7 @@ def advance(runs, data, steps: int, timed: bool, times: dict) -> None:
         for name, run in runs.items():
             xb, yb = next_batch(run, x, y, run.cfg.batch_size)
             start = time.perf_counter()
-            run.step(run.state, xb, yb)
+            run.step(run.state, run.ws, xb, yb)
             if timed:
                 times[name].append(time.perf_counter() - start)
 
@@ -146,9 +142,10 @@ def exact_breakdown(run, data, steps: int) -> dict:
     times = []
     for _ in range(steps):
         xb, yb = next_batch(run, x, y, run.cfg.batch_size)
-        phases = []
-        exact_step(run.state, xb, yb, "ce", 10.0, DensityConfig(), phase_times=phases)
-        times.append(phases)
+        run.ws.phase_times = []
+        run.step(run.state, run.ws, xb, yb)
+        times.append(run.ws.phase_times)
+    run.ws.phase_times = None
     return dict(zip(PHASES, np.median(np.array(times), axis=0).tolist()))
 
 

@@ -27,6 +27,7 @@ import numpy as np
 
 from refprune.data.tasks import load_task
 from refprune.train.loop import TrainConfig, init_state, make_step
+from refprune.train.steps.common import new_workspace
 from refprune.train.threads import training_threads
 
 DEFAULT_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "mnist"
@@ -46,7 +47,7 @@ def main(argv=None) -> int:
     data = load_task("mnist", data_dir=args.data_dir)
     cfg = TrainConfig(variant=args.variant, lam=10.0)
     state, rng = init_state(LAYERS, cfg)
-    step = make_step(cfg)
+    step, ws = make_step(cfg), new_workspace(state)
     x, y = data.x_train.astype(np.float32), data.y_train
     order = rng.permutation(x.shape[0])
     per_epoch = x.shape[0] // BATCH
@@ -55,7 +56,7 @@ def main(argv=None) -> int:
         for k in range(first, last):
             i = (k % per_epoch) * BATCH
             idx = order[i:i + BATCH]
-            step(state, x[idx], y[idx])
+            step(state, ws, x[idx], y[idx])
 
     run(0, args.warmup)
     prof = cProfile.Profile()

@@ -38,8 +38,8 @@ from refprune.data.tasks import load_task
 from refprune.density.kde import bandwidth, direct_kde
 from refprune.density.quantile import smoothed_threshold
 from refprune.lrp.reference import LRPConfig, lrp_gradients
-from refprune.train.loop import TrainConfig, init_state
-from refprune.train.steps.exact import exact_step
+from refprune.train.loop import TrainConfig, init_state, make_step
+from refprune.train.steps.common import new_workspace
 from refprune.util.io import read_json, write_json
 
 RESULTS = ROOT / "results" / "study_ignored_term.json"
@@ -90,6 +90,7 @@ def compute(data_dir: str, epochs: int, every: int, lam: float, r0: float, seed:
     data = load_task("mnist", data_dir=data_dir, seed=seed)
     cfg = TrainConfig(method="lrp", r0=r0, lam=lam, epochs=epochs, seed=seed)
     state, rng = init_state((784, 512, 512, 10), cfg)
+    step, ws = make_step(cfg), new_workspace(state)
     rows = []
     for epoch in range(epochs):
         order = rng.permutation(data.x_train.shape[0])
@@ -103,7 +104,7 @@ def compute(data_dir: str, epochs: int, every: int, lam: float, r0: float, seed:
                     print(f"step {row['step']}: ignored/kept empirical {row['ignored_empirical_norm'] / row['kept_norm']:.2e}"
                           f", smoothed {row['ignored_smoothed_norm'] / row['kept_norm_smoothed']:.2e}, "
                           f"t gap {row['t_gap_rel']:.2e}", flush=True)
-            exact_step(state, x, y, "ce", lam)
+            step(state, ws, x, y)
     out = {"rows": rows, "epochs": epochs, "every": every, "lam": lam, "r0": r0, "seed": seed}
     write_json(RESULTS, out)
     return out

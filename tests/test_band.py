@@ -5,6 +5,7 @@ import math
 import numpy as np
 import pytest
 
+from refprune.core.groups import Grouping
 from refprune.core.masks import soft_mask, soft_mask_and_slope
 from refprune.core.mlp import init_mlp
 from refprune.density.config import DensityConfig
@@ -14,11 +15,11 @@ from refprune.oracle.case import Case, make_problem
 from refprune.train.kernels import flush_level, kde_at_point, mask_cutoff, soft_mask_and_slope_into
 from refprune.train.loop import masked_weights
 from refprune.train.steps import softband as band_module
-from refprune.train.steps.common import buffers, dense_step, magnitudes, new_state
-from refprune.train.steps.exact import exact_step, phase_masks, phase_threshold, point_bandwidth
-from refprune.train.steps.layerwise import layerwise_state, layerwise_step
-from refprune.train.steps.published import PublishedPath, published_step
-from refprune.train.steps.softband import HalfBand, band_half_width, half_density_sum, kde_reach
+from refprune.train.steps.common import StepConfig, dense_step, magnitudes, new_state, new_workspace
+from refprune.train.steps.exact import exact_step, phase_masks, phase_threshold
+from refprune.train.steps.published import published_step
+from refprune.train.steps.softband import PartBand, band_half_width, kde_reach, part_density_sum
+from refprune.train.steps.workspace import buffers
 
 # Absolute floor for weights that are ~0 after four float64 steps (route_rtol alone fails at 0).
 ROUTE_ATOL_WEIGHTS = 1e-15
@@ -70,15 +71,17 @@ def step_problem(tau0, dtype="float64"):
 def test_band_route_is_taken_at_small_tau_and_the_fallback_at_large_tau(tau0, expect_full):
     p = step_problem(tau0)
     density = DensityConfig(method="fft")  # the band alone decides (no KDE window)
-    st = new_state(p.weights, p.biases, p.r, p.tau, 1e-3, 1e-4, 1e-6, threads=1)
-    a, thr, sums = phase_threshold(st)
-    bands = phase_masks(st, a, thr.t, float("nan"), density)
-    assert all(b.full == expect_full for b in bands.values())
+    st = new_state(p.weights, p.biases, p.r, p.tau, 1e-3, 1e-4, 1e-6)
+    ws = new_workspace(st, threads=1)
+    groups = phase_threshold(st, ws, density)
+    bands = phase_masks(st, ws, groups, density)
+    a, thr = buffers(ws)["a"], groups[0].thr
+    assert all(b.full == expect_full for b in bands)
     if not expect_full:  # the band holds few weights, and every weight outside it is hard
         C = mask_cutoff(a.dtype, thr.t, st.tau)
-        assert sum(b.a.size for b in bands.values()) < 0.5 * a.size
+        assert sum(b.a.size for b in bands) < 0.5 * a.size
         outside = np.abs(a - thr.t) >= band_half_width(thr.t, st.tau, C)
-        np.testing.assert_array_equal(buffers(st)["masked"][outside], st.flat_w[outside] * (a[outside] >= thr.t))
+        np.testing.assert_array_equal(buffers(ws)["masked"][outside], st.flat_w[outside] * (a[outside] >= thr.t))
 
 
 # float64 steps, band against full route: the same elementwise values, sums in another order
@@ -91,8 +94,9 @@ def test_band_limited_steps_equal_full_steps(monkeypatch, tau0):
     results = {}
     for route, fraction in (("band", 2.0), ("full", -1.0)):
         monkeypatch.setattr(band_module, "FALLBACK_FRACTION", fraction)
-        st = new_state(p.weights, p.biases, p.r, p.tau, 1e-3, 1e-3, 1e-5, threads=1)
-        losses = [exact_step(st, p.x, p.y, "ce", 1.0, DensityConfig()) for _ in range(4)]
+        st = new_state(p.weights, p.biases, p.r, p.tau, 1e-3, 1e-3, 1e-5)
+        ws = new_workspace(st, threads=1)
+        losses = [exact_step(st, ws, p.x, p.y, StepConfig(lam=1.0)) for _ in range(4)]
         results[route] = (st.flat_w.copy(), st.r, st.tau, losses)
     np.testing.assert_allclose(results["band"][0], results["full"][0], rtol=ROUTE_RTOL, atol=ROUTE_ATOL_WEIGHTS)
     for i in (1, 2, 3):
@@ -107,8 +111,8 @@ def test_windowed_kde_is_within_its_truncation_bound(dtype, t_quantile):
     t = float(np.quantile(a, t_quantile))
     c = kde_reach(dtype)
     idx = np.flatnonzero(np.abs(a - t) < c * h)
-    window = HalfBand(idx, *(np.empty(0),) * 3, a[idx])
-    f_window = half_density_sum(window, t, h, reflect=True) / a.size
+    window = PartBand(idx, *(np.empty(0),) * 3, a[idx])
+    f_window = part_density_sum(window, t, h, reflect=True) / a.size
     f_full = kde_at_point(a.astype(np.float64), t, h, reflect=True)
     n_out = a.size - idx.size
     bound = np.finfo(dtype).eps * (n_out / a.size) / (math.sqrt(2 * math.pi) * h)
@@ -124,29 +128,30 @@ SEED_MOMENT = 1e-37  # Adam moments a few steps above float32's smallest normal 
 N_STEPS = 40         # 1e-37·0.9^k is subnormal from k = 21 on without the flush
 
 
-def pathological_state(dtype=np.float32):
+def pathological_state(dtype=np.float32, granularity="global"):
     """Weights far below t, τ at its floor, always-zero inputs, moments near the subnormal range."""
     rng = np.random.default_rng(0)
     W, b = init_mlp((24, 16, 4), rng, np.dtype(dtype))
     for Wl in W:
         Wl[rng.random(Wl.shape) < 0.3] *= 1e-3  # far below t: m ≈ e^z with z ≪ 0
-    st = new_state(W, b, 0.5, 1e-6, 1e-3, 1e-4, 1e-6, threads=1)
+    grouping = Grouping.of(granularity, len(W))
+    st = new_state(W, b, 0.5, 1e-6, 1e-3, 1e-4, 1e-6, grouping)
     for arr in st.adam_wb.m + st.adam_wb.v:
         arr[...] = SEED_MOMENT
     x = rng.random((32, 24)).astype(dtype)
     x[:, :ZERO_FEATURES] = 0
-    return st, x, rng.integers(0, 4, size=32)
+    return st, new_workspace(st, threads=1), x, rng.integers(0, 4, size=32)
 
 
-def hot_arrays(method, st):
-    buf = buffers(st)
+def hot_arrays(method, st, ws):
+    buf = buffers(ws)
     arrays = {"adam_m": st.adam_wb.m, "adam_v": st.adam_wb.v, "weights": [st.flat_w]}
     if method in ("exact", "layerwise"):
         arrays.update(masked=[buf["masked"]], grad_w=[buf["dw"]])
     elif method == "dense":
         arrays.update(grad_w=[buf["g"]])
-    elif st.variant.next_forward_masks is not None:
-        fm = st.variant.next_forward_masks
+    elif ws.next_forward_masks is not None:
+        fm = ws.next_forward_masks
         arrays.update(masked=[fm.out["masked"]], grad_w=[buf["dw"]],
                       masks=[b.m for b in fm.bands.values()], slopes=[b.s for b in fm.bands.values()])
     return arrays
@@ -154,16 +159,11 @@ def hot_arrays(method, st):
 
 @pytest.mark.parametrize("method", ["dense", "exact", "published", "layerwise"])
 def test_no_hot_path_array_holds_a_subnormal(method):
-    st, x, y = pathological_state()
-    if method == "layerwise":
-        layerwise_state(st, st.r, [st.tau] * len(st.weights), 1e-4, 1e-6)
-    step = {"dense": lambda: dense_step(st, x, y, "ce"),
-            "exact": lambda: exact_step(st, x, y, "ce", 10.0, DensityConfig()),
-            "layerwise": lambda: layerwise_step(st, x, y, "ce", 10.0, DensityConfig()),
-            "published": lambda: published_step(st, x, y, "ce", 10.0, PublishedPath())}[method]
+    st, ws, x, y = pathological_state(granularity="layer" if method == "layerwise" else "global")
+    step = {"dense": dense_step, "exact": exact_step, "layerwise": exact_step, "published": published_step}[method]
     for k in range(N_STEPS):
-        step()
-        found = {name: sum(subnormal_count(a) for a in arrs) for name, arrs in hot_arrays(method, st).items()}
+        step(st, ws, x, y, StepConfig(lam=10.0))
+        found = {name: sum(subnormal_count(a) for a in arrs) for name, arrs in hot_arrays(method, st, ws).items()}
         assert not any(found.values()), f"step {k + 1}: subnormals in {found}"
     # the state really is pathological: pruned weights' masks underflow, zero-feature moments decay
     assert st.tau < TAU_NEAR_FLOOR
@@ -177,21 +177,19 @@ F32_RTOL = 1e-4
 
 
 def test_one_step_stays_within_the_bound_of_the_unflushed_computation():
-    st, x, y = pathological_state()
+    st, ws, x, y = pathological_state()
     W0 = [W.astype(np.float64) for W in st.weights]
     b0 = [v.astype(np.float64) for v in st.biases]
     ref = lrp_gradients(W0, b0, x.astype(np.float64), y, st.r, st.tau, LRPConfig(loss="ce", lam=10.0))
-    a, thr, sums = phase_threshold(st)
-    h = point_bandwidth(a, sums, DensityConfig())
-    phase_masks(st, a, thr.t, h, DensityConfig())
+    phase_masks(st, ws, phase_threshold(st, ws, DensityConfig()), DensityConfig())
     masked_ref = np.concatenate([(m * W).ravel() for m, W in zip(ref.masks, W0)])
-    np.testing.assert_allclose(buffers(st)["masked"], masked_ref, rtol=F32_RTOL,
+    np.testing.assert_allclose(buffers(ws)["masked"], masked_ref, rtol=F32_RTOL,
                                atol=float(np.finfo(np.float32).tiny))  # ref's subnormal-range values
-    assert subnormal_count(buffers(st)["masked"]) == 0
+    assert subnormal_count(buffers(ws)["masked"]) == 0
     assert np.count_nonzero((np.abs(masked_ref) < np.finfo(np.float32).tiny) & (masked_ref != 0)) > 0
-    st2, x, y = pathological_state()
-    exact_step(st2, x, y, "ce", 10.0, DensityConfig())
-    grad = buffers(st2)["dw"]
+    st2, ws2, x, y = pathological_state()
+    exact_step(st2, ws2, x, y, StepConfig(lam=10.0))
+    grad = buffers(ws2)["dw"]
     grad_ref = np.concatenate([g.ravel() for g in ref.grad_weights])
     scale = np.max(np.abs(grad_ref))
     np.testing.assert_allclose(grad, grad_ref, rtol=F32_RTOL, atol=F32_RTOL * scale)
@@ -201,7 +199,7 @@ def test_one_step_stays_within_the_bound_of_the_unflushed_computation():
 def test_per_epoch_soft_mask_metrics_use_no_subnormal_weights():
     """The epoch record's soft-mask ŵ (refprune.train.loop.masked_weights) has no subnormal, and is
     within the cutoff's bound of the exact sigmoid's (a product with them ran ~18× slower)."""
-    st, _, _ = pathological_state()
+    st, _, _, _ = pathological_state()
     t = float(np.quantile(magnitudes(st.weights), st.r))
     exact = [soft_mask(W, t, st.tau) * W for W in st.weights]
     assert sum(subnormal_count(w) for w in exact) > 0  # the state really produces them

@@ -1,4 +1,4 @@
-"""The layer-wise training step (refprune.train.steps.layerwise) equals the plain reference
+"""The exact training step on a grouping of one group per layer (refprune.train.steps.exact) equals the plain reference
 (refprune.lrp.layerwise.layerwise_gradients, Adam, clamps) for whole steps in float64, on the
 band route, the full route and with two threads; and `refprune train --granularity layer`
 records r_l, τ_l, t_l in the summary, the history and the checkpoint."""
@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import refprune.train.parallel as parallel
+from refprune.core.groups import Grouping
 from refprune.core.optim import adam_init, adam_update, clamp_ratio, clamp_tau
 from refprune.data.tasks import load_task
 from refprune.density.config import THESIS_DENSITY, DensityConfig
@@ -17,8 +18,8 @@ from refprune.lrp.reference import LRPConfig
 from refprune.oracle.case import Case, make_problem
 from refprune.train.loop import TrainConfig, train
 from refprune.train.steps import softband as band_module
-from refprune.train.steps.common import new_state
-from refprune.train.steps.layerwise import layerwise_state, layerwise_step
+from refprune.train.steps.common import StepConfig, new_state, new_workspace
+from refprune.train.steps.exact import exact_step
 
 STEPS = 6
 LR, LR_R, LR_TAU, LAM = 1e-2, 1e-3, 1e-5, 1.0
@@ -73,28 +74,27 @@ def test_layerwise_step_equals_the_reference_for_whole_steps(monkeypatch, thread
     p = problem(tau0)
     taus = taus_of(p)
     data = batches(p, STEPS)
-    state = new_state(p.weights, p.biases, p.r, p.tau, LR, LR_R, LR_TAU, threads=threads)
-    lw = layerwise_state(state, p.r, taus, LR_R, LR_TAU)
+    state = new_state(p.weights, p.biases, p.r, taus, LR, LR_R, LR_TAU, Grouping.of("layer", len(p.weights)))
+    ws = new_workspace(state, threads=threads)
     losses, ts = [], []
     for x, y in data:
-        losses.append(layerwise_step(state, x, y, "ce", LAM, density))
-        ts.append(lw.ts.copy())
+        losses.append(exact_step(state, ws, x, y, StepConfig(lam=LAM, density=density)))
+        ts.append(state.ts.copy())
     W, b, rs, ref_taus, ref_losses, ref_ts = reference(p, data, taus, density)
     for got, want in zip(state.weights + state.biases, W + b):
         np.testing.assert_allclose(got, want, rtol=RTOL, atol=ATOL_WEIGHTS)
-    np.testing.assert_allclose(lw.rs, rs, rtol=RTOL)
-    np.testing.assert_allclose(lw.taus, ref_taus, rtol=RTOL)
+    np.testing.assert_allclose(state.rs, rs, rtol=RTOL)
+    np.testing.assert_allclose(state.taus, ref_taus, rtol=RTOL)
     np.testing.assert_allclose(losses, ref_losses, rtol=RTOL)
     np.testing.assert_allclose(ts, ref_ts, rtol=RTOL)  # bracketed selection per layer from step 2 on
-    assert not np.allclose(lw.rs, lw.rs[0])  # the layers really learn their own ratios
-    assert state.r == pytest.approx(float(np.dot(lw.fractions, lw.rs)), rel=RTOL)
+    assert not np.allclose(state.rs, state.rs[0])  # the layers really learn their own ratios
+    assert state.r == pytest.approx(float(np.dot(state.fractions, state.rs)), rel=RTOL)
 
 
-def test_layerwise_step_needs_its_state():
+def test_layerwise_state_needs_one_tau_per_layer():
     p = problem(0.05)
-    state = new_state(p.weights, p.biases, p.r, p.tau, LR, LR_R, LR_TAU, threads=1)
-    with pytest.raises(ValueError, match="LayerwiseState"):
-        layerwise_step(state, p.x, p.y, "ce", LAM)
+    with pytest.raises(ValueError, match="one value per group"):
+        new_state(p.weights, p.biases, p.r, taus_of(p)[:-1], LR, LR_R, LR_TAU, Grouping.of("layer", len(p.weights)))
 
 
 def test_layer_granularity_needs_the_exact_variant():

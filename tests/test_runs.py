@@ -142,12 +142,12 @@ def test_divergence_keeps_the_last_good_checkpoint(quantity, tmp_path, capsys, m
     def poisoned(cfg):  # a finite run until step 12 (epoch 2 of 8 steps), then a NaN
         step = real(cfg)
 
-        def run(state, x, y):
-            value = step(state, x, y)
+        def run(state, ws, x, y):
+            value = step(state, ws, x, y)
             if state.step == 12:
                 if quantity == "loss":
                     return float("nan")
-                setattr(state, quantity, float("nan"))
+                getattr(state, {"r": "rs", "tau": "taus"}[quantity])[:] = float("nan")
             return value
         return run
 

@@ -19,7 +19,7 @@ from refprune.density.config import THESIS_DENSITY, DensityConfig
 from refprune.lrp.reference import LRPConfig, lrp_gradients
 from refprune.oracle.case import Case, make_problem
 from refprune.train.steps import softband as band_module
-from refprune.train.steps.common import new_state
+from refprune.train.steps.common import StepConfig, new_state, new_workspace
 from refprune.train.steps.exact import exact_step
 from refprune.train.steps.published import (
     PublishedPath,
@@ -100,24 +100,25 @@ def test_exact_step_equals_the_reference_for_whole_steps(counting_pool, monkeypa
         monkeypatch.setattr(band_module, "FALLBACK_FRACTION", 2.0 if route == "band" else -1.0)
     p = problem(tau0=tau0)
     data = batches(p, STEPS)
-    state = new_state(p.weights, p.biases, p.r, p.tau, LR, LR_R, LR_TAU, threads=threads)
+    state = new_state(p.weights, p.biases, p.r, p.tau, LR, LR_R, LR_TAU)
+    ws = new_workspace(state, threads=threads)
     losses, ts = [], []
     for x, y in data:
-        losses.append(exact_step(state, x, y, "ce", 1.0, density))
+        losses.append(exact_step(state, ws, x, y, StepConfig(lam=1.0, density=density)))
         ts.append(state.t)
     W, b, r, tau, ref_losses, ref_ts = reference_exact(p, data, density)
     check_same(state, W, b, r, tau)
     np.testing.assert_allclose(losses, ref_losses, rtol=RTOL)
     np.testing.assert_allclose(ts, ref_ts, rtol=RTOL)  # bracketed selection from step 2 on
-    assert np.isfinite(state.bracket)
+    assert np.all(np.isfinite(ws.brackets))
     assert (counting_pool.submitted > 0) == (threads == 2)
 
 
 def test_exact_step_rejects_a_missing_density():
     p = problem(tau0=0.05)
-    state = new_state(p.weights, p.biases, p.r, p.tau, LR, LR_R, LR_TAU, threads=1)
+    state = new_state(p.weights, p.biases, p.r, p.tau, LR, LR_R, LR_TAU)
     with pytest.raises(ValueError, match="density must be a DensityConfig"):
-        exact_step(state, p.x, p.y, "ce", 1.0, None)
+        exact_step(state, new_workspace(state, threads=1), p.x, p.y, StepConfig(lam=1.0, density=None))
 
 
 def reference_published(p, data, path):
@@ -151,8 +152,9 @@ def test_published_step_equals_the_hand_composed_sequence(counting_pool, threads
     p = problem(tau0=0.05)
     data = batches(p, STEPS)
     path = PublishedPath(deviations)
-    state = new_state(p.weights, p.biases, p.r, p.tau, LR, LR_R, LR_TAU, threads=threads)
-    losses = [published_step(state, x, y, "ce", 1.0, path) for x, y in data]
+    state = new_state(p.weights, p.biases, p.r, p.tau, LR, LR_R, LR_TAU)
+    ws = new_workspace(state, threads=threads)
+    losses = [published_step(state, ws, x, y, StepConfig(lam=1.0, deviations=deviations)) for x, y in data]
     W, b, r, tau, ref_losses = reference_published(p, data, path)
     check_same(state, W, b, r, tau)
     np.testing.assert_allclose(losses, ref_losses, rtol=RTOL)

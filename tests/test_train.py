@@ -275,15 +275,17 @@ def test_fast_published_density_equals_the_reference():
 
 
 def test_p4_masks_the_forward_pass_with_the_previous_step_and_the_hook_with_the_fresh_t():
-    from refprune.train.steps.common import new_state
+    from refprune.train.steps.common import StepConfig, new_state, new_workspace
     from refprune.train.steps.published import published_step
     p = make_problem(Case(layers=(5, 7, 4), batch=6))
-    states = {d: new_state(p.weights, p.biases, p.r, p.tau, 1e-2, 1e-4, 1e-6, threads=1) for d in ("P4", "none")}
+    states = {d: new_state(p.weights, p.biases, p.r, p.tau, 1e-2, 1e-4, 1e-6) for d in ("P4", "none")}
+    workspaces = {d: new_workspace(state, threads=1) for d, state in states.items()}
     ts = {d: [] for d in states}
     for _ in range(3):
         for d, state in states.items():
-            published_step(state, p.x, p.y, "ce", 0.0, PublishedPath(frozenset({"P4"} if d == "P4" else set())))
-            ts[d].append((state.variant.forward_t, state.t))
+            published_step(state, workspaces[d], p.x, p.y,
+                           StepConfig(deviations=frozenset({"P4"} if d == "P4" else set())))
+            ts[d].append((state.published.forward_t, state.t))
     # without P4 the forward uses this step's t; with P4 the previous step's (the first step has none)
     assert all(fwd == t for fwd, t in ts["none"])
     assert ts["P4"][0][0] == ts["P4"][0][1]
@@ -292,17 +294,17 @@ def test_p4_masks_the_forward_pass_with_the_previous_step_and_the_hook_with_the_
 
 
 def test_p3_runs_two_and_three_follow_the_published_sequence():
-    from refprune.train.steps.common import new_state
+    from refprune.train.steps.common import StepConfig, new_state, new_workspace
     from refprune.train.steps.published import layer_masks, published_hook, published_step
     p = make_problem(Case(layers=(5, 7, 4), batch=6, lam=1.0))
     path = PublishedPath(frozenset({"P3"}))
-    st = new_state(p.weights, p.biases, p.r, p.tau, 1e-2, 1e-2, 1e-2, threads=1)
+    st = new_state(p.weights, p.biases, p.r, p.tau, 1e-2, 1e-2, 1e-2)
     w0 = [W.copy() for W in st.weights]
     _, dW, db, d_tau1, d_r1, _, dt_dr = published_gradients(w0, p.biases, p.x, p.y, p.r, p.tau,
                                                     empirical_threshold(np.abs(np.concatenate([w.ravel() for w in w0])), p.r).t,
                                                     1.0, "ce", path)
     r0, tau0 = st.r, st.tau
-    published_step(st, p.x, p.y, "ce", 1.0, path)
+    published_step(st, new_workspace(st, threads=1), p.x, p.y, StepConfig(lam=1.0, deviations=path.deviations))
     t = st.t
     parts = layer_masks(st.weights, t, tau0)  # masks from the updated weights, t and τ of this step
     dW2, _, d_r2 = published_hook(dW, st.weights, t, tau0, dt_dr, r0, 1.0, parts)
@@ -317,16 +319,39 @@ def test_p3_runs_two_and_three_follow_the_published_sequence():
 def test_published_step_reusing_the_p4_forward_masks_equals_recomputing_them():
     # the step keeps m(W_{k+1}; t_k, τ_k) for the next forward pass instead of
     # recomputing it; dropping the kept masks before each step must change nothing
-    from refprune.train.steps.common import new_state
+    from refprune.train.steps.common import StepConfig, new_state, new_workspace
     from refprune.train.steps.published import published_step
     p = make_problem(Case(layers=(5, 7, 4), batch=6, lam=1.0))
-    path = PublishedPath()
-    kept, fresh = (new_state(p.weights, p.biases, p.r, p.tau, 1e-2, 1e-2, 1e-4, threads=1) for _ in range(2))
+    cfg = StepConfig(lam=1.0)  # all of P1-P4
+    kept, fresh = (new_state(p.weights, p.biases, p.r, p.tau, 1e-2, 1e-2, 1e-4) for _ in range(2))
+    kept_ws, fresh_ws = new_workspace(kept, threads=1), new_workspace(fresh, threads=1)
     for _ in range(4):
-        if fresh.variant is not None:
-            fresh.variant.next_forward_masks = None
-        published_step(kept, p.x, p.y, "ce", 1.0, path)
-        published_step(fresh, p.x, p.y, "ce", 1.0, path)
-        assert kept.variant.next_forward_masks is not None
+        fresh_ws.next_forward_masks = None
+        published_step(kept, kept_ws, p.x, p.y, cfg)
+        published_step(fresh, fresh_ws, p.x, p.y, cfg)
+        assert kept_ws.next_forward_masks is not None
     np.testing.assert_array_equal(kept.flat_w, fresh.flat_w)
-    assert (kept.r, kept.tau, kept.variant.forward_t) == (fresh.r, fresh.tau, fresh.variant.forward_t)
+    assert (kept.r, kept.tau, kept.published.forward_t) == (fresh.r, fresh.tau, fresh.published.forward_t)
+
+
+@pytest.mark.parametrize("kind, granularity", [("dense", "global"), ("exact", "global"), ("exact", "layer"),
+                                               ("published", "global")])
+def test_a_fresh_workspace_at_every_step_changes_nothing(kind, granularity):
+    # the workspace is scratch: selection brackets, kept masks and buffers made anew before
+    # every step give bitwise the same training as one workspace kept for the whole run
+    from refprune.core.groups import Grouping
+    from refprune.train.steps.common import StepConfig, new_state, new_workspace
+    from refprune.train.steps.registry import STEPS
+    p = make_problem(Case(layers=(5, 7, 4), batch=6, lam=1.0))
+    cfg, step = StepConfig(lam=1.0), STEPS[kind]
+    kept, fresh = (new_state(p.weights, p.biases, p.r, p.tau, 1e-2, 1e-2, 1e-4,
+                             Grouping.of(granularity, len(p.weights))) for _ in range(2))
+    kept_ws = new_workspace(kept, threads=1)
+    kept_losses = [step(kept, kept_ws, p.x, p.y, cfg) for _ in range(5)]
+    fresh_losses = [step(fresh, new_workspace(fresh, threads=1), p.x, p.y, cfg) for _ in range(5)]
+    assert kept_losses == fresh_losses
+    np.testing.assert_array_equal(kept.flat_w, fresh.flat_w)
+    for name in ("rs", "taus", "ts"):
+        np.testing.assert_array_equal(getattr(kept, name), getattr(fresh, name))
+    if kind == "exact":  # the kept workspace really selected in brackets
+        assert np.all(np.isfinite(kept_ws.brackets))

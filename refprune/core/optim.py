@@ -54,7 +54,6 @@ class AdamState:
     m: list = field(default_factory=list)
     v: list = field(default_factory=list)
     step: int = 0
-    scratch: list = field(default_factory=list)  # reusable buffers, no state
 
 
 def adam_init(params, lr: float) -> AdamState:
@@ -137,10 +136,8 @@ def adam_update(params, grads, state: AdamState) -> None:
     (1, [0.9, 1.1])
     """
     state.step += 1
-    if not state.scratch:
-        state.scratch = [np.empty_like(m) for m in state.m]
-    for p, g, m, v, tmp in zip(params, grads, state.m, state.v, state.scratch):
-        adam_moments_step(p, g, m, v, tmp, state.step, state.lr)
+    for p, g, m, v in zip(params, grads, state.m, state.v):
+        adam_moments_step(p, g, m, v, np.empty_like(m), state.step, state.lr)
 
 
 def adam_scalar(value: float, grad: float, state: AdamState, dtype=np.float64) -> float:

@@ -24,7 +24,7 @@ from refprune.core.threshold import empirical_threshold
 from refprune.core.validation import check_ratio
 from refprune.data.dataset import Dataset
 from refprune.train.loop import TrainConfig, evaluate, init_state, metric_name, train
-from refprune.train.steps.common import layer_views, magnitudes, masked_dense_step, new_state
+from refprune.train.steps.common import layer_views, magnitudes, masked_dense_step, new_state, new_workspace
 
 
 def magnitude_prune(weights, ratio: float) -> list:
@@ -75,6 +75,7 @@ def train_with_mask(state, mask_flat: np.ndarray, data: Dataset, cfg: TrainConfi
         Draws the batch order of each epoch.
     """
     state.flat_w *= mask_flat
+    ws = new_workspace(state)
     x, y = data.x_train.astype(state.flat_w.dtype), data.y_train
     if data.task == "regression":
         y = y.astype(state.flat_w.dtype)
@@ -82,7 +83,7 @@ def train_with_mask(state, mask_flat: np.ndarray, data: Dataset, cfg: TrainConfi
         order = rng.permutation(x.shape[0])
         for i in range(0, x.shape[0], cfg.batch_size):
             idx = order[i:i + cfg.batch_size]
-            masked_dense_step(state, x[idx], y[idx], cfg.loss, mask_flat)
+            masked_dense_step(state, ws, x[idx], y[idx], cfg.loss, mask_flat)
 
 
 def post_training_pruning(data: Dataset, layers, cfg: TrainConfig, ratios, log=None) -> list[dict]:

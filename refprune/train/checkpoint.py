@@ -11,11 +11,12 @@ initialised state of the same run, so views (each layer's weights are views
 of one flat buffer) stay views. Continuing from a checkpoint gives results
 bitwise identical to an uninterrupted run (tested).
 
-Fields in :data:`NOT_STATE` are not saved: reusable buffers and thread pools
-hold no state, the per-layer weights are views of ``flat_w``, and the
-published step's kept forward masks are recomputed when absent (the same
-numbers, tested in tests/test_train.py). A field of a type the walker does
-not know raises TypeError, so a new kind of state cannot be dropped silently.
+Fields marked :data:`NOT_SAVED` (dataclass field metadata) are not saved: they are
+derived from the run's configuration when the state is made (the per-layer weights are
+views of ``flat_w``, the grouping and its fractions come from the config). The fast
+path's scratch is not in the state at all (:mod:`refprune.train.steps.workspace`). A
+field of a type the walker does not know raises TypeError, so a new kind of state cannot
+be dropped silently.
 """
 
 from __future__ import annotations
@@ -32,15 +33,20 @@ import numpy as np
 from refprune.util.io import write_npz
 
 CHECKPOINT = "checkpoint.npz"
-FORMAT_VERSION = 1
-NOT_STATE = frozenset({"scratch", "pool", "weights", "next_forward_masks", "buffers"})
+FORMAT_VERSION = 2  # 2: r, τ and t per group (rs, taus, ts); no selection bracket
+NOT_SAVED = {"checkpoint": False}  # field metadata of what a fresh state of the same run already has
+
+
+def saved(f) -> bool:
+    """Whether a dataclass field is state to checkpoint (not marked :data:`NOT_SAVED`)."""
+    return f.metadata.get("checkpoint", True)
 
 
 def state_arrays(obj, prefix: str = "") -> tuple[dict, dict]:
     """(arrays by key, kind of each field by key) of a dataclass object's state."""
     arrays, kinds = {}, {}
     for f in fields(obj):
-        if f.name in NOT_STATE:
+        if not saved(f):
             continue
         key, value = prefix + f.name, getattr(obj, f.name)
         if is_dataclass(value):
@@ -67,7 +73,7 @@ def state_arrays(obj, prefix: str = "") -> tuple[dict, dict]:
 def restore_state(obj, arrays, kinds: dict, prefix: str = "") -> None:
     """Write saved state back into ``obj`` (a fresh state of the same run), arrays in place."""
     for f in fields(obj):
-        if f.name in NOT_STATE:
+        if not saved(f):
             continue
         key, current = prefix + f.name, getattr(obj, f.name)
         kind = kinds.get(key)

@@ -5,7 +5,9 @@ The plain functions state the method; these compute the same quantities faster o
 path: a hard cutoff of the soft mask far from t (no subnormal masks), a bracketed selection of t,
 a one-point KDE sum, Scott's bandwidth from running sums, the gradient sums fused into one pass,
 and the flushes that keep Adam's moments out of the subnormal range. Each docstring names the
-plain function it equals and the test that proves it (docs/derivations.md, "The training path").
+plain function it equals (or what it computes that the plain path does not: the cutoff, the
+flushes) and the test that proves it; the numerical arguments are in docs/derivations.md, §2.5
+"The training path's hard cutoff".
 """
 
 from __future__ import annotations
@@ -21,34 +23,13 @@ from refprune.density.kde import _INV_SQRT_2PI, KERNEL_REACH
 def mask_cutoff(dtype, t: float, tau: float) -> float:
     """The logit C beyond which the training path takes the mask as hard and its slope as 0.
 
-    With eps the dtype's machine epsilon, δ = (eps/2)², L = ln(1/δ) and
-    T = t²/τ,
-
-        C = L + ln(1 + 2(T + L)),   so   e^{−C} = δ / (1 + 2(T + L)).
-
-    Where z = (w² − t²)/τ has |z| >= C the training path sets m = 1[z > 0] and
-    s = m(1 − m) = 0 (docs/derivations.md, "The training path's hard cutoff").
-    Against the exact sigmoid this changes, per weight:
-
-    - m by at most e^{−C} < δ (absolute; for z >= C the computed σ(z) is
-      already exactly 1, since 1 − σ(z) < e^{−C} < eps/2), so ŵ = m·w by less
-      than δ·|w|;
-    - the factor dŵ/dw = m + (2w²/τ)·s of ∂L/∂w by at most
-      (1 + 2(T + C))·e^{−C} <= 1.25·δ (w²/τ = z + T, and (z + T)e^{−z} falls for
-      z >= C), so ∂L/∂w by at most 1.25·δ·|g|;
-    - each weight's term of ∂L/∂τ (−g·w·z·s/τ) by at most C·e^{−C}·|g·w|/τ, and
-      of ∂L/∂t (−(2t/τ)·g·w·s) by at most (2t/τ)·e^{−C}·|g·w|.
-
-    δ is the square of half an ulp, not half an ulp, because Adam divides by
-    sqrt(v̂) + ε: for a weight whose whole gradient is below ε (a pruned weight
-    at the edge of the band) a change Δ of its gradient moves it by up to
-    lr·Δ/ε per step; with Δ <= 1.25·δ·|g| that is below an ulp of the weight
-    (float32, lr 1e-3, |g| <= 1, |w| >= 1e-3: 2e-11 against 1e-10).
-
-    Masks of pruned weights (m ≈ e^z, z ≪ 0) are then exactly 0 instead of
-    subnormal, and the work outside the band |z| < C reduces to a hard 0/1
-    mask (:mod:`refprune.train.steps.softband`). Inside the band m >= e^{−C}, far above
-    the dtype's smallest normal (float32: C <= 48 for T <= 1e3, e^{−48} = 1e-21).
+    C = L + ln(1 + 2(T + L)) with δ = (eps/2)², L = ln(1/δ), T = t²/τ, so e^{−C} = δ/(1 + 2(T + L)).
+    The plain :func:`refprune.core.masks.soft_mask_and_slope` has no cutoff; where |z| >= C the
+    training path sets m = 1[z > 0] and s = 0 instead, which moves m by less than δ and ∂L/∂w by
+    at most 1.25·δ·|g| per weight, leaves no subnormal mask, and lets the work outside the band
+    reduce to a hard 0/1 mask (:mod:`refprune.train.steps.softband`). The bounds and why δ is
+    half an ulp squared: docs/derivations.md §2.5, "The training path's hard cutoff". Tested by
+    tests/test_band.py::test_cutoff_changes_mask_slope_and_weight_factor_within_the_stated_bound.
 
     Parameters
     ----------
@@ -67,14 +48,21 @@ def mask_cutoff(dtype, t: float, tau: float) -> float:
 def apply_cutoff(m: np.ndarray, s: np.ndarray, z: np.ndarray, cutoff: float) -> None:
     """In place: m = 1[z > 0] and s = 0 where |z| >= cutoff (see :func:`mask_cutoff`).
 
-    Where z >= cutoff the computed m is already exactly 1 (1 − σ(z) < eps/2).
+    Where z >= cutoff the computed m is already exactly 1 (1 − σ(z) < eps/2). Tested through
+    :func:`soft_mask_and_slope_into` by
+    tests/test_band.py::test_cutoff_changes_mask_slope_and_weight_factor_within_the_stated_bound.
     """
     np.copyto(m, 0, where=z <= -cutoff)
     np.copyto(s, 0, where=np.abs(z) >= cutoff)
 
 
 def cutoff_binds(a_max: float, t: float, tau: float, cutoff: float) -> bool:
-    """Whether some magnitude in [0, a_max] has |z| >= cutoff (else the cutoff changes nothing)."""
+    """Whether some magnitude in [0, a_max] has |z| >= cutoff.
+
+    When it is False the cutoff changes nothing: :func:`soft_mask_and_slope_into` with the cutoff
+    equals :func:`refprune.core.masks.soft_mask_and_slope` bit for bit
+    (tests/test_kernels.py::test_an_unbound_cutoff_changes_nothing).
+    """
     return t * t / tau >= cutoff or (a_max - t) * (a_max + t) / tau >= cutoff
 
 
@@ -84,8 +72,10 @@ def training_soft_mask(w: np.ndarray, t: float, tau: float) -> np.ndarray:
     Used wherever a training run applies the soft mask outside its step too
     (the per-epoch soft-mask metrics): the exact sigmoid leaves the masks of
     pruned weights subnormal, and matrix products with subnormal weights are
-    many times slower on CPUs of the CI kind (README, "The evaluation fix"). Differs from
-    :func:`soft_mask` by less than (eps/2)² per element (see :func:`mask_cutoff`).
+    many times slower on CPUs of the CI kind (README, "The evaluation fix"). Equals
+    :func:`refprune.core.masks.soft_mask` where |z| < :func:`mask_cutoff` and differs from it by
+    less than (eps/2)² elsewhere (tests/test_kernels.py::test_training_soft_mask_is_the_plain_mask_cut_off,
+    tests/test_band.py::test_per_epoch_soft_mask_metrics_use_no_subnormal_weights).
     """
     return soft_mask_and_slope_into(w, t, tau, cutoff=mask_cutoff(w.dtype, t, tau))[0]
 
@@ -94,14 +84,20 @@ def bracket_scan(magnitudes: np.ndarray, lo: float, hi: float) -> tuple[int, np.
     """How many magnitudes lie below ``lo``, and those in [lo, hi).
 
     One pass over the data; additive over any split of it, so halves can be
-    scanned on two threads and combined.
+    scanned on two threads and combined (with :func:`select_in_bracket`, the split scans give
+    :func:`refprune.core.threshold.empirical_threshold`:
+    tests/test_kernels.py::test_scans_of_parts_select_the_full_threshold).
     """
     a = magnitudes
     return int(np.count_nonzero(a < lo)), a[(a >= lo) & (a < hi)]
 
 
 def select_in_bracket(r: float, n: int, below: int, inside: np.ndarray) -> Threshold | None:
-    """The midpoint threshold from a bracket scan, or None if the bracket misses a_k or a_{k+1}."""
+    """The midpoint threshold from a bracket scan, or None if the bracket misses a_k or a_{k+1}.
+
+    Equals :func:`refprune.core.threshold.empirical_threshold` whenever it is not None
+    (tests/test_kernels.py::test_scans_of_parts_select_the_full_threshold).
+    """
     k = pruned_count(r, n)
     # positions k − 1 and k (0-based) of the full order must fall inside
     if k == 0 or below > k - 1 or below + inside.size < k + 1:
@@ -112,13 +108,14 @@ def select_in_bracket(r: float, n: int, below: int, inside: np.ndarray) -> Thres
 
 
 def bracketed_threshold(magnitudes: np.ndarray, r: float, lo: float, hi: float) -> Threshold | None:
-    """:func:`empirical_threshold` by selecting only inside a bracket [lo, hi).
+    """:func:`refprune.core.threshold.empirical_threshold` by selecting only inside a bracket [lo, hi).
 
     During training t moves little from step to step, so the order statistics
     a_k and a_{k+1} usually lie in a narrow bracket around the previous t.
     Counting the magnitudes below ``lo`` and partitioning only those inside
     the bracket gives the same a_k, a_{k+1} (hence the same t) at a fraction of
-    the cost of partitioning all n. No validation: the training loop's hot path.
+    the cost of partitioning all n. No validation: the training loop's hot path. Tested equal
+    by tests/test_train.py::test_bracketed_selection_equals_full_selection.
 
     Parameters
     ----------
@@ -140,11 +137,12 @@ def bracketed_threshold(magnitudes: np.ndarray, r: float, lo: float, hi: float) 
 def kde_at_point(samples: np.ndarray, x: float, h: float, out=None, reflect: bool = False) -> float:
     """Gaussian KDE at one point, in the samples' own dtype (training hot path).
 
-    The same sum as :func:`direct_kde` (thesis eq. (2.17)), without validation,
-    blocking or the float64 conversion, so a float32 training step stays in
+    The same sum as :func:`refprune.density.kde.direct_kde` (thesis eq. (2.17)), without
+    validation, blocking or the float64 conversion, so a float32 training step stays in
     float32. At a single point the direct sum costs O(n) with no
     approximation; the binned FFT estimate pays off only when the density is
-    wanted on a whole grid. Tested against :func:`direct_kde`.
+    wanted on a whole grid. Tested equal by
+    tests/test_train.py::test_point_kde_and_fast_bandwidth_equal_the_references.
 
     Parameters
     ----------
@@ -180,15 +178,19 @@ def _kernel_sum(samples: np.ndarray, x: float, h: float, out=None) -> float:
 def scott_bandwidth_fast(samples: np.ndarray) -> float:
     """Scott's h = σ̂·n^(−1/5) (thesis eq. (2.19)) from two sums, unchecked.
 
-    Equal to :func:`bandwidth` with ``rule="scott"`` up to rounding; used by
-    the training loop.
+    Equal to :func:`refprune.density.kde.bandwidth` with ``rule="scott"`` up to rounding
+    (tests/test_train.py::test_point_kde_and_fast_bandwidth_equal_the_references).
     """
     # pairwise summation and a BLAS dot: rounding ~1e-6 relative in float32, far below h's
     return scott_bandwidth_from_sums(float(samples.sum()), float(np.dot(samples, samples)), samples.size)
 
 
 def scott_bandwidth_from_sums(sum_a: float, sum_a2: float, n: int) -> float:
-    """Scott's h from Σa and Σa² (so the sums can be taken over parts of the data)."""
+    """Scott's h from Σa and Σa² (so the sums can be taken over parts of the data).
+
+    Equal to :func:`refprune.density.kde.bandwidth` with ``rule="scott"`` up to rounding, from
+    sums over any split (tests/test_kernels.py::test_scott_bandwidth_from_the_sums_of_parts).
+    """
     var = max(sum_a2 - sum_a * sum_a / n, 0.0) / (n - 1)  # sample variance, ddof = 1
     return float(np.sqrt(var)) * n ** (-0.2)  # thesis eq. (2.19)
 
@@ -202,16 +204,10 @@ FLUSH_PERIOD = 16
 def flush_level(dtype) -> float:
     """Moments below this magnitude are set to 0: tiny/eps of the dtype (2e-31 in float32).
 
-    A moment of a weight whose gradient is exactly 0 decays by β1 (first) or
-    β2 (second moment) per step. Flushed every ``FLUSH_PERIOD`` = 16 steps at
-    tiny/eps (tiny = ``np.finfo(dtype).tiny``, the smallest normal number), it
-    stays above tiny/eps·β1^16 ≈ 0.18·tiny/eps between flushes: never
-    subnormal, and neither is the update step_size·m/(sqrt(v̂) + ε) for any
-    sqrt(v̂) below lr/eps (float32 and lr 1e-3: 8e3). Effect of one flush on
-    the parameter: at most lr/(1 − β1^k)·(tiny/eps)/ε·1/(1 − β1) over all
-    later steps (float32: 2e-25 at lr 1e-3), and on the denominator at most
-    sqrt(tiny/eps) = 4e-16 against ε = 1e-8 — far below an ulp of any normal
-    weight, so a float32 or float64 run is unchanged at its precision.
+    The plain :func:`refprune.core.optim.adam_update` has no flush. Flushed every
+    ``FLUSH_PERIOD`` steps at tiny/eps, a decaying moment stays above 0.18·tiny/eps between
+    flushes (never subnormal), and the weight moves by far less than an ulp
+    (docs/derivations.md §2.5). Tested by tests/test_band.py::test_no_hot_path_array_holds_a_subnormal.
     """
     info = np.finfo(dtype)
     return float(info.tiny) / float(info.eps)
@@ -223,7 +219,8 @@ def gradient_flush_level(dtype) -> float:
     Below it (float32: 3.4e-18) the term (1 − β2)·g² of Adam's second moment
     is subnormal. Flushing such a gradient moves the weight by at most
     lr·level/ε per step (float32, lr 1e-3: 3.4e-13), far below an ulp of any
-    weight above 1e-5.
+    weight above 1e-5; the plain path does not flush (docs/derivations.md §2.5). Tested by
+    tests/test_band.py::test_no_hot_path_array_holds_a_subnormal.
     """
     return float(np.sqrt(float(np.finfo(dtype).tiny) / (1.0 - BETA2)))
 
@@ -233,7 +230,8 @@ def flush_subnormals(x: np.ndarray, level: float, scratch: np.ndarray) -> None:
 
     ``scratch`` is a buffer shaped like ``x`` (its contents are overwritten).
     NumPy offers no flush-to-zero mode (FTZ/DAZ are CPU flags it neither sets
-    nor exposes), so this is done explicitly.
+    nor exposes), so this is done explicitly; every other element is left as it is
+    (tests/test_kernels.py::test_flush_sets_exactly_the_small_elements_to_zero).
     """
     np.abs(x, out=scratch)
     np.copyto(x, 0, where=scratch < level)
@@ -242,8 +240,9 @@ def flush_subnormals(x: np.ndarray, level: float, scratch: np.ndarray) -> None:
 def fused_gradients(g, W, m, s, z, t: float, tau: float, out=None):
     """∂L/∂w of one layer and its contributions to ∂L/∂τ and ∂L/∂t, in few passes.
 
-    The training loop's fast form of :func:`grad_weight`, :func:`grad_tau` and
-    :func:`grad_threshold` for one layer; tested equal to them. With
+    The training loop's fast form of :func:`refprune.core.gradients.grad_weight`,
+    :func:`~refprune.core.gradients.grad_tau` and :func:`~refprune.core.gradients.grad_threshold`
+    for one layer (tests/test_train.py::test_fused_gradients_equal_the_separate_formulas). With
     q = g·w·s (computed once):
 
         ∂L/∂w = g·m + (2/τ)·w·q         (= g·(m + (2w²/τ)·s), eq. (2.3) corrected)
@@ -273,9 +272,11 @@ def fused_gradients(g, W, m, s, z, t: float, tau: float, out=None):
 def soft_mask_and_slope_into(w: np.ndarray, t: float, tau: float, out=None, cutoff: float | None = None):
     """:func:`refprune.core.masks.soft_mask_and_slope` into reusable buffers, with the hard cutoff.
 
-    Without ``out`` and ``cutoff`` it equals the plain function bit for bit
-    (tests/test_band.py); with ``cutoff`` (:func:`mask_cutoff`) m is 1[z > 0] and s is 0
-    where |z| >= cutoff.
+    Without ``cutoff`` it equals the plain function bit for bit, with or without ``out``
+    (tests/test_kernels.py::test_mask_into_buffers_equals_the_plain_mask); with ``cutoff``
+    (:func:`mask_cutoff`) m is 1[z > 0] and s is 0 where |z| >= cutoff, and e^{−z} is clipped
+    to e^{±(cutoff + 1)} instead of the plain function's cap
+    (tests/test_band.py::test_cutoff_changes_mask_slope_and_weight_factor_within_the_stated_bound).
 
     Parameters
     ----------
@@ -285,30 +286,14 @@ def soft_mask_and_slope_into(w: np.ndarray, t: float, tau: float, out=None, cuto
     tau : float
         Temperature τ (> 0).
     out : tuple of 4 ndarray, optional
-        Buffers (m, s, z, scratch) shaped like w, reused instead of
-        allocating (the training loop's hot path). Results are written into
-        the first three.
+        Buffers (m, s, z, scratch) shaped like w, reused instead of allocating (the training
+        loop's hot path); the results are written into the first three.
+    cutoff : float, optional
 
     Returns
     -------
-    m : ndarray, same shape as w
-        σ((w² − t²)/τ), in [0, 1].
-    s : ndarray, same shape as w
-        m(1 − m) = σ'(z), in [0, 1/4]; it is the factor every mask derivative
-        carries (METHOD §3).
-    z : ndarray, same shape as w
-        The logit (w² − t²)/τ.
-
-    Notes
-    -----
-    With E = e^{−z}: m = 1/(1 + E) and s = m(1 − m) = E·m², since
-    1 − m = E·m. Both are accurate to an ulp for every z (s stays accurate
-    where m rounds to 1, unlike m·(1 − m)). Overflow of E is the hazard eq.
-    (2.20) has as τ → 0; thesis eqs. (2.21)–(2.22) shift the exponents, and
-    the equivalent here caps −z at ``EXPONENT_CAP[dtype]``: where z is below
-    −cap the true m is below e^{−cap} (1e-35 in float32, 1e-304 in float64)
-    and the computed one is about that, instead of the unrepresentable
-    value.
+    m, s, z : ndarray, same shape as w
+        The mask σ(z), its slope m(1 − m) and the logit z = (w² − t²)/τ, as the plain function.
     """
     if out is None:
         out = (*(np.empty_like(w) for _ in range(4)), None)

@@ -12,10 +12,11 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import asdict, dataclass, field
+from functools import partial
 
 import numpy as np
 
-from refprune.core.groups import GRANULARITIES
+from refprune.core.groups import GRANULARITIES, Grouping
 from refprune.core.losses import LOSSES, accuracy, loss_and_grad, r2_score
 from refprune.core.masks import hard_mask, sparsity
 from refprune.core.mlp import check_layer_sizes, init_mlp, mlp_forward
@@ -33,10 +34,16 @@ from refprune.train.protocol import (
     eval_shard,
     world_size,
 )
-from refprune.train.steps.common import TrainState, dense_step, magnitudes, new_state
-from refprune.train.steps.exact import exact_step
-from refprune.train.steps.layerwise import layerwise_state, layerwise_step
-from refprune.train.steps.published import DEVIATIONS, PublishedPath, published_step
+from refprune.train.steps.common import (
+    DEVIATIONS,
+    StepConfig,
+    TrainState,
+    magnitudes,
+    new_state,
+    new_workspace,
+)
+from refprune.train.steps.published import PublishedPath
+from refprune.train.steps.registry import STEPS, step_kind
 from refprune.train.threads import training_threads
 from refprune.util.options import applied_dict, option
 
@@ -181,17 +188,15 @@ def masked_weights(weights, ts, taus, mode: str) -> list:
 
 
 def per_layer(state: TrainState, cfg: TrainConfig) -> tuple[list, list, list]:
-    """(r_l, τ_l, t_l) of every layer now: the layer-wise run's own, or the global r, τ, t(r) repeated.
+    """(r_l, τ_l, t_l) of every layer now: those of the group that holds it.
 
-    t is the empirical threshold of the current weights (the one the next step selects).
+    t_g is the empirical threshold of the group's current weights (the one the next step selects).
     """
-    n_layers = len(state.weights)
-    if cfg.layerwise:
-        lw = state.variant
-        ts = [empirical_threshold(np.abs(W).ravel(), float(r)).t for W, r in zip(state.weights, lw.rs)]
-        return [float(r) for r in lw.rs], [float(tau) for tau in lw.taus], ts
-    t = empirical_threshold(magnitudes(state.weights), state.r).t
-    return [state.r] * n_layers, [state.tau] * n_layers, [t] * n_layers
+    grouping = state.grouping
+    ts = [empirical_threshold(magnitudes(grouping.members(state.weights, g)), float(r)).t
+          for g, r in enumerate(state.rs)]
+    groups = [grouping.group_of(l) for l in range(len(state.weights))]
+    return ([float(state.rs[g]) for g in groups], [float(state.taus[g]) for g in groups], [ts[g] for g in groups])
 
 
 def layer_record(state: TrainState, cfg: TrainConfig) -> dict:
@@ -237,28 +242,27 @@ def progress_line(rec: dict, task: str, method: str) -> str:
 
 
 def init_state(layers, cfg: TrainConfig) -> tuple[TrainState, np.random.Generator]:
-    """Weights (PyTorch init), r = r0, τ = τ0 × std(initial weights) (thesis §2.5)."""
+    """Weights (PyTorch init), every r_g = r0, τ_g = τ0 × std(group g's initial weights) (thesis §2.5).
+
+    The grouping is one group of all layers, or one per layer for a layer-wise run.
+    """
     rng = np.random.default_rng(cfg.seed)
     weights, biases = init_mlp(layers, rng, np.dtype(cfg.dtype))
-    tau = cfg.tau0 * float(np.std(np.concatenate([W.ravel() for W in weights]).astype(np.float64)))
-    state = new_state(weights, biases, cfg.r0, tau, cfg.lr, cfg.lr_r, cfg.lr_tau)
-    if cfg.layerwise:  # τ_l = τ0 × std of layer l's initial weights
-        taus = [cfg.tau0 * float(np.std(W.astype(np.float64))) for W in weights]
-        layerwise_state(state, cfg.r0, taus, cfg.lr_r, cfg.lr_tau)
-    return state, rng
+    grouping = Grouping.of(cfg.granularity if cfg.layerwise else "global", len(weights))
+    taus = [cfg.tau0 * float(np.std(np.concatenate([W.ravel() for W in members]).astype(np.float64)))
+            for members in (grouping.members(weights, g) for g in range(grouping.n_groups))]
+    return new_state(weights, biases, cfg.r0, taus, cfg.lr, cfg.lr_r, cfg.lr_tau, grouping), rng
+
+
+def step_config(cfg: TrainConfig) -> StepConfig:
+    """What the configured step needs of the run's configuration."""
+    return StepConfig(loss=cfg.loss, lam=cfg.lam, density=THESIS_DENSITY if cfg.density == "fft" else DensityConfig(),
+                      learn_r=cfg.learn_r, deviations=frozenset(cfg.deviations))
 
 
 def make_step(cfg: TrainConfig):
-    """The step function of the configured method and variant."""
-    density = THESIS_DENSITY if cfg.density == "fft" else DensityConfig()
-    if cfg.method == "dense":
-        return lambda s, x, y: dense_step(s, x, y, cfg.loss)
-    if cfg.layerwise:
-        return lambda s, x, y: layerwise_step(s, x, y, cfg.loss, cfg.lam, density)
-    if cfg.variant == "exact":
-        return lambda s, x, y: exact_step(s, x, y, cfg.loss, cfg.lam, density, learn_r=cfg.learn_r)
-    path = PublishedPath(frozenset(cfg.deviations))
-    return lambda s, x, y: published_step(s, x, y, cfg.loss, cfg.lam, path)
+    """The configured step (:data:`refprune.train.steps.registry.STEPS`) as ``step(state, ws, x, y) -> loss``."""
+    return partial(STEPS[step_kind(cfg.method, cfg.variant)], cfg=step_config(cfg))
 
 
 def prune_for_real(state: TrainState, cfg: TrainConfig) -> tuple[list, float | None]:
@@ -290,10 +294,10 @@ def check_widths(data: Dataset, layers) -> tuple:
     return layers
 
 
-def guarded_step(step, state: TrainState, x, y) -> float:
+def guarded_step(step, state: TrainState, ws, x, y) -> float:
     """One step; raises :class:`Diverged` if the loss, r or τ is not finite afterwards."""
     try:
-        value = step(state, x, y)
+        value = step(state, ws, x, y)
     except (ValueError, FloatingPointError, OverflowError):
         for name, v in (("r", state.r), ("tau", state.tau), ("a weight", np.sum(state.flat_w))):
             if not np.isfinite(v):
@@ -332,7 +336,7 @@ def early_stopper(cfg: TrainConfig, history) -> EarlyStopper | None:
     return stopper
 
 
-def run_epoch(step, state: TrainState, x, y, batches, history, epoch: int, shown) -> None:
+def run_epoch(step, state: TrainState, ws, x, y, batches, history, epoch: int, shown) -> None:
     """The minibatch steps of one epoch (``batches``: index arrays, in order); records r, τ, t and the loss per step.
 
     A layer-wise run also records r_l, τ_l and the t_l its step used.
@@ -340,12 +344,11 @@ def run_epoch(step, state: TrainState, x, y, batches, history, epoch: int, shown
     steps = history.steps
     layerwise = "r_per_layer" in steps
     for k, idx in enumerate(batches, start=1):
-        value = guarded_step(step, state, x[idx], y[idx])
+        value = guarded_step(step, state, ws, x[idx], y[idx])
         for key, v in (("r", state.r), ("tau", state.tau), ("t", state.t), ("loss", value)):
             steps[key].append(float(v))
         if layerwise:
-            lw = state.variant
-            for key, v in zip(PER_LAYER_KEYS, (lw.rs, lw.taus, lw.ts)):
+            for key, v in zip(PER_LAYER_KEYS, (state.rs, state.taus, state.ts)):
                 steps[key].append([float(u) for u in v])
         if shown:
             shown.step(epoch, k)
@@ -388,7 +391,7 @@ def train(data: Dataset, layers, cfg: TrainConfig, log=print, *, checkpoint=None
     y_train = data.y_train if data.task == "classification" else data.y_train.astype(dtype, copy=False)
     training_threads()  # the BLAS and worker threads the benchmarks measured (refprune.train.threads)
     state, rng = init_state(layers, cfg)
-    step = make_step(cfg)
+    step, ws = make_step(cfg), new_workspace(state)
     history = new_history(cfg)
     done, before = load_checkpoint(checkpoint, state, rng, history) if resume else (0, 0.0)
     start = time.perf_counter() - before
@@ -403,7 +406,7 @@ def train(data: Dataset, layers, cfg: TrainConfig, log=print, *, checkpoint=None
                 if stopper and stopper.stopped:
                     break
                 batches = epoch_batches(rng, n, cfg.batch_size, cfg.protocol)
-                run_epoch(step, state, x_train, y_train, batches, history, epoch, shown)
+                run_epoch(step, state, ws, x_train, y_train, batches, history, epoch, shown)
                 rec = epoch_record(epoch, state, data, cfg, time.perf_counter() - start)
                 check_record(rec, state.step)
                 history.epochs.append(rec)

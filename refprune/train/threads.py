@@ -8,7 +8,7 @@ the elementwise phases (:mod:`refprune.train.parallel`). A second BLAS thread ga
 nothing at batch 32 and its spinning competes with the elementwise worker.
 
 :func:`training_threads` applies that choice: ``refprune train`` calls it,
-the benchmarks call it, and :func:`refprune.train.steps.common.new_state` takes its worker
+the benchmarks call it, and :func:`refprune.train.steps.common.new_workspace` takes its worker
 count from :func:`worker_threads`. A user's explicit ``OPENBLAS_NUM_THREADS``
 (or ``REFPRUNE_WORKER_THREADS``) is respected.
 

@@ -1,46 +1,66 @@
-"""The exact LRP step (METHOD §3–§4, Algorithm 1 lines 6–16), fast and equal to the reference.
+"""The exact LRP step (METHOD §3–§4, Algorithm 1 lines 6–16) for any grouping of the layers.
 
-The gradients are those of :mod:`refprune.core.gradients` (the functions
-:func:`refprune.lrp.reference.lrp_gradients` uses and the gradient oracle proves),
-computed per half of the flat weights on two threads and only where the mask
-is soft (:mod:`refprune.train.steps.softband`). The threshold comes from selection in a
-bracket around the previous t (the same order statistics as a full
-selection). The density for dt/dr follows the one :class:`DensityConfig`
-the step is given: method "direct" is the Gaussian sum at t with the
-config's bandwidth rule and reflection, over the kernel's reach of t (fused
-into the gradient pass); method "fft" is the reference route
-:func:`refprune.density.config.density_at`. Tested whole-step against the reference
-path (tests/test_step_equivalence.py).
+Each group g of the state's :class:`refprune.core.groups.Grouping` has its own r_g, τ_g,
+threshold t_g(r_g) (the r_g-quantile of the group's magnitudes), selection bracket and
+dt_g/dr_g = 1/f_g(t_g) from the density of the group's magnitudes. One group of all layers
+is the thesis's global LRP; one group per layer is layer-wise LRP (docs/derivations.md §9).
+Per group the step does:
+
+1. a = |w| and t_g(r_g) by selection in a bracket around the previous t_g (the same order
+   statistics as a full selection);
+2. masks and slopes on the band |z| < C only (:mod:`refprune.train.steps.softband`), a hard
+   0/1 mask elsewhere;
+3. (all groups) one forward and backward pass of the whole network with ŵ;
+4. ∂L/∂w, ∂L/∂τ_g, ∂L/∂t_g on the band, f_g(t_g) from the magnitudes within the kernel's
+   reach of t_g (method "direct", fused into the gradient pass) or by the configured route
+   :func:`refprune.density.config.density_at` (method "fft"), and Adam on the weights;
+5. ∂L/∂r_g = (dt_g/dr_g)·∂L/∂t_g + 2λ(n_g/n)(r_g − 1), Adam on the vectors r and τ and the
+   clamps per group.
+
+The gradients are those of :mod:`refprune.core.gradients` (the functions the plain
+references :func:`refprune.lrp.reference.lrp_gradients` and
+:func:`refprune.lrp.layerwise.layerwise_gradients` use), computed per part of the flat
+weights (:attr:`refprune.train.steps.workspace.Workspace.parts`) on two threads. Tested
+whole-step against the references: tests/test_step_equivalence.py (one group) and
+tests/test_layerwise_step.py (one group per layer).
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 import numpy as np
 
-from refprune.core.gradients import grad_ratio, regulariser, threshold_derivative
+from refprune.core.gradients import (
+    grad_ratio,
+    group_grad_ratio,
+    group_regulariser,
+    regulariser,
+    threshold_derivative,
+)
+from refprune.core.threshold import Threshold
 from refprune.density.config import DensityConfig, density_at
 from refprune.density.kde import bandwidth
 from refprune.train.kernels import kde_at_point, mask_cutoff, scott_bandwidth_from_sums
 from refprune.train.steps.common import (
+    StepConfig,
     TrainState,
     adam_begin,
     adam_biases,
     adam_weights_part,
-    buffers,
-    on_halves,
+    group_thresholds,
     phase_forward_backward,
-    step_threshold,
-    update_r_tau,
+    update_ratios_temperatures,
 )
 from refprune.train.steps.softband import (
     band_half_width,
-    half_density_sum,
-    half_gradients,
-    half_masks,
     kde_reach,
+    part_density_sum,
+    part_gradients,
+    part_masks,
 )
+from refprune.train.steps.workspace import Workspace, buffers, group_total, on_parts
 
 
 def check_density(density) -> DensityConfig:
@@ -50,13 +70,6 @@ def check_density(density) -> DensityConfig:
     return density
 
 
-def phase_threshold(state: TrainState):
-    """Magnitudes a = |w| of all weights, t(r) (stop-gradient: t depends on r only), and (Σa, Σa²)."""
-    a = buffers(state)["a"]
-    thr, sums = step_threshold(state, a, with_sums=True)
-    return a, thr, sums
-
-
 def point_bandwidth(a: np.ndarray, sums, density: DensityConfig) -> float:
     """The config's bandwidth of the magnitudes: Scott's from the sums (eq. (2.19)), else :func:`bandwidth`."""
     if density.rule == "scott":
@@ -64,120 +77,158 @@ def point_bandwidth(a: np.ndarray, sums, density: DensityConfig) -> float:
     return bandwidth(a, density.rule)                                 # thesis eq. (2.18)
 
 
-def phase_masks(state: TrainState, a: np.ndarray, t: float, h: float, density: DensityConfig):
-    """Masks on the band, hard masks elsewhere: fills the flat ŵ (``buffers(state)['masked']``).
+@dataclass
+class GroupPass:
+    """One group in this step: its slice of the flat weights, threshold, τ_g and bandwidth h_g."""
+
+    sl: slice
+    thr: Threshold
+    tau: float
+    h: float
+
+
+def phase_threshold(state: TrainState, ws: Workspace, density: DensityConfig) -> list:
+    """a = |w| of all weights, t_g(r_g) of every group (stop-gradient: t depends on r only) and h_g.
 
     Returns
     -------
-    dict
-        {start of the half: HalfBand} for the gradient pass.
+    list of GroupPass
     """
-    buf, dtype = buffers(state), state.flat_w.dtype
-    cutoff = mask_cutoff(dtype, t, state.tau)
-    reach = band_half_width(t, state.tau, cutoff)
-    window = kde_reach(dtype) * h if density.method == "direct" else 0.0
-
-    def part(sl):
-        return sl.start, half_masks(sl, a, state.flat_w, t, state.tau, cutoff, reach, buf, window)
-
-    return dict(on_halves(state, part))
+    a = buffers(ws)["a"]
+    direct = density.method == "direct"
+    return [GroupPass(sl, thr, float(state.taus[g]), point_bandwidth(a[sl], sums, density) if direct else np.nan)
+            for g, (sl, (thr, sums)) in enumerate(zip(ws.slices, group_thresholds(state, ws, with_sums=True)))]
 
 
-def phase_gradients_density_adam(state: TrainState, a, g, bands: dict, t: float, h: float,
+def phase_masks(state: TrainState, ws: Workspace, groups: list, density: DensityConfig) -> list:
+    """Masks on each group's band, hard masks elsewhere: fills the flat ŵ (``buffers(ws)['masked']``).
+
+    Returns
+    -------
+    list of PartBand
+        One per part of ``ws.parts``, for the gradient pass.
+    """
+    buf, dtype = buffers(ws), state.flat_w.dtype
+    cutoffs = [mask_cutoff(dtype, p.thr.t, p.tau) for p in groups]
+    reaches = [band_half_width(p.thr.t, p.tau, cutoff) for p, cutoff in zip(groups, cutoffs)]
+    windows = [kde_reach(dtype) * p.h if density.method == "direct" else 0.0 for p in groups]
+
+    def part(k, g, sl):
+        p = groups[g]
+        return part_masks(sl, buf["a"], state.flat_w, p.thr.t, p.tau, cutoffs[g], reaches[g], buf, windows[g])
+
+    return on_parts(ws, part)
+
+
+def phase_gradients_density_adam(state: TrainState, ws: Workspace, g, groups: list, bands: list,
                                  density: DensityConfig, db):
-    """Everything after the backward pass that acts elementwise, one pass per half.
+    """Everything after the backward pass that acts elementwise, one pass per part.
 
-    For each half: ∂L/∂w (eq. (2.3) corrected) and its terms of ∂L/∂τ
-    (eq. (2.10)) and ∂L/∂t (eq. (2.11)); its part of the KDE sum at t
+    For each part: ∂L/∂w (eq. (2.3) corrected) and its terms of ∂L/∂τ_g
+    (eq. (2.10)) and ∂L/∂t_g (eq. (2.11)); its part of the KDE sum at t_g
     (eq. (2.17), method "direct"); and the Adam update of its weights (the
     weights' gradient is final, and ``a`` — the pre-update magnitudes — is a
     separate buffer). Then Adam on the biases and the periodic flush.
 
     Returns
     -------
-    d_tau, d_t, f_t : float
-        ∂L/∂τ, ∂L/∂t, and the density f(t) for dt/dr.
+    d_tau, d_t, f_t : ndarray, shape (G,)
+        ∂L/∂τ_g, ∂L/∂t_g, and the density f_g(t_g) for dt_g/dr_g.
     """
-    buf, w, tau = buffers(state), state.flat_w, state.tau
+    buf, w = buffers(ws), state.flat_w
     direct = density.method == "direct"
     adam_begin(state)
 
-    def part(sl):
-        band = bands[sl.start]
-        d_tau, d_t = half_gradients(sl, band, g, w, t, tau, buf)
-        f_part = half_density_sum(band, t, h, density.reflect, buf["kde"][sl]) if direct else 0.0
-        adam_weights_part(state, sl, buf["dw"])
+    def part(k, gi, sl):
+        p = groups[gi]
+        d_tau, d_t = part_gradients(sl, bands[k], g, w, p.thr.t, p.tau, buf)
+        f_part = part_density_sum(bands[k], p.thr.t, p.h, density.reflect, buf["kde"][sl]) if direct else 0.0
+        adam_weights_part(state, ws, sl, buf["dw"])
         return d_tau, d_t, f_part
 
-    (tau1, t1, f1), (tau2, t2, f2) = on_halves(state, part)
-    adam_biases(state, db)
-    if not direct:                       # the configured estimate (e.g. the thesis's binned FFT)
-        return tau1 + tau2, t1 + t2, float(density_at(a, np.array([t]), density)[0])
-    f_t = (f1 + f2) / a.size             # thesis eq. (2.17)
+    per_part = zip(*on_parts(ws, part))
+    adam_biases(state, ws, db)
+    d_tau, d_t, kde_sums = ([group_total(ws, values, gi) for gi in range(len(groups))] for values in per_part)
+    f_t = [group_density(buf["a"][p.sl], p, kde_sum, density) for p, kde_sum in zip(groups, kde_sums)]
+    return np.array(d_tau, np.float64), np.array(d_t, np.float64), f_t
+
+
+def group_density(a_g: np.ndarray, p: GroupPass, kde_sum: float, density: DensityConfig) -> float:
+    """f_g(t_g): the windowed KDE sum over n_g (thesis eq. (2.17)), or the configured estimate (method "fft")."""
+    if density.method != "direct":       # the configured estimate (e.g. the thesis's binned FFT)
+        return float(density_at(a_g, np.array([p.thr.t]), density)[0])
+    f_t = kde_sum / a_g.size             # thesis eq. (2.17)
     if not f_t > 0:                      # t in a gap wider than the window: the full sum
-        f_t = kde_at_point(a, t, h, reflect=density.reflect)
-    return tau1 + tau2, t1 + t2, f_t
+        f_t = kde_at_point(a_g, p.thr.t, p.h, reflect=density.reflect)
+    return f_t
+
+
+def ratio_gradient_and_regulariser(d_t, f_t, rs: np.ndarray, lam: float, fractions: np.ndarray):
+    """∂L/∂r_g per group (eqs. (2.11), (2.16), (2.23)) and L_R = λ Σ_g (n_g/n)(1 − r_g)², at r before the update.
+
+    One group uses the scalar functions of the thesis, :func:`grad_ratio` and
+    :func:`regulariser` (Python's float arithmetic, which the group functions' array
+    arithmetic can differ from by an ulp), so a global run is bit for bit what it was.
+    """
+    dt_dr = [threshold_derivative(f) for f in f_t]                             # eq. (2.16)
+    if rs.size == 1:
+        r = float(rs[0])
+        return np.array([grad_ratio(float(d_t[0]), dt_dr[0], r, lam)]), regulariser(r, lam)
+    return group_grad_ratio(d_t, np.array(dt_dr), rs, lam, fractions), group_regulariser(rs, lam, fractions)
 
 
 PHASES = ("threshold", "masks", "forward_backward", "gradients_density_adam", "ratio_temperature")
 
 
-def exact_step(state: TrainState, x, y, loss: str, lam: float,
-               density: DensityConfig = DensityConfig(), phase_times: list | None = None,
-               learn_r: bool = True) -> float:
-    """One LRP step on the exact gradient path (METHOD §3, Algorithm 1).
+def exact_step(state: TrainState, ws: Workspace, x, y, cfg: StepConfig) -> float:
+    """One LRP step on the exact gradient path (METHOD §3, Algorithm 1), every group at once.
 
     Parameters
     ----------
     state : TrainState
-        Updated in place.
+        Updated in place; its grouping says which layers share r, τ and t.
+    ws : Workspace
+        The run's scratch; with ``ws.phase_times`` a list, the seconds of each of
+        ``PHASES`` are appended (for the benchmarks).
     x : ndarray, shape (N, D_in)
     y : ndarray
         Labels (N,) or targets (N, D_out).
-    loss : {"ce", "mse"}
-    lam : float
-        λ of the regulariser (thesis eq. (2.23)).
-    density : DensityConfig
-        The density estimate for dt/dr, as in :class:`refprune.lrp.reference.LRPConfig`
-        (its bandwidth rule, reflection and method are all followed).
-    phase_times : list, optional
-        If given, the seconds of each of ``PHASES`` are appended (for the benchmarks).
-    learn_r : bool
-        False: r stays where it is (no Adam step on it; a fixed-ratio soft
-        mask), τ and the weights are still learned.
+    cfg : StepConfig
+        ``loss``; ``lam`` (λ of λ Σ_g (n_g/n)(1 − r_g)²); ``density``, the estimate for
+        dt_g/dr_g applied to each group's magnitudes (as in
+        :class:`refprune.lrp.reference.LRPConfig`: bandwidth rule, reflection and method);
+        ``learn_r`` (False: r stays where it is, τ and the weights are learned).
 
     Returns
     -------
     float
-        Data loss + λ(1 − r)² of this batch.
+        Data loss + λ Σ_g (n_g/n)(1 − r_g)² of this batch (r_g before the update).
 
     Notes
     -----
-    Against the reference path (:func:`refprune.lrp.reference.lrp_gradients`, Adam,
-    clamps) the step differs only by the cutoff of
-    :func:`refprune.train.kernels.mask_cutoff` (about an ulp of each output), the
-    KDE truncation of :func:`refprune.train.steps.softband.kde_reach` and the flush of
-    Adam moments below :func:`refprune.train.kernels.flush_level`.
+    Against the reference path (:func:`refprune.lrp.reference.lrp_gradients` or
+    :func:`refprune.lrp.layerwise.layerwise_gradients`, Adam, clamps) the step differs
+    only by the cutoff of :func:`refprune.train.kernels.mask_cutoff` (about an ulp of each
+    output), the KDE truncation of :func:`refprune.train.steps.softband.kde_reach` and the
+    flush of Adam moments below :func:`refprune.train.kernels.flush_level`.
     """
-    density = check_density(density)
-    clock = [time.perf_counter()] if phase_times is not None else None
+    density = check_density(cfg.density)
+    clock = [time.perf_counter()] if ws.phase_times is not None else None
     tick = (lambda: clock.append(time.perf_counter())) if clock else (lambda: None)
-    r = state.r
-    a, thr, sums = phase_threshold(state)                              # Algorithm 1, line 16
-    h = point_bandwidth(a, sums, density) if density.method == "direct" else float("nan")
+    rs = state.rs.copy()
+    groups = phase_threshold(state, ws, density)                                   # Algorithm 1, line 16
     tick()
-    bands = phase_masks(state, a, thr.t, h, density)                   # line 6
+    bands = phase_masks(state, ws, groups, density)                                # line 6
     tick()
-    value, g, db = phase_forward_backward(state, buffers(state)["masked"], x, y, loss)  # lines 7-12
+    value, g, db = phase_forward_backward(state, ws, buffers(ws)["masked"], x, y, cfg.loss)  # lines 7-12
     tick()
-    d_tau, d_t, f_t = phase_gradients_density_adam(state, a, g, bands, thr.t, h, density, db)  # 13-15
+    d_tau, d_t, f_t = phase_gradients_density_adam(state, ws, g, groups, bands, density, db)  # 13-15
     tick()
-    dt_dr = threshold_derivative(f_t)                                  # eq. (2.16)
-    d_r = grad_ratio(d_t, dt_dr, r, lam)                               # eqs. (2.11), (2.23)
-    update_r_tau(state, d_r, d_tau, learn_r)                           # line 15
+    d_r, reg = ratio_gradient_and_regulariser(d_t, f_t, rs, cfg.lam, state.fractions)  # eqs. (2.11), (2.23)
+    update_ratios_temperatures(state, d_r, d_tau, cfg.learn_r)                     # line 15
     tick()
     if clock:
-        phase_times.extend(b - a for a, b in zip(clock, clock[1:]))
-    state.t = thr.t
+        ws.phase_times.extend(b - a for a, b in zip(clock, clock[1:]))
+    state.ts[:] = [p.thr.t for p in groups]
     state.step += 1
-    return value + regulariser(r, lam)
+    return value + reg

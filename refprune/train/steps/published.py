@@ -4,8 +4,8 @@
 of the published gradient hook (:func:`published_hook`), usable on its own
 (the P1/P2 tests, the derivations); :func:`published_step` is the whole
 published sequence, with the state that sequence keeps between steps (P4's
-stale t and τ and the masks left for the next forward pass) in its own
-:class:`PublishedState`, not in the shared :class:`TrainState`. The step's
+stale t and τ) in its own :class:`PublishedState` (``TrainState.published``); the masks
+it leaves for the next forward pass are scratch, kept in the workspace. The step's
 masks use the training path's hard cutoff (:func:`refprune.train.kernels.mask_cutoff`):
 masks of pruned weights are exactly 0, not subnormal.
 """
@@ -24,18 +24,17 @@ from refprune.core.threshold import Threshold, empirical_threshold
 from refprune.density.config import PUBLISHED_DENSITY, DensityConfig, inverse_density_at
 from refprune.train.kernels import fused_gradients, mask_cutoff
 from refprune.train.steps.common import (
+    DEVIATIONS,
+    StepConfig,
     TrainState,
     adam_step,
-    buffers,
+    group_thresholds,
     magnitudes,
-    on_halves,
     phase_forward_backward,
-    step_threshold,
-    update_r_tau,
+    update_ratios_temperatures,
 )
-from refprune.train.steps.softband import band_half_width, half_gradients, half_masks
-
-DEVIATIONS = ("P1", "P2", "P3", "P4")
+from refprune.train.steps.softband import band_half_width, part_gradients, part_masks
+from refprune.train.steps.workspace import Workspace, buffers, on_halves
 
 
 @dataclass
@@ -48,17 +47,11 @@ class PublishedState:
         Under P4: the t and τ the next forward pass masks with.
     forward_t : float
         The t the last forward pass masked with.
-    next_forward_masks : tuple or None
-        Under P4: (masks, slopes, logits) of the current weights with
-        ``stale_t`` and ``stale_tau``, left by the last step for the next
-        forward pass (computed once, not twice).
     """
 
     stale_t: float = float("nan")
     stale_tau: float = float("nan")
     forward_t: float = float("nan")
-    next_forward_masks: FlatMasks | None = None
-    buffers: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -70,9 +63,9 @@ class FlatMasks:
     t, tau : float
     out : dict
         Flat arrays: ``masked`` (ŵ = m·w of the weights they were built from),
-        ``hard`` (bool), ``m``, ``s``, ``z``, ``tmp`` (:func:`refprune.train.steps.softband.half_masks`).
+        ``hard`` (bool), ``m``, ``s``, ``z``, ``tmp`` (:func:`refprune.train.steps.softband.part_masks`).
     bands : dict
-        {start of the half: HalfBand}.
+        {start of the half: PartBand}.
     """
 
     t: float
@@ -81,24 +74,24 @@ class FlatMasks:
     bands: dict
 
 
-def flat_masks(state: TrainState, a: np.ndarray, t: float, tau: float, out: dict) -> FlatMasks:
+def flat_masks(state: TrainState, ws: Workspace, a: np.ndarray, t: float, tau: float, out: dict) -> FlatMasks:
     """Masks m(w; t, τ) of the state's current weights (magnitudes ``a``), band-limited, into ``out``."""
     cutoff = mask_cutoff(a.dtype, t, tau)
     reach = band_half_width(t, tau, cutoff)
-    bands = dict(on_halves(state, lambda sl: (sl.start, half_masks(sl, a, state.flat_w, t, tau, cutoff,
+    bands = dict(on_halves(ws, lambda sl: (sl.start, part_masks(sl, a, state.flat_w, t, tau, cutoff,
                                                                    reach, out))))
     return FlatMasks(t, tau, out, bands)
 
 
-def mask_buffers(pub: "PublishedState", name: str, like: np.ndarray) -> dict:
-    """One set of flat mask buffers of the published step (``forward`` or ``hook``)."""
-    if name not in pub.buffers:
-        pub.buffers[name] = {k: np.empty_like(like) for k in ("masked", "m", "s", "z", "tmp")}
-        pub.buffers[name]["hard"] = np.empty(like.shape, bool)
-    return pub.buffers[name]
+def mask_buffers(ws: Workspace, name: str) -> dict:
+    """One set of flat mask buffers of the published step (``forward`` or ``hook``), allocated on first use."""
+    if name not in ws.mask_sets:
+        ws.mask_sets[name] = {k: np.empty(ws.size, ws.dtype) for k in ("masked", "m", "s", "z", "tmp")}
+        ws.mask_sets[name]["hard"] = np.empty(ws.size, bool)
+    return ws.mask_sets[name]
 
 
-def masked_gradient(state: TrainState, fm: FlatMasks, g: np.ndarray, out: np.ndarray) -> None:
+def masked_gradient(ws: Workspace, fm: FlatMasks, g: np.ndarray, out: np.ndarray) -> None:
     """``out`` = m·g for the masks ``fm`` (P1: what autograd leaves on the weights)."""
     def part(sl):
         band, out_s, g_s = fm.bands[sl.start], out[sl], g[sl]
@@ -107,18 +100,18 @@ def masked_gradient(state: TrainState, fm: FlatMasks, g: np.ndarray, out: np.nda
             return
         np.multiply(g_s, fm.out["hard"][sl], out=out_s)
         out_s[band.idx] = g_s[band.idx] * band.m
-    on_halves(state, part)
+    on_halves(ws, part)
 
 
-def flat_hook(state: TrainState, fm: FlatMasks, G: np.ndarray, dw: np.ndarray, q: np.ndarray):
+def flat_hook(state: TrainState, ws: Workspace, fm: FlatMasks, G: np.ndarray, dw: np.ndarray, q: np.ndarray):
     """Hook run 1 in flat form: ∂L/∂w of G into ``dw``, and the sums of ∂L/∂τ and ∂L/∂t (band only)."""
     bufs = {"dw": dw, "q": q, "hard": fm.out["hard"]}
-    parts = on_halves(state, lambda sl: half_gradients(sl, fm.bands[sl.start], G, state.flat_w, fm.t,
+    parts = on_halves(ws, lambda sl: part_gradients(sl, fm.bands[sl.start], G, state.flat_w, fm.t,
                                                        fm.tau, bufs))
     return sum(p[0] for p in parts), sum(p[1] for p in parts)
 
 
-def hook_runs_2_and_3(state: TrainState, fm: FlatMasks, dW: np.ndarray):
+def hook_runs_2_and_3(state: TrainState, ws: Workspace, fm: FlatMasks, dW: np.ndarray):
     """P3: runs 2 and 3 on the once- and twice-transformed gradient; only the band counts.
 
     Returns (∂L/∂t of run 2, ∂L/∂τ of run 3): outside the band s = 0, so
@@ -133,17 +126,17 @@ def hook_runs_2_and_3(state: TrainState, fm: FlatMasks, dW: np.ndarray):
         _, d_tau3, _ = fused_gradients(dw2, wb, band.m, band.s, band.z, fm.t, fm.tau)  # run 3
         return d_t2, d_tau3
 
-    parts = on_halves(state, part)
+    parts = on_halves(ws, part)
     return sum(p[0] for p in parts), sum(p[1] for p in parts)
 
 
 def published_state(state: TrainState) -> PublishedState:
-    """The published step's own state, kept in ``state.variant`` (created on the first step)."""
-    if state.variant is None:
-        state.variant = PublishedState()
-    if not isinstance(state.variant, PublishedState):
-        raise ValueError(f"state.variant holds a {type(state.variant).__name__}, not a PublishedState")
-    return state.variant
+    """The published step's own state, kept in ``state.published`` (created on the first step)."""
+    if state.grouping.n_groups != 1:
+        raise ValueError("the published step has one global r and τ: it needs a grouping of one group")
+    if state.published is None:
+        state.published = PublishedState()
+    return state.published
 
 
 @dataclass(frozen=True)
@@ -261,10 +254,12 @@ def published_gradients(weights, biases, x, y, r: float, tau: float, t: float,
     return value, dW, db, d_tau, d_r, G, dt_dr
 
 
-def published_step(state: TrainState, x, y, loss: str, lam: float, path: PublishedPath) -> float:
+def published_step(state: TrainState, ws: Workspace, x, y, cfg: StepConfig) -> float:
     """One LRP step on the published code's gradient path (METHOD §6, P1–P4 switchable).
 
-    The published sequence, step k (weights W_k, ratio r_k, temperature τ_k):
+    ``cfg.deviations`` says which of P1–P4 apply (:class:`PublishedPath`); ``cfg.density``
+    is not used (the density is the published one). The published sequence, step k
+    (weights W_k, ratio r_k, temperature τ_k):
 
     1. forward with masks m(W_k; t, τ) — under P4 the t and τ of step k − 1
        (masks built at the end of the previous step), else t_k and τ_k;
@@ -283,38 +278,39 @@ def published_step(state: TrainState, x, y, loss: str, lam: float, path: Publish
     The density is the published one (P5: nearest-bin FFT KDE, renormalised);
     t comes from the same bracketed selection as the exact step (the published
     code re-sorts all |w|, P6: the same t). ``state.t`` records t_k (what the
-    published code logs), ``state.variant.forward_t`` (:class:`PublishedState`)
+    published code logs), ``state.published.forward_t`` (:class:`PublishedState`)
     the t the forward pass used.
     """
-    tau, r = state.tau, state.r
+    path = PublishedPath(frozenset(cfg.deviations))
     pub = published_state(state)
-    buf = buffers(state)
+    tau, r, lam = state.tau, state.r, cfg.lam
+    buf = buffers(ws)
     a, g, grad, q = buf["a"], buf["g"], buf["dw"], buf["q"]
-    thr = step_threshold(state, a)                                   # t_k from W_k, r_k; a = |W_k|
-    hook = flat_masks(state, a, thr.t, tau, mask_buffers(pub, "hook", a))  # m(W_k; t_k, τ_k)
+    thr = group_thresholds(state, ws)[0][0]                          # t_k from W_k, r_k; a = |W_k|
+    hook = flat_masks(state, ws, a, thr.t, tau, mask_buffers(ws, "hook"))  # m(W_k; t_k, τ_k)
     forward = hook
     if path.has("P4") and np.isfinite(pub.stale_t):                  # m(W_k; t_{k−1}, τ_{k−1})
-        forward = pub.next_forward_masks or flat_masks(state, a, pub.stale_t, pub.stale_tau,
-                                                       mask_buffers(pub, "forward", a))
-    value, g, db = phase_forward_backward(state, forward.out["masked"], x, y, loss)
+        forward = ws.next_forward_masks or flat_masks(state, ws, a, pub.stale_t, pub.stale_tau,
+                                                      mask_buffers(ws, "forward"))
+    value, g, db = phase_forward_backward(state, ws, forward.out["masked"], x, y, cfg.loss)
     G = g
     if path.has("P1"):                                               # P1: autograd through a constant mask
-        masked_gradient(state, forward, g, buf["masked"])
+        masked_gradient(ws, forward, g, buf["masked"])
         G = buf["masked"]
     dt_dr = published_dt_dr(a, thr, path)                            # a = |W_k|, P2, P5
-    d_tau, d_t = flat_hook(state, hook, G, grad, q)                  # hook run 1
+    d_tau, d_t = flat_hook(state, ws, hook, G, grad, q)              # hook run 1
     d_r = grad_ratio(d_t, dt_dr, r, lam)
-    adam_step(state, grad, db)
+    adam_step(state, ws, grad, db)
     next_forward = None
     if path.has("P3") or path.has("P4"):                             # m(W_{k+1}; t_k, τ_k)
         np.abs(state.flat_w, out=a)
-        next_forward = flat_masks(state, a, thr.t, tau, mask_buffers(pub, "forward", a))
+        next_forward = flat_masks(state, ws, a, thr.t, tau, mask_buffers(ws, "forward"))
     if path.has("P3"):                                               # runs 2, 3 share the masks
-        d_t2, d_tau = hook_runs_2_and_3(state, next_forward, grad)
+        d_t2, d_tau = hook_runs_2_and_3(state, ws, next_forward, grad)
         d_r = grad_ratio(d_t2, dt_dr, r, lam)
-    pub.next_forward_masks = next_forward if path.has("P4") else None  # the next forward's masks (P4)
-    update_r_tau(state, d_r, d_tau)
+    ws.next_forward_masks = next_forward if path.has("P4") else None  # the next forward's masks (P4)
+    update_ratios_temperatures(state, [d_r], [d_tau])
     pub.stale_t, pub.stale_tau = thr.t, tau
-    state.t, pub.forward_t = thr.t, forward.t
+    state.ts[0], pub.forward_t = thr.t, forward.t
     state.step += 1
     return value + regulariser(r, lam)

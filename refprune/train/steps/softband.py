@@ -7,11 +7,13 @@ slope term of ∂L/∂w, and ŵ = w·1[|w| >= t], ∂L/∂w = g·1[|w| >= t]: on
 The band |z| < C is |w| in (sqrt(t² − Cτ), sqrt(t² + Cτ)), inside the
 symmetric interval |a − t| < :func:`band_half_width` (a = |w|). The Gaussian
 KDE sum for f(t) (thesis eq. (2.17)) needs only |a − t| < c·h, c =
-:func:`kde_reach` (the truncation bound is stated there). Each half of the
-flat weights selects the indices of both intervals in one pass and computes
-sigmoid, slope, logit, the sums and the KDE over them only. When the
-intervals hold more than ``FALLBACK_FRACTION`` of the half (τ large, early
-in training), the half is computed in full, with the same cutoff.
+:func:`kde_reach` (the truncation bound is stated there). Each part of the
+flat weights (a half, or one group's slice:
+:attr:`refprune.train.steps.workspace.Workspace.parts`) selects the indices
+of both intervals in one pass and computes sigmoid, slope, logit, the sums
+and the KDE over them only. When the intervals hold more than
+``FALLBACK_FRACTION`` of the part (τ large, early in training), the part is
+computed in full, with the same cutoff.
 
 Both routes give the same m, s, z, ŵ and ∂L/∂w elementwise, bit for bit for
 every weight in the band and exactly (0, 1 or g) outside it; the sums differ
@@ -35,8 +37,8 @@ from refprune.train.kernels import (
     soft_mask_and_slope_into,
 )
 
-# Above this share of a half's weights in the band (or the KDE window) the
-# index gathering costs more than it saves: compute the half in full.
+# Above this share of a part's weights in the band (or the KDE window) the
+# index gathering costs more than it saves: compute the part in full.
 FALLBACK_FRACTION = 0.5
 
 
@@ -62,18 +64,18 @@ def band_half_width(t: float, tau: float, cutoff: float) -> float:
 
 
 @dataclass
-class HalfBand:
-    """One half of the flat weights after its mask pass.
+class PartBand:
+    """One part of the flat weights after its mask pass.
 
     Attributes
     ----------
     idx : ndarray of int or slice
-        Positions (within the half) of the band; ``slice(None)`` when the half
+        Positions (within the part) of the band; ``slice(None)`` when the part
         was computed in full.
     m, s, z : ndarray
         Mask, slope and logit at those positions.
     a : ndarray
-        The magnitudes of the KDE window (all of the half when computed in full).
+        The magnitudes of the KDE window (all of the part when computed in full).
     """
 
     idx: object
@@ -87,15 +89,15 @@ class HalfBand:
         return isinstance(self.idx, slice)
 
 
-def half_masks(sl: slice, a, w, t: float, tau: float, cutoff: float, reach: float, buf,
-               window_reach: float = 0.0) -> HalfBand:
-    """Mask pass of one half: fills ``buf['masked']`` (ŵ) and ``buf['hard']`` (1[|w| >= t]) on ``sl``.
+def part_masks(sl: slice, a, w, t: float, tau: float, cutoff: float, reach: float, buf,
+               window_reach: float = 0.0) -> PartBand:
+    """Mask pass of one part: fills ``buf['masked']`` (ŵ) and ``buf['hard']`` (1[|w| >= t]) on ``sl``.
 
     ``reach``: the band's half-width (:func:`band_half_width`), where masks and
     slopes are computed; ``window_reach``: the KDE window's (0: no KDE), whose
     magnitudes are gathered for the density sum. ``buf``: flat arrays
     ``masked``, ``hard`` (bool), ``tmp``, and ``m``, ``s``, ``z`` (used when the
-    half is computed in full).
+    part is computed in full).
     """
     a_s, w_s, masked_s, hard_s, d = a[sl], w[sl], buf["masked"][sl], buf["hard"][sl], buf["tmp"][sl]
     np.subtract(a_s, a_s.dtype.type(t), out=d)
@@ -106,21 +108,21 @@ def half_masks(sl: slice, a, w, t: float, tau: float, cutoff: float, reach: floa
         m, s, z = soft_mask_and_slope_into(a_s, t, tau, (buf["m"][sl], buf["s"][sl], buf["z"][sl], d),
                                            cutoff=cutoff if binds else None)
         np.multiply(m, w_s, out=masked_s)                             # ŵ = m(w)·w
-        return HalfBand(slice(None), m, s, z, a_s)
+        return PartBand(slice(None), m, s, z, a_s)
     idx = np.flatnonzero(hard_s)
     window = kde_window(a_s, d, idx, reach, window_reach, hard_s)
     np.greater_equal(a_s, a_s.dtype.type(t), out=hard_s)
     np.multiply(w_s, hard_s, out=masked_s)                            # ŵ = 1[|w| >= t]·w outside the band
     m, s, z = soft_mask_and_slope_into(a_s[idx], t, tau, cutoff=cutoff)    # the mask is even in w
     masked_s[idx] = m * w_s[idx]                                      # ŵ = m(w)·w in the band
-    return HalfBand(idx, m, s, z, window)
+    return PartBand(idx, m, s, z, window)
 
 
 def kde_window(a_s, d, band_idx, reach: float, window_reach: float, scratch):
     """The magnitudes within ``window_reach`` of t (d = |a − t|): the band's if it is wider, else gathered.
 
-    When the window holds more than ``FALLBACK_FRACTION`` of the half, the
-    whole half (a view) is summed instead of gathering it.
+    When the window holds more than ``FALLBACK_FRACTION`` of the part, the
+    whole part (a view) is summed instead of gathering it.
     """
     if window_reach <= reach:
         return a_s[band_idx]
@@ -130,15 +132,15 @@ def kde_window(a_s, d, band_idx, reach: float, window_reach: float, scratch):
     return a_s[np.flatnonzero(scratch)]
 
 
-def half_gradients(sl: slice, band: HalfBand, g, w, t: float, tau: float, buf):
-    """∂L/∂w of one half into ``buf['dw']`` (eq. (2.3) corrected) and its terms of ∂L/∂τ, ∂L/∂t.
+def part_gradients(sl: slice, band: PartBand, g, w, t: float, tau: float, buf):
+    """∂L/∂w of one part into ``buf['dw']`` (eq. (2.3) corrected) and its terms of ∂L/∂τ, ∂L/∂t.
 
-    ``buf``: flat arrays ``dw``, ``q`` and ``hard`` (the one :func:`half_masks` filled).
+    ``buf``: flat arrays ``dw``, ``q`` and ``hard`` (the one :func:`part_masks` filled).
 
     Returns
     -------
     d_tau, d_t : float
-        This half's terms of eqs. (2.10) and (2.11) (inner sum).
+        This part's terms of eqs. (2.10) and (2.11) (inner sum).
     """
     g_s, w_s, dw_s = g[sl], w[sl], buf["dw"][sl]
     if band.full:
@@ -151,8 +153,8 @@ def half_gradients(sl: slice, band: HalfBand, g, w, t: float, tau: float, buf):
     return d_tau, d_t
 
 
-def half_density_sum(band: HalfBand, t: float, h: float, reflect: bool, out=None) -> float:
-    """This half's Gaussian-kernel sum at t over its window, times 1/(sqrt(2π)·h) (eq. (2.17) before 1/n).
+def part_density_sum(band: PartBand, t: float, h: float, reflect: bool, out=None) -> float:
+    """This part's Gaussian-kernel sum at t over its window, times 1/(sqrt(2π)·h) (eq. (2.17) before 1/n).
 
     ``out``: a scratch buffer at least as long as the window.
     """

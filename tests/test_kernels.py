@@ -1,0 +1,136 @@
+"""The training path's fast kernels (refprune.train.kernels) equal the plain functions they stand for.
+
+The kernels that other files already prove equal to their plain twins name those tests in their
+docstrings (tests/test_train.py, tests/test_band.py); this file holds the rest: the buffered mask
+without and with an unbound cutoff, the training soft mask, the bracket scan over parts of the
+weights, Scott's bandwidth from the sums of parts, and the flush.
+"""
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from refprune.core.masks import soft_mask, soft_mask_and_slope
+from refprune.core.threshold import empirical_threshold
+from refprune.density.kde import bandwidth
+from refprune.train.kernels import (
+    bracket_scan,
+    cutoff_binds,
+    flush_level,
+    flush_subnormals,
+    mask_cutoff,
+    scott_bandwidth_from_sums,
+    select_in_bracket,
+    soft_mask_and_slope_into,
+    training_soft_mask,
+)
+
+DTYPES = [np.float32, np.float64]
+# Scott's h from running sums against the two-pass standard deviation of bandwidth(): the same
+# float64 formula up to the cancellation in Σa² − (Σa)²/n (|N(0, 1)| magnitudes: mean² ~ 2·var),
+# a few ulp; as tests/test_train.py's SAME_FORMULA_RTOL.
+SUMS_RTOL = 1e-12
+# cutoff_binds decides in float64 from the extreme magnitudes, the logits z are rounded in the
+# array's dtype (float32: 6e-8 relative per operation): a few ulp of slack when checking |z| >= C.
+LOGIT_ROUNDING = 1e-6
+
+
+def mask_case(seed: int, dtype, t: float, tau: float, size: int = 4000):
+    """Weights around and far from t (some far below it, so the cap or the cutoff has work)."""
+    rng = np.random.default_rng(seed)
+    w = rng.normal(0.0, 1.5 * t + 1e-3, size)
+    w[: size // 4] *= 1e-3
+    w[0] = 0.0  # the smallest magnitude cutoff_binds considers
+    return w.astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("t, tau", [(0.05, 1e-2), (0.05, 1e-6), (3.0, 1e-3), (0.0, 1.0)],
+                         ids=["moderate", "tau-at-floor", "cap-binds", "t-zero"])
+def test_mask_into_buffers_equals_the_plain_mask(dtype, t, tau):
+    w = mask_case(0, dtype, t, tau)
+    plain = soft_mask_and_slope(w, t, tau)
+    fresh = soft_mask_and_slope_into(w, t, tau)
+    buffers = tuple(np.full_like(w, np.nan) for _ in range(4))
+    into = soft_mask_and_slope_into(w, t, tau, buffers)
+    for got in (fresh, into):
+        for a, b in zip(got, plain):
+            np.testing.assert_array_equal(a, b)
+    assert all(a is b for a, b in zip(into, buffers))  # written into the buffers given
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("seed", range(4))
+def test_an_unbound_cutoff_changes_nothing(dtype, seed):
+    rng = np.random.default_rng(seed)
+    t = float(rng.uniform(0.01, 0.1))
+    w = mask_case(seed, dtype, t, 1.0)
+    a_max = float(np.abs(w).max())
+    for tau in np.geomspace(1e-6, 1.0, 13):
+        C = mask_cutoff(dtype, t, tau)
+        if cutoff_binds(a_max, t, tau, C):
+            _, _, z = soft_mask_and_slope(w, t, tau)
+            assert np.any(np.abs(z.astype(np.float64)) >= C * (1 - LOGIT_ROUNDING))  # some logit reaches C
+            continue
+        cut = soft_mask_and_slope_into(w, t, tau, cutoff=C)
+        for a, b in zip(cut, soft_mask_and_slope(w, t, tau)):
+            np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("tau", [1e-6, 1e-5, 1e-4])
+def test_training_soft_mask_is_the_plain_mask_cut_off(dtype, tau):
+    t = 0.05
+    w = mask_case(1, dtype, t, tau)
+    C = mask_cutoff(dtype, t, tau)
+    got, plain = training_soft_mask(w, t, tau), soft_mask(w, t, tau)
+    z = soft_mask_and_slope(w, t, tau)[2]
+    soft = np.abs(z) < C
+    assert soft.any() and (~soft).any()
+    np.testing.assert_array_equal(got[soft], plain[soft])                    # unchanged in the band
+    np.testing.assert_array_equal(got[~soft], (z[~soft] > 0).astype(dtype))  # 0 or 1 outside it
+    assert np.all(np.abs(got.astype(np.float64) - plain) <= math.exp(-C))   # mask_cutoff's bound
+
+
+@given(st.lists(st.floats(0, 10), min_size=2, max_size=300), st.floats(0.01, 0.99), st.floats(0, 1),
+       st.floats(0, 1))
+def test_scans_of_parts_select_the_full_threshold(values, r, width, split):
+    # as the training step does it: each part scanned on its own, the counts added, the
+    # in-bracket values joined, then one selection
+    a = np.array(values)
+    full = empirical_threshold(a, r)
+    mid = int(split * a.size)
+    for lo, hi in ((full.t - width, full.t + width), (-1.0, float(a.max()) + 1.0)):
+        (below1, inside1), (below2, inside2) = bracket_scan(a[:mid], lo, hi), bracket_scan(a[mid:], lo, hi)
+        got = select_in_bracket(r, a.size, below1 + below2, np.concatenate([inside1, inside2]))
+        if got is not None:  # None: the bracket missed a_k or a_{k+1}; the step then selects in full
+            assert got == full
+    if full.k > 0:  # a bracket around all the data always holds both order statistics
+        assert got == full
+
+
+@pytest.mark.parametrize("split", [0.0, 0.3, 0.5, 1.0])
+def test_scott_bandwidth_from_the_sums_of_parts(split):
+    a = np.abs(np.random.default_rng(4).standard_normal(5001))
+    mid = int(split * a.size)
+    parts = (a[:mid], a[mid:])
+    h = scott_bandwidth_from_sums(sum(float(p.sum()) for p in parts), sum(float(np.dot(p, p)) for p in parts), a.size)
+    assert h == pytest.approx(bandwidth(a, "scott"), rel=SUMS_RTOL)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_flush_sets_exactly_the_small_elements_to_zero(dtype):
+    info = np.finfo(dtype)
+    level = flush_level(dtype)
+    rng = np.random.default_rng(5)
+    mags = np.geomspace(float(info.smallest_subnormal), 1.0, 2000)  # subnormal, below and above the level
+    x = (mags * rng.choice([-1.0, 1.0], mags.size)).astype(dtype)
+    before = x.copy()
+    flush_subnormals(x, level, np.empty_like(x))
+    small = np.abs(before) < level
+    assert small.any() and (~small).any()
+    assert np.all(x[small] == 0)
+    np.testing.assert_array_equal(x[~small], before[~small])
