@@ -235,6 +235,21 @@ def test_resume_refuses_other_options(tmp_path, capsys):
     assert "--resume: the run in" in capsys.readouterr().err
 
 
+def test_resume_of_a_checkpoint_of_an_earlier_format_says_to_start_again(tmp_path, capsys):
+    import numpy as np
+
+    from refprune.util.io import write_npz
+    assert train_cli(tmp_path, "--epochs", "2") == 0
+    path = tmp_path / "run" / "checkpoint.npz"
+    with np.load(path, allow_pickle=False) as f:
+        arrays = {k: f[k] for k in f.files}
+    meta = json.loads(str(arrays["meta"]))
+    write_npz(path, **{**arrays, "meta": np.array(json.dumps({**meta, "epoch": 1, "format": 1}))})
+    assert train_cli(tmp_path, "--epochs", "2", "--resume") == 2
+    err = capsys.readouterr().err
+    assert "checkpoint format 1, expected 2" in err and "earlier refprune" in err and "--overwrite" in err
+
+
 # 3. Progress ----------------------------------------------------------------------------------
 
 class FakeClock:

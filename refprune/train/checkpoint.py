@@ -147,13 +147,32 @@ def saved_epoch(path) -> int:
         return 0
 
 
+def check_format(meta: dict, path) -> None:
+    """Raise ValueError unless a checkpoint's metadata says it is of this version's format."""
+    found = meta.get("format")
+    if found != FORMAT_VERSION:
+        older = isinstance(found, int) and found < FORMAT_VERSION
+        raise ValueError(f"{path}: checkpoint format {found}, expected {FORMAT_VERSION}"
+                         + ("; it was written by an earlier refprune and cannot be resumed: start the run again "
+                            "with --overwrite" if older else ""))
+
+
+def check_resumable(path) -> None:
+    """Before any work: raise ValueError if the checkpoint at ``path`` exists but cannot be resumed."""
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            meta = json.loads(str(f["meta"]))
+    except FileNotFoundError:
+        return
+    check_format(meta, path)
+
+
 def load_checkpoint(path, state, rng: np.random.Generator, history) -> tuple[int, float]:
     """Restore ``state``, ``rng`` and ``history`` in place; returns (completed epochs, seconds)."""
     with np.load(path, allow_pickle=False) as f:
         arrays = {k: f[k] for k in f.files}
     meta = json.loads(str(arrays.pop("meta")))
-    if meta.get("format") != FORMAT_VERSION:
-        raise ValueError(f"{path}: checkpoint format {meta.get('format')}, expected {FORMAT_VERSION}")
+    check_format(meta, path)
     restore_state(state, arrays, meta["kinds"], "state.")
     rng.bit_generator.state = meta["rng"]
     history.epochs[:] = meta["epochs"]

@@ -25,7 +25,7 @@ import numpy as np
 
 from refprune.data.dataset import Dataset
 from refprune.data.tasks import LOSS_OF_TASK, TaskSpec, check_memory
-from refprune.train.checkpoint import CHECKPOINT
+from refprune.train.checkpoint import CHECKPOINT, check_resumable
 from refprune.train.export import save_sparse
 from refprune.train.loop import EVAL_BATCH, TrainConfig, applied_config, check_widths, train
 from refprune.util.io import read_json, write_json, write_npz
@@ -127,6 +127,7 @@ def prepare_run(cfg: TrainConfig, task: TaskSpec, out: Path, *, overwrite: bool 
     plan = RunPlan(cfg, task, data, layers, out, resume)
     if resume:
         check_same_config(out, plan.config())
+        check_resumable(out / CHECKPOINT)
     return plan
 
 
