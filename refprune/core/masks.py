@@ -95,21 +95,55 @@ def soft_mask_and_slope(w: np.ndarray, t: float, tau: float):
     ['9.86e-305', '1']
     """
     m, s, z, E = (np.empty_like(w) for _ in range(4))
-    np.abs(w, out=E)
-    np.subtract(E, t, out=z)
-    E += t
-    z *= E                       # (|w| − t)(|w| + t) = w² − t²
-    z *= 1.0 / tau               # thesis eq. (2.2), argument of σ (one division, not n)
+    logit_into(w, t, tau, z, E)  # z = (w² − t²)/τ
     np.negative(z, out=E)
     cap = EXPONENT_CAP[w.dtype.type]
     if t * t / tau > cap:        # −z <= t²/τ, so below that the cap cannot bind
         np.minimum(E, cap, out=E)  # the shift of eqs. (2.21)–(2.22)
-    np.exp(E, out=E)             # E = e^{−z}, finite
+    sigmoid_and_slope_into(E, m, s)
+    return m, s, z
+
+
+def logit_into(w: np.ndarray, t: float, tau: float, z: np.ndarray, scratch: np.ndarray) -> None:
+    """z = (w² − t²)/τ written into ``z``, as (|w| − t)(|w| + t)·(1/τ) (thesis eq. (2.2)).
+
+    ``z`` and ``scratch`` are arrays shaped like w (scratch is overwritten). The product form
+    has no cancellation of w² against t², and one division serves every weight.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from refprune.core.masks import logit_into
+    >>> w = np.array([0.5, 1.0, -2.0]); z = np.empty(3)
+    >>> logit_into(w, 1.0, 0.5, z, np.empty(3)); z.tolist()
+    [-1.5, 0.0, 6.0]
+    """
+    np.abs(w, out=scratch)
+    np.subtract(scratch, t, out=z)
+    scratch += t
+    z *= scratch                 # (|w| − t)(|w| + t) = w² − t²
+    z *= 1.0 / tau               # thesis eq. (2.2), argument of σ (one division, not n)
+
+
+def sigmoid_and_slope_into(E: np.ndarray, m: np.ndarray, s: np.ndarray) -> None:
+    """From E = −z (finite after any cap), in place: E ← e^{−z}, m = 1/(1 + E) = σ(z), s = E·m² = m(1 − m).
+
+    All three arrays have one shape. s = E·m² stays accurate where m rounds to 1
+    (docs/derivations.md, appendix A2).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from refprune.core.masks import sigmoid_and_slope_into
+    >>> E, m, s = np.array([0.0, -40.0]), np.empty(2), np.empty(2)   # z = 0 and z = 40
+    >>> sigmoid_and_slope_into(E, m, s); m.tolist(), [f"{v:.3g}" for v in s]
+    ([0.5, 1.0], ['0.25', '4.25e-18'])
+    """
+    np.exp(E, out=E)             # E = e^{−z}
     np.add(E, 1, out=m)
     np.reciprocal(m, out=m)      # m = 1/(1 + e^{−z})   (thesis eq. (2.2))
     np.multiply(E, m, out=s)     # E·m = 1 − m
     s *= m                       # s = m(1 − m)
-    return m, s, z
 
 
 def soft_mask(w: np.ndarray, t: float, tau: float) -> np.ndarray:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from refprune.core.masks import EXPONENT_CAP
+from refprune.core.masks import EXPONENT_CAP, logit_into, sigmoid_and_slope_into
 from refprune.core.optim import BETA2
 from refprune.core.threshold import Threshold, midpoint, pruned_count
 from refprune.density.kde import _INV_SQRT_2PI, KERNEL_REACH
@@ -298,11 +298,7 @@ def soft_mask_and_slope_into(w: np.ndarray, t: float, tau: float, out=None, cuto
     if out is None:
         out = (*(np.empty_like(w) for _ in range(4)), None)
     m, s, z, E = out[:4]
-    np.abs(w, out=E)
-    np.subtract(E, t, out=z)
-    E += t
-    z *= E                       # (|w| − t)(|w| + t) = w² − t²
-    z *= 1.0 / tau               # thesis eq. (2.2), argument of σ (one division, not n)
+    logit_into(w, t, tau, z, E)  # z = (w² − t²)/τ
     np.negative(z, out=E)
     if cutoff is not None:       # only |z| < C is used below; clip so e^{−z} is never subnormal
         np.clip(E, -(cutoff + 1.0), cutoff + 1.0, out=E)
@@ -310,11 +306,7 @@ def soft_mask_and_slope_into(w: np.ndarray, t: float, tau: float, out=None, cuto
         cap = EXPONENT_CAP[w.dtype.type]
         if t * t / tau > cap:        # −z <= t²/τ, so below that the cap cannot bind
             np.minimum(E, cap, out=E)  # the shift of eqs. (2.21)–(2.22)
-    np.exp(E, out=E)             # E = e^{−z}, finite
-    np.add(E, 1, out=m)
-    np.reciprocal(m, out=m)      # m = 1/(1 + e^{−z})   (thesis eq. (2.2))
-    np.multiply(E, m, out=s)     # E·m = 1 − m
-    s *= m                       # s = m(1 − m)
+    sigmoid_and_slope_into(E, m, s)
     if cutoff is not None:
         apply_cutoff(m, s, z, cutoff)
     return m, s, z
