@@ -158,27 +158,26 @@ def _kind(arr: np.ndarray) -> str:
         return str(arr.dtype)
 
 
-def read_images(path) -> np.ndarray:
-    """Read an image file and check it is a 3-D uint8 array (n, rows, cols)."""
-    images = read_idx(path)
-    if images.dtype != np.uint8 or images.ndim != 3:
+def read_bytes_array(path, ndim: int, what: str) -> np.ndarray:
+    """Read an IDX file and check it holds an ``ndim``-D array of unsigned bytes (``what`` names it)."""
+    arr = read_idx(path)
+    if arr.dtype != np.uint8 or arr.ndim != ndim:
         raise MnistFormatError(
             path,
-            "expected images as 3-D unsigned bytes (dtype code 0x08), found "
-            f"{images.ndim}-D {_kind(images)} of shape {images.shape}",
+            f"expected {what} as {ndim}-D unsigned bytes (dtype code 0x08), found "
+            f"{arr.ndim}-D {_kind(arr)} of shape {arr.shape}",
         )
-    return images
+    return arr
+
+
+def read_images(path) -> np.ndarray:
+    """Read an image file and check it is a 3-D uint8 array (n, rows, cols)."""
+    return read_bytes_array(path, 3, "images")
 
 
 def read_labels(path) -> np.ndarray:
     """Read a label file and check it is a 1-D uint8 array with values 0..9."""
-    labels = read_idx(path)
-    if labels.dtype != np.uint8 or labels.ndim != 1:
-        raise MnistFormatError(
-            path,
-            "expected labels as 1-D unsigned bytes (dtype code 0x08), found "
-            f"{labels.ndim}-D {_kind(labels)} of shape {labels.shape}",
-        )
+    labels = read_bytes_array(path, 1, "labels")
     bad = np.flatnonzero(labels >= N_CLASSES)
     if bad.size:
         raise MnistFormatError(
