@@ -1,14 +1,14 @@
-"""Layer-wise LRP reference (refprune.lrp.layerwise): every gradient against central finite
-differences in float64, the smoothed threshold end to end in each r_l, and the global
-method recovered where the two must agree."""
+"""Layer-wise LRP reference (refprune.lrp.reference with one group per layer): every gradient
+against central finite differences in float64, the smoothed threshold end to end in each r_l,
+and the global method recovered where the two must agree."""
 
 import numpy as np
 import pytest
 
 from refprune.core.gradients import group_regulariser
+from refprune.core.groups import Grouping
 from refprune.core.mlp import init_mlp
-from refprune.lrp.layerwise import layer_fractions, layerwise_gradients, layerwise_masked_loss
-from refprune.lrp.reference import LRPConfig, lrp_gradients
+from refprune.lrp.reference import LRPConfig, lrp_gradients, masked_loss
 
 # Layer fractions n_l/n sum to 1 up to one rounding per layer.
 FRACTION_SUM_RTOL = 1e-15
@@ -43,6 +43,16 @@ def central(f, x0):
     return (f(x0 + FD_STEP) - f(x0 - FD_STEP)) / (2 * FD_STEP)
 
 
+def layerwise_gradients(W, b, x, y, rs, taus, cfg=LRPConfig()):
+    """The reference pass with one group per layer."""
+    return lrp_gradients(W, b, x, y, rs, taus, cfg, grouping=Grouping.of("layer", len(W)))
+
+
+def layerwise_masked_loss(W, b, x, y, ts, taus, loss):
+    """The data loss at given per-layer thresholds."""
+    return masked_loss(W, b, x, y, ts, taus, loss, Grouping.of("layer", len(W)))
+
+
 def full_loss(W, b, x, y, rs, taus, cfg):
     return layerwise_gradients(W, b, x, y, rs, taus, cfg).loss
 
@@ -53,7 +63,7 @@ def test_weight_and_bias_gradients_match_finite_differences(threshold):
     rs, taus = np.array([0.3, 0.5, 0.4]), taus_for(W)
     cfg = LRPConfig(threshold=threshold)
     res = layerwise_gradients(W, b, x, y, rs, taus, cfg)
-    ts = [thr.t for thr in res.thresholds]
+    ts = [thr.t for thr in res.threshold]
     rng = np.random.default_rng(1)
     for layer in range(len(W)):
         for _ in range(6):
@@ -77,7 +87,7 @@ def test_tau_and_threshold_gradients_of_every_layer_match_finite_differences():
     W, b, x, y = problem(2)
     rs, taus = np.array([0.2, 0.6, 0.5]), taus_for(W)
     res = layerwise_gradients(W, b, x, y, rs, taus)
-    ts = np.array([thr.t for thr in res.thresholds])
+    ts = np.array([thr.t for thr in res.threshold])
     for layer in range(len(W)):
         def f_tau(v):
             tp = taus.copy()
@@ -137,7 +147,7 @@ def test_one_layer_network_is_the_global_method():
 
 def test_size_weighted_regulariser_equals_the_global_one_at_equal_ratios():
     W, _, _, _ = problem()
-    fr = layer_fractions(W)
+    fr = Grouping.of("layer", len(W)).fractions(W)
     assert fr.sum() == pytest.approx(1.0, rel=FRACTION_SUM_RTOL)
     assert group_regulariser([0.3] * len(W), 10.0, fr) == pytest.approx(10.0 * 0.7 ** 2, rel=REGULARISER_RTOL)
 
@@ -146,15 +156,15 @@ def test_per_layer_thresholds_prune_each_layer_at_its_own_ratio():
     W, b, x, y = problem(5)
     rs = np.array([0.1, 0.5, 0.9])
     res = layerwise_gradients(W, b, x, y, rs, taus_for(W))
-    for Wl, r, thr in zip(W, rs, res.thresholds):
+    for Wl, r, thr in zip(W, rs, res.threshold):
         pruned = np.abs(Wl) < thr.t
         assert pruned.sum() == int(np.floor(r * Wl.size))  # no ties in random float64 weights
         assert np.abs(Wl[pruned]).max(initial=0) < np.abs(Wl[~pruned]).min()
 
 
-@pytest.mark.parametrize("kw, match", [(dict(rs=[0.5, 0.5]), "rs must hold one value per layer"),
-                                       (dict(rs=[0.5, 1.2, 0.5]), r"rs\[1\]"),
-                                       (dict(taus=[1e-2, -1.0, 1e-2]), r"taus\[1\]")])
+@pytest.mark.parametrize("kw, match", [(dict(rs=[0.5, 0.5]), r"r must hold one value per group \(3\)"),
+                                       (dict(rs=[0.5, 1.2, 0.5]), r"r\[1\] must be in"),
+                                       (dict(taus=[1e-2, -1.0, 1e-2]), r"tau\[1\] must be > 0")])
 def test_bad_per_layer_inputs_name_themselves(kw, match):
     W, b, x, y = problem()
     args = dict(rs=[0.5, 0.5, 0.5], taus=[1e-2] * 3) | kw
