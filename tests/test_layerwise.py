@@ -43,18 +43,18 @@ def central(f, x0):
     return (f(x0 + FD_STEP) - f(x0 - FD_STEP)) / (2 * FD_STEP)
 
 
-def layerwise_gradients(W, b, x, y, rs, taus, cfg=LRPConfig()):
+def layer_pass(W, b, x, y, rs, taus, cfg=LRPConfig()):
     """The reference pass with one group per layer."""
     return lrp_gradients(W, b, x, y, rs, taus, cfg, grouping=Grouping.of("layer", len(W)))
 
 
-def layerwise_masked_loss(W, b, x, y, ts, taus, loss):
+def layer_loss(W, b, x, y, ts, taus, loss):
     """The data loss at given per-layer thresholds."""
     return masked_loss(W, b, x, y, ts, taus, loss, Grouping.of("layer", len(W)))
 
 
 def full_loss(W, b, x, y, rs, taus, cfg):
-    return layerwise_gradients(W, b, x, y, rs, taus, cfg).loss
+    return layer_pass(W, b, x, y, rs, taus, cfg).loss
 
 
 @pytest.mark.parametrize("threshold", ["empirical", "smoothed"])
@@ -62,7 +62,7 @@ def test_weight_and_bias_gradients_match_finite_differences(threshold):
     W, b, x, y = problem()
     rs, taus = np.array([0.3, 0.5, 0.4]), taus_for(W)
     cfg = LRPConfig(threshold=threshold)
-    res = layerwise_gradients(W, b, x, y, rs, taus, cfg)
+    res = layer_pass(W, b, x, y, rs, taus, cfg)
     ts = [thr.t for thr in res.threshold]
     rng = np.random.default_rng(1)
     for layer in range(len(W)):
@@ -72,32 +72,32 @@ def test_weight_and_bias_gradients_match_finite_differences(threshold):
             def f(v):  # t held fixed: the method's stop-gradient from t into w
                 Wp = [Wl.copy() for Wl in W]
                 Wp[layer][idx] = v
-                return layerwise_masked_loss(Wp, b, x, y, ts, taus, "ce")
+                return layer_loss(Wp, b, x, y, ts, taus, "ce")
             assert rel_err(res.grad_weights[layer][idx], central(f, W[layer][idx])) < FD_RTOL
         j = int(rng.integers(0, b[layer].size))
 
         def fb(v):
             bp = [bl.copy() for bl in b]
             bp[layer][j] = v
-            return layerwise_masked_loss(W, bp, x, y, ts, taus, "ce")
+            return layer_loss(W, bp, x, y, ts, taus, "ce")
         assert rel_err(res.grad_biases[layer][j], central(fb, b[layer][j])) < FD_RTOL
 
 
 def test_tau_and_threshold_gradients_of_every_layer_match_finite_differences():
     W, b, x, y = problem(2)
     rs, taus = np.array([0.2, 0.6, 0.5]), taus_for(W)
-    res = layerwise_gradients(W, b, x, y, rs, taus)
+    res = layer_pass(W, b, x, y, rs, taus)
     ts = np.array([thr.t for thr in res.threshold])
     for layer in range(len(W)):
         def f_tau(v):
             tp = taus.copy()
             tp[layer] = v
-            return layerwise_masked_loss(W, b, x, y, ts, tp, "ce")
+            return layer_loss(W, b, x, y, ts, tp, "ce")
 
         def f_t(v):
             tp = ts.copy()
             tp[layer] = v
-            return layerwise_masked_loss(W, b, x, y, tp, taus, "ce")
+            return layer_loss(W, b, x, y, tp, taus, "ce")
         assert rel_err(res.grad_tau[layer], central(f_tau, taus[layer])) < FD_RTOL
         assert rel_err(res.grad_t[layer], central(f_t, ts[layer])) < FD_RTOL
 
@@ -108,7 +108,7 @@ def test_ratio_gradients_end_to_end_under_the_smoothed_threshold(lam):
     W, b, x, y = problem(3)
     rs, taus = np.array([0.35, 0.55, 0.45]), taus_for(W)
     cfg = LRPConfig(threshold="smoothed", lam=lam)
-    res = layerwise_gradients(W, b, x, y, rs, taus, cfg)
+    res = layer_pass(W, b, x, y, rs, taus, cfg)
     for layer in range(len(W)):
         def f(v):
             rp = rs.copy()
@@ -122,7 +122,7 @@ def test_a_wrong_per_layer_dt_dr_is_caught_by_finite_differences():
     W, b, x, y = problem(3)
     rs, taus = np.array([0.35, 0.55, 0.45]), taus_for(W)
     cfg = LRPConfig(threshold="smoothed")
-    res = layerwise_gradients(W, b, x, y, rs, taus, cfg)
+    res = layer_pass(W, b, x, y, rs, taus, cfg)
     wrong = 1.01 * res.dt_dr[1] * res.grad_t[1]
 
     def f(v):
@@ -137,7 +137,7 @@ def test_one_layer_network_is_the_global_method():
     W, b = init_mlp((6, 4), rng)
     x, y = rng.standard_normal((10, 6)), rng.integers(0, 4, 10)
     for cfg in (LRPConfig(lam=3.0), LRPConfig(threshold="smoothed", lam=3.0)):
-        lw = layerwise_gradients(W, b, x, y, [0.4], [0.02], cfg)
+        lw = layer_pass(W, b, x, y, [0.4], [0.02], cfg)
         gl = lrp_gradients(W, b, x, y, 0.4, 0.02, cfg)
         np.testing.assert_allclose(lw.grad_weights[0], gl.grad_weights[0], rtol=SAME_PATH_RTOL, atol=0)
         for lw_v, gl_v in ((lw.grad_tau[0], gl.grad_tau), (lw.grad_t[0], gl.grad_t),
@@ -155,7 +155,7 @@ def test_size_weighted_regulariser_equals_the_global_one_at_equal_ratios():
 def test_per_layer_thresholds_prune_each_layer_at_its_own_ratio():
     W, b, x, y = problem(5)
     rs = np.array([0.1, 0.5, 0.9])
-    res = layerwise_gradients(W, b, x, y, rs, taus_for(W))
+    res = layer_pass(W, b, x, y, rs, taus_for(W))
     for Wl, r, thr in zip(W, rs, res.threshold):
         pruned = np.abs(Wl) < thr.t
         assert pruned.sum() == int(np.floor(r * Wl.size))  # no ties in random float64 weights
@@ -169,4 +169,4 @@ def test_bad_per_layer_inputs_name_themselves(kw, match):
     W, b, x, y = problem()
     args = dict(rs=[0.5, 0.5, 0.5], taus=[1e-2] * 3) | kw
     with pytest.raises(ValueError, match=match):
-        layerwise_gradients(W, b, x, y, args["rs"], args["taus"])
+        layer_pass(W, b, x, y, args["rs"], args["taus"])
