@@ -199,6 +199,11 @@ def check_inputs(weights, biases, x, y, r, tau, config: LRPConfig, grouping: Gro
     return weights, biases, x, y, rs, taus, ts
 
 
+def grouping_or_global(grouping: Grouping | None, n_layers: int) -> Grouping:
+    """``grouping``, or for None the global method's one group of every layer."""
+    return Grouping.of("global", n_layers) if grouping is None else grouping
+
+
 def layer_values(values, grouping: Grouping | None, n_layers: int) -> list:
     """Each layer's entry of a per-group quantity: ``values`` itself for every layer when
     ``grouping`` is None (the global method's scalar), else the entry of the layer's group."""
@@ -312,7 +317,7 @@ def lrp_gradients(weights, biases, x, y, r, tau, config: LRPConfig = LRPConfig()
     LRPResult
     """
     weights, biases, x, y, rs, taus, ts = check_inputs(weights, biases, x, y, r, tau, config, grouping, t)
-    groups = Grouping.of("global", len(weights)) if grouping is None else grouping
+    groups = grouping_or_global(grouping, len(weights))
     thrs = group_thresholds(weights, rs, config, groups, ts)
     ts = [thr.t for thr in thrs]
     data_loss, out, masks, slopes, logits, g, grad_b = masked_forward_backward(

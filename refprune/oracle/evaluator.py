@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from refprune.core.groups import Grouping
 from refprune.core.losses import loss_and_grad
 from refprune.core.masks import mask_logit, soft_mask
 from refprune.core.mlp import mlp_forward, relu_pattern
 from refprune.density.quantile import CDF_TOL, smoothed_threshold
-from refprune.lrp.reference import layer_values, total_regulariser
+from refprune.lrp.reference import grouping_or_global, layer_values, total_regulariser
 from refprune.oracle.case import Problem
 
 # Gradients smaller than the floor are judged on absolute error. The floor is
@@ -89,11 +88,6 @@ def group_floats(values) -> list:
     return [float(v) for v in np.atleast_1d(values)]
 
 
-def grouping_of(problem: Problem) -> Grouping:
-    """The problem's grouping; a global problem is one group of every layer."""
-    return Grouping.of("global", len(problem.weights)) if problem.grouping is None else problem.grouping
-
-
 def relu_state(cache) -> np.ndarray:
     """Every ReLU's on/off state in one flat array."""
     pats = relu_pattern(cache)
@@ -113,7 +107,7 @@ class Evaluator:
         self.b = [np.asarray(b, np.float64) for b in problem.biases]
         self.x = np.asarray(problem.x, np.float64)
         self.y = problem.y if problem.config.loss == "ce" else np.asarray(problem.y, np.float64)
-        self.grouping = grouping_of(problem)
+        self.grouping = grouping_or_global(problem.grouping, len(problem.weights))
         self.rs, self.taus, self.ts = group_floats(problem.r), group_floats(problem.tau), group_floats(t)
         self.fractions = self.grouping.fractions(self.W)
         self.config = problem.config

@@ -47,7 +47,7 @@ import numpy as np
 
 from refprune.core.groups import Grouping
 from refprune.core.masks import FLOAT32_UNIT_ROUNDOFF
-from refprune.lrp.reference import LRPResult, lrp_gradients
+from refprune.lrp.reference import LRPResult, grouping_or_global, lrp_gradients
 from refprune.oracle.case import Case, Problem, band_count, make_problem
 from refprune.oracle.evaluator import (
     FD_ABS_FLOOR,
@@ -56,7 +56,6 @@ from refprune.oracle.evaluator import (
     coordinate_numeric,
     group_floats,
     group_logits,
-    grouping_of,
     scalar_numeric,
 )
 
@@ -268,7 +267,7 @@ def check_float32_resolution(case: Case, problem: Problem, result: LRPResult) ->
     if case.dtype != "float32":
         return
     rtol = FD_RTOL["float32"]
-    grouping = grouping_of(problem)
+    grouping = grouping_or_global(problem.grouping, len(problem.weights))
     for g, (thr, tau) in enumerate(zip(thresholds_of(result), group_floats(problem.tau))):
         t = float(thr.t)
         amplified = 2.0 * t * t / tau * FLOAT32_UNIT_ROUNDOFF
@@ -301,7 +300,7 @@ def prepare(case: Case):
 
 def band_notes(case: Case, problem: Problem, result: LRPResult) -> list:
     """Notes on the band of each group: placed, or empty (then the group's τ and t rows are vacuous)."""
-    grouping, count = grouping_of(problem), band_count(case)
+    grouping, count = grouping_or_global(problem.grouping, len(problem.weights)), band_count(case)
     empty = [g + 1 for g in range(grouping.n_groups)
              if not any(np.any(np.abs(z) < Z_SATURATED) for z in grouping.members(result.logits, g))]
     if problem.grouping is None:
