@@ -123,7 +123,8 @@ class Evaluator:
         return mlp_forward(self.x, masked, b)
 
     def loss(self, W=None, b=None, ts=None, taus=None, rs=None) -> float:
-        """The loss with the given quantities in place of the base ones (``ts``, ``taus``, ``rs``: per group)."""
+        """The loss with the given quantities in place of the base ones (``ts``, ``taus``, ``rs``: lists
+        with one value per group)."""
         W = self.W if W is None else W
         b = self.b if b is None else b
         out, cache = self.forward(W, b, self.ts if ts is None else ts, self.taus if taus is None else taus)
