@@ -206,7 +206,7 @@ def test_every_erratum_carries_a_command():
 @pytest.mark.parametrize("label, ok", [
     ("refprune/core/masks.py: soft_mask_and_slope", True),
     ("tests/test_masks.py: test_mask_is_even_in_w", True),
-    ("refprune/oracle/gradcheck.py: Evaluator.derivative", True),
+    ("refprune/oracle/evaluator.py: Evaluator.derivative", True),
     ("README.md", False), ("refprune/core/masks.py soft_mask", False),
 ])
 def test_code_label_pattern(label, ok):

@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 from refprune.cli.main import main
 from refprune.core.masks import mask_logit
 from refprune.lrp.reference import lrp_gradients
-from refprune.oracle.case import Case, analytic_gradients, make_problem
-from refprune.oracle.gradcheck import FD_RTOL, check_gradients, gradcheck
+from refprune.oracle.case import Case, make_problem
+from refprune.oracle.gradcheck import FD_RTOL, analytic_gradients, check_gradients, gradcheck
 from refprune.oracle.placement import BAND_Z, BAND_Z_TOL, DEFAULT_BAND
 
 

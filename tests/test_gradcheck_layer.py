@@ -9,16 +9,9 @@ import pytest
 
 from refprune.cli.main import main
 from refprune.core.gradients import group_grad_ratio
-from refprune.lrp.layerwise import layer_fractions
+from refprune.core.groups import Grouping
 from refprune.oracle.case import Case, layer_ratios, make_problem
-from refprune.oracle.gradcheck import prepare
-from refprune.oracle.gradcheck_layer import (
-    check_layer_gradients,
-    gradcheck_layer,
-    layer_analytic_gradients,
-    make_layer_problem,
-    prepare_layer,
-)
+from refprune.oracle.gradcheck import analytic_gradients, check_gradients, gradcheck, prepare
 from refprune.oracle.placement import BAND_Z, BAND_Z_TOL
 
 # dt/dr of layer 2 scaled by this much: a 1% error, 1e4 times the float64 pass criterion.
@@ -41,7 +34,7 @@ def scalar_rows(rows):
     Case(granularity="layer", tau0=1e-5, threshold="smoothed", lam=10.0),
 ], ids=["ce-empirical", "mse-empirical", "ce-smoothed-lam10", "mse-smoothed", "ce-smoothed-tau0-1e-5"])
 def test_layerwise_reference_passes(case):
-    report = gradcheck_layer(case)
+    report = gradcheck(case)
     L = len(case.layers) - 1
     names = {"tau", "t"} | ({"r", "dt/dr"} if case.threshold == "smoothed" else set())
     expected = {f"{n}_{l}" for n in names for l in range(1, L + 1)}
@@ -55,13 +48,13 @@ def test_layerwise_reference_passes(case):
 
 def injected(case, layer_dt_dr):
     """Rows of the oracle on the analytic gradients with dt/dr replaced (and ∂L/∂r_l recomputed from it)."""
-    problem, result = prepare_layer(case)
-    grads = layer_analytic_gradients(result)
-    fractions = layer_fractions(problem.weights)
-    grad_r = group_grad_ratio(result.grad_t, layer_dt_dr(result.dt_dr), problem.rs, case.lam, fractions)
+    problem, result = prepare(case)
+    grads = analytic_gradients(result)
+    fractions = problem.grouping.fractions(problem.weights)
+    grad_r = group_grad_ratio(result.grad_t, layer_dt_dr(result.dt_dr), problem.r, case.lam, fractions)
     for l, (d, g) in enumerate(zip(layer_dt_dr(result.dt_dr), grad_r), start=1):
         grads[f"dt/dr_{l}"], grads[f"r_{l}"] = np.array(d), np.array(g)
-    return check_layer_gradients(problem, grads, [thr.t for thr in result.thresholds], result.dt_dr)
+    return check_gradients(problem, grads, [thr.t for thr in result.threshold], result.dt_dr)
 
 
 SMOOTHED = Case(granularity="layer", threshold="smoothed", lam=10.0)
@@ -86,30 +79,30 @@ def test_swapped_dt_dr_of_layers_1_and_2_fails_exactly_their_rows():
 
 
 def test_only_the_dt_dr_row_fails_when_grad_r_is_right():
-    problem, result = prepare_layer(SMOOTHED)
-    grads = layer_analytic_gradients(result)
+    problem, result = prepare(SMOOTHED)
+    grads = analytic_gradients(result)
     grads["dt/dr_3"] = grads["dt/dr_3"] * WRONG_FACTOR
-    rows = check_layer_gradients(problem, grads, [thr.t for thr in result.thresholds], result.dt_dr)
+    rows = check_gradients(problem, grads, [thr.t for thr in result.threshold], result.dt_dr)
     assert {row.name for row in rows if row.status == "FAIL"} == {"dt/dr_3"}
 
 
 def test_a_tau_gradient_from_another_layer_is_caught():
-    problem, result = prepare_layer(Case(granularity="layer", tau0=1e-5))
-    grads = layer_analytic_gradients(result)
+    problem, result = prepare(Case(granularity="layer", tau0=1e-5))
+    grads = analytic_gradients(result)
     grads["tau_1"], grads["tau_2"] = grads["tau_2"], grads["tau_1"]
-    rows = check_layer_gradients(problem, grads, [thr.t for thr in result.thresholds], result.dt_dr)
+    rows = check_gradients(problem, grads, [thr.t for thr in result.threshold], result.dt_dr)
     assert {row.name for row in rows if row.status == "FAIL"} == {"tau_1", "tau_2"}
 
 
 def test_each_layer_gets_its_own_r_tau_and_band():
     case = Case(granularity="layer", tau0=1e-5, r=0.5, r_spread=0.1)
-    problem = make_layer_problem(case)
-    assert problem.rs == pytest.approx((0.4, 0.5, 0.6))  # r_l = r + r_spread·(l − 2), L = 3
+    problem = make_problem(case)
+    assert problem.r == pytest.approx((0.4, 0.5, 0.6))  # r_l = r + r_spread·(l − 2), L = 3
     base = make_problem_weights(case)
-    for W, W0, tau in zip(problem.weights, base, problem.taus):
+    for W, W0, tau in zip(problem.weights, base, problem.tau):
         assert tau == pytest.approx(1e-5 * np.std(W0))  # τ_l = τ0 × std(initial W_l)
-    _, result = prepare_layer(case)
-    for z, thr in zip(result.logits, result.thresholds):
+    _, result = prepare(case)
+    for z, thr in zip(result.logits, result.threshold):
         # the placed logits are within the band of that layer's own t_l (to the placement tolerance)
         assert np.count_nonzero(np.abs(z) <= BAND_Z + BAND_Z_TOL * 10) >= 2
 
@@ -125,11 +118,16 @@ def test_r_spread_must_keep_every_r_l_in_range():
     assert layer_ratios(Case(granularity="layer", layers=(4, 3, 2), r=0.3, r_spread=0.2)) == pytest.approx((0.2, 0.4))
 
 
-def test_the_global_and_layer_entry_points_refuse_each_others_cases():
-    with pytest.raises(ValueError, match="gradcheck_layer"):
-        prepare(Case(granularity="layer"))
-    with pytest.raises(ValueError, match="refprune.oracle.gradcheck"):
-        prepare_layer(Case())
+def test_each_case_is_prepared_in_its_own_granularity():
+    """One entry point: a global case gets one group of every layer with scalar r, τ and t; a
+    layer-wise case one group per layer, with r, τ and t per layer (never the other's form)."""
+    problem, result = prepare(Case())
+    assert problem.grouping is None and result.grouping is None
+    assert isinstance(problem.r, float) and isinstance(problem.tau, float)
+    assert isinstance(result.threshold.t, float) and isinstance(result.grad_tau, float)
+    problem, result = prepare(Case(granularity="layer"))
+    assert problem.grouping == result.grouping == Grouping.of("layer", 3)
+    assert len(problem.r) == len(problem.tau) == len(result.threshold) == result.grad_tau.size == 3
 
 
 def test_cli_layer_smoothed_passes_with_every_per_layer_row(capsys):

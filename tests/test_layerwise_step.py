@@ -1,6 +1,6 @@
-"""The exact training step on a grouping of one group per layer (refprune.train.steps.exact) equals the plain reference
-(refprune.lrp.layerwise.layerwise_gradients, Adam, clamps) for whole steps in float64, on the
-band route, the full route and with two threads; and `refprune train --granularity layer`
+"""The exact training step on a grouping of one group per layer (refprune.train.steps.exact) equals the plain
+reference (refprune.lrp.reference.lrp_gradients with one group per layer, Adam, clamps) for whole steps in
+float64, on the band route, the full route and with two threads; and `refprune train --granularity layer`
 records r_l, τ_l, t_l in the summary, the history and the checkpoint."""
 
 import json
@@ -13,8 +13,7 @@ from refprune.core.groups import Grouping
 from refprune.core.optim import adam_init, adam_update, clamp_ratio, clamp_tau
 from refprune.data.tasks import load_task
 from refprune.density.config import THESIS_DENSITY, DensityConfig
-from refprune.lrp.layerwise import layerwise_gradients
-from refprune.lrp.reference import LRPConfig
+from refprune.lrp.reference import LRPConfig, lrp_gradients
 from refprune.oracle.case import Case, make_problem
 from refprune.train.loop import TrainConfig, train
 from refprune.train.steps import softband as band_module
@@ -46,20 +45,21 @@ def batches(p, count, seed=7):
 
 
 def reference(p, data, taus, density):
-    """The plain path: layerwise_gradients, Adam on [W, b], Adam on the vectors r and τ, clamps."""
+    """The plain path: lrp_gradients per layer, Adam on [W, b], Adam on the vectors r and τ, clamps."""
     W, b = [w.copy() for w in p.weights], [v.copy() for v in p.biases]
     rs, taus = np.full(len(W), p.r), taus.copy()
     adam_wb, adam_r, adam_tau = adam_init(W + b, LR), adam_init([rs], LR_R), adam_init([taus], LR_TAU)
     losses, ts = [], []
     for x, y in data:
-        res = layerwise_gradients(W, b, x, y, rs, taus, LRPConfig(lam=LAM, density=density))
+        res = lrp_gradients(W, b, x, y, rs, taus, LRPConfig(lam=LAM, density=density),
+                            grouping=Grouping.of("layer", len(W)))
         adam_update(W + b, res.grad_weights + res.grad_biases, adam_wb)
         adam_update([rs], [res.grad_r], adam_r)
         adam_update([taus], [res.grad_tau], adam_tau)
         rs[:] = [clamp_ratio(v) for v in rs]
         taus[:] = [clamp_tau(v) for v in taus]
         losses.append(res.loss)
-        ts.append([thr.t for thr in res.thresholds])
+        ts.append([thr.t for thr in res.threshold])
     return W, b, rs, taus, losses, ts
 
 

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 
 from refprune.cli.main import main
+from refprune.core.groups import Grouping
 from refprune.core.masks import mask_logit
 from refprune.core.threshold import all_magnitudes
 from refprune.density.quantile import compute_threshold
-from refprune.lrp.layerwise import layerwise_gradients
 from refprune.lrp.reference import lrp_gradients
 from refprune.vectors.cases import CASE_NAMES, CASES, PREV_LR, case_by_name, make_vectors, reference_outputs
 from refprune.vectors.files import MANIFEST, load_vectors, reference_for, write_vectors
@@ -113,10 +113,10 @@ def test_generation_is_byte_for_byte_reproducible(tmp_path):
 def test_outputs_are_lrp_gradients_of_the_stored_inputs(vectors):
     for name, data in vectors.items():
         layer = granularity_of(data) == "layer"
-        res = (layerwise_gradients if layer else lrp_gradients)(
-            weights_of(data, "W"), weights_of(data, "b"), data["x"], targets_of(data),
-            data["r"] if layer else scalar(data, "r"), data["tau"] if layer else scalar(data, "tau"),
-            config_of(data))
+        W = weights_of(data, "W")
+        r, tau = (data["r"], data["tau"]) if layer else (scalar(data, "r"), scalar(data, "tau"))
+        res = lrp_gradients(W, weights_of(data, "b"), data["x"], targets_of(data), r, tau, config_of(data),
+                            grouping=Grouping.of("layer", len(W)) if layer else None)
         again = reference_outputs(res)
         for key, value in again.items():
             np.testing.assert_array_equal(value, data[key], err_msg=f"{name} {key}")

@@ -52,16 +52,13 @@ def add_gradcheck_parser(sub) -> None:
 def run_gradcheck(args) -> int:
     from refprune.oracle.case import Case
     from refprune.oracle.gradcheck import FD_RTOL, MAX_COORDS, gradcheck, prepare
-    from refprune.oracle.gradcheck_layer import gradcheck_layer, prepare_layer
 
     with user_input([f.name for f in dataclasses.fields(Case)]):
         values = given(args, Case)
         case = Case(**values)
         check_applicable(Case, values, case)
-        layer = case.granularity == "layer"
-        prepared = (prepare_layer if layer else prepare)(case)  # a case no verdict would mean anything for
-    check = gradcheck_layer if layer else gradcheck
-    report = check(case, max_coords=args.max_coords or MAX_COORDS, prepared=prepared)
+        prepared = prepare(case)  # a case no verdict would mean anything for
+    report = gradcheck(case, max_coords=args.max_coords or MAX_COORDS, prepared=prepared)
     if args.json:
         print(json.dumps(report.as_dicts(), indent=2))
         return 0 if report.passed else 1

@@ -222,6 +222,8 @@ def group_regulariser(rs, lam: float, fractions) -> float:
     0.154
     """
     rs = np.asarray(rs, dtype=np.float64)
+    if rs.size == 1:  # the thesis's scalar form, to the bit (NumPy's x**2 and Python's can differ by an ulp)
+        return regulariser(float(rs[0]), lam)
     return float(lam * np.sum(fractions * (1.0 - rs) ** 2))
 
 
@@ -249,4 +251,6 @@ def group_grad_ratio(d_t, dt_dr, rs, lam: float, fractions) -> np.ndarray:
     [-0.4, 0.12]
     """
     rs = np.asarray(rs, dtype=np.float64)
+    if rs.size == 1:  # the thesis's scalar form, to the bit
+        return np.array([grad_ratio(float(np.ravel(d_t)[0]), float(np.ravel(dt_dr)[0]), float(rs[0]), lam)])
     return np.asarray(dt_dr) * np.asarray(d_t) + 2.0 * lam * fractions * (rs - 1.0)  # eqs. (2.11), (2.23)

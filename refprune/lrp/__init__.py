@@ -3,4 +3,4 @@ gradients. Builds on :mod:`refprune.core` and :mod:`refprune.density`; what the 
 and the golden vectors hold.
 """
 
-__all__ = ['reference', 'layerwise']
+__all__ = ['reference']

@@ -3,4 +3,4 @@ gradient of an LRP pass, its cases, the placement of weights near t that makes s
 and the KDE-free quantile cross-check of dt/dr.
 """
 
-__all__ = ['case', 'gradcheck', 'gradcheck_layer', 'placement', 'quantile_check']
+__all__ = ['case', 'evaluator', 'gradcheck', 'placement', 'quantile_check']

@@ -6,9 +6,8 @@ dtype, band, granularity) rebuilds its inputs deterministically with
 τ = τ0 × std(W), and at small τ0 a populated transition band
 (:mod:`refprune.oracle.placement`). The golden vectors build their inputs with it too.
 A layer-wise case (``granularity = "layer"``, docs/derivations.md §9) takes
-the same weights and batch and gives layer l its own r_l (:func:`layer_ratios`)
-and τ_l = τ0 × std(W_l) (:func:`layer_taus`); its problem is built by
-:func:`refprune.oracle.gradcheck_layer.make_layer_problem`.
+the same weights and batch, one group per layer, and gives layer l its own r_l
+(:func:`layer_ratios`) and τ_l = τ0 × std(W_l) (:func:`layer_taus`).
 """
 
 from __future__ import annotations
@@ -17,13 +16,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from refprune.core.groups import GRANULARITIES
+from refprune.core.groups import GRANULARITIES, Grouping
 from refprune.core.losses import LOSSES
 from refprune.core.mlp import check_layer_sizes, init_mlp
 from refprune.core.validation import check_choice, check_positive, check_ratio
 from refprune.data.tasks import parse_layers
 from refprune.density.quantile import THRESHOLD_RULES
-from refprune.lrp.reference import LRPConfig, LRPResult
+from refprune.lrp.reference import LRPConfig
 from refprune.oracle.placement import BAND_AUTO_TAU0, DEFAULT_BAND, populate_band
 from refprune.util.options import option
 
@@ -78,15 +77,21 @@ class Case:
 
 @dataclass(frozen=True)
 class Problem:
-    """The concrete inputs of a case (arrays in the case's dtype)."""
+    """The concrete inputs of a case (arrays in the case's dtype).
+
+    ``grouping`` is None for a global case, whose ``r`` and ``tau`` are floats; a
+    layer-wise case has one group per layer, and ``r`` and ``tau`` hold one value per layer
+    (the form :func:`refprune.lrp.reference.lrp_gradients` takes them in).
+    """
 
     weights: list
     biases: list
     x: np.ndarray
     y: np.ndarray
-    r: float
-    tau: float
+    r: float | tuple
+    tau: float | tuple
     config: LRPConfig
+    grouping: Grouping | None = None
 
 
 def layer_ratios(case: Case) -> tuple:
@@ -126,12 +131,13 @@ def band_count(case: Case) -> int:
 def make_problem(case: Case) -> Problem:
     """Build weights (PyTorch init), a batch and targets from the case's seed.
 
-    τ = τ0 × std(all initial weights), as in training (thesis §2.5). Then
-    :func:`band_count` weights are moved within the band (see
+    τ = τ0 × std(all initial weights), as in training (thesis §2.5); a layer-wise case
+    then takes r_l from :func:`layer_ratios` and τ_l = τ0 × std(W_l) from
+    :func:`layer_taus`. Then :func:`band_count` weights are moved within the band (of each
+    layer's (t_l, τ_l), at most all of it, for a layer-wise case; see
     :mod:`refprune.oracle.placement`); by default this happens only at small τ0. When the
-    default cannot place them (τ below float64's resolution near t) the band
-    stays empty and the τ and t rows are vacuous; an explicit ``band``
-    raises instead.
+    default cannot place them (τ below float64's resolution near t) the band stays empty
+    and the τ and t rows are vacuous; an explicit ``band`` raises instead.
     """
     rng = np.random.default_rng(case.seed)
     dtype = np.dtype(case.dtype)
@@ -149,24 +155,20 @@ def make_problem(case: Case) -> Problem:
             f"∂L/∂τ inexact, so no verdict would be meaningful (use tau0 >= "
             f"{TAU_MIN_CHECKABLE / max(tau / case.tau0, 1e-300):.1g})")
     config = LRPConfig(loss=case.loss, lam=case.lam, threshold=case.threshold)
+    r, grouping = case.r, None
+    if case.granularity == "layer":
+        grouping = Grouping.of("layer", len(weights))
+        r, tau = layer_ratios(case), layer_taus(weights, case.tau0)
+        for l, tau_l in enumerate(tau, start=1):
+            if not tau_l >= TAU_MIN_CHECKABLE:
+                raise ValueError(f"tau0 = {case.tau0!r} gives τ_{l} = {tau_l:.3g}, below "
+                                 f"{TAU_MIN_CHECKABLE:g}: the analytic gradients are not exact there "
+                                 f"(see gradcheck_case)")
     count = band_count(case)
     if count:
         try:
-            weights = populate_band(weights, case.r, tau, case.threshold, config.density, count)
+            weights = populate_band(weights, r, tau, case.threshold, config.density, count, grouping)
         except ValueError:
             if case.band is not None:
                 raise
-    return Problem(weights, biases, x, y, case.r, tau, config)
-
-
-def analytic_gradients(result: LRPResult) -> dict:
-    """The gradients the oracle checks, by row name, from an LRP pass."""
-    grads = {}
-    for l, (dW, db) in enumerate(zip(result.grad_weights, result.grad_biases), start=1):
-        grads[f"W{l}"] = dW
-        grads[f"b{l}"] = db
-    grads["tau"] = np.array(result.grad_tau)
-    grads["t"] = np.array(result.grad_t)
-    grads["r"] = np.array(result.grad_r)
-    grads["dt/dr"] = np.array(result.dt_dr)
-    return grads
+    return Problem(weights, biases, x, y, r, tau, config, grouping)

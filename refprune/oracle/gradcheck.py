@@ -1,9 +1,17 @@
 """The finite-difference oracle: the ground truth for every LRP gradient.
 
 For one *case* (layer sizes, batch, loss, r, τ, λ, seed, threshold rule,
-dtype) it compares each analytic gradient with a central difference of the
+dtype, granularity) it compares each analytic gradient with a central difference of the
 loss computed in float64, and reports per gradient the largest absolute and
 relative error.
+
+Rows: ``W1``…, ``b1``… of every layer, then τ, t and, under the smoothed threshold,
+dt/dr and r (end to end, regulariser included) of each group of the case's grouping. A
+global case is one group of every layer, with rows ``tau``, ``t``, ``dt/dr``, ``r``; a
+layer-wise case (docs/derivations.md §9) has one group per layer and the rows ``tau_l``,
+``t_l``, ``dt/dr_l``, ``r_l`` of each (r_l moved, t̃_l recomputed from that layer alone).
+The losses and their differences come from one evaluator for every grouping
+(:mod:`refprune.oracle.evaluator`).
 
 How it stays trustworthy
 ------------------------
@@ -20,8 +28,8 @@ How it stays trustworthy
   saturated weight leaves saturation. A coordinate whose admissible step
   falls below STEP_ULPS ulps of the coordinate sits on a |w| = t tie at this
   τ and is skipped. The τ step is taken relative to τ, so no rate overflows at any τ.
-- The transition band: if no weight has |z| < Z_SATURATED, ∂L/∂τ and ∂L/∂t
-  are identically negligible and their rows say "vacuous" (they fail only if
+- The transition band: if no weight of a group has |z| < Z_SATURATED, its ∂L/∂τ
+  and ∂L/∂t are identically negligible and their rows say "vacuous" (they fail only if
   the analytic value is not negligible). At small τ0 the case populates the
   band by default (:mod:`refprune.oracle.placement`), so those rows check something.
 - ReLU kinks: if any ReLU changes state between the stencil's points, the
@@ -37,40 +45,30 @@ from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
-from refprune.core.gradients import regulariser
-from refprune.core.losses import loss_and_grad
-from refprune.core.masks import FLOAT32_UNIT_ROUNDOFF, mask_logit, soft_mask
-from refprune.core.mlp import mlp_forward, relu_pattern
-from refprune.density.quantile import CDF_TOL, smoothed_threshold
-from refprune.lrp.reference import lrp_gradients
-from refprune.oracle.case import Case, Problem, analytic_gradients, band_count, make_problem
+from refprune.core.groups import Grouping
+from refprune.core.masks import FLOAT32_UNIT_ROUNDOFF
+from refprune.lrp.reference import LRPResult, grouping_or_global, lrp_gradients
+from refprune.oracle.case import Case, Problem, band_count, make_problem
+from refprune.oracle.evaluator import (
+    FD_ABS_FLOOR,
+    Z_SATURATED,
+    Evaluator,
+    coordinate_numeric,
+    group_floats,
+    group_logits,
+    scalar_numeric,
+)
 
 # Pass criterion for the worst relative error, per dtype of the analytic
-# gradient. float64: the issue's bound; the fourth-order stencil reaches
-# ~1e-9 on the default cases. float32: ~100× float32's epsilon (1.2e-7),
-# the round-off of sums over a few hundred float32 terms.
+# gradient. float64: 1e-6, the accuracy asked of every float64 gradient: far
+# above the round-off of a correct one and far below the error of any known
+# defect; the fourth-order stencil reaches ~1e-9 on the default cases.
+# float32: ~100× float32's epsilon (1.2e-7), the round-off of sums over a few
+# hundred float32 terms.
 FD_RTOL = {"float64": 1e-6, "float32": 1e-4}
-# Gradients smaller than the floor are judged on absolute error. The floor is
-# the larger of FD_ABS_FLOOR and the round-off of the difference quotient itself,
-# ROUNDOFF_FACTOR·eps·max(|L|, 1)/h, divided by FD_RTOL: a component the
-# stencil cannot resolve to FD_RTOL is compared at the stencil's resolution.
-# ROUNDOFF_FACTOR covers the stencil's coefficient sum (18/12 · 31/15 ≈ 3)
-# times ~10 ulp of rounding accumulated in evaluating L.
-FD_ABS_FLOOR = 1e-5
-ROUNDOFF_FACTOR = 30.0
-H_MAX = 1e-3  # largest step: the loss is smooth on this scale away from kinks
-# Steps are snapped to whole multiples of STEP_ULPS ulps of the perturbed
-# quantity x: then x ± h/2, x ± h and x ± 2h are exact in float64 (h/2 is a
-# multiple of 2 ulp(x) = ulp(2x), even where x ± 2h crosses a power of two),
-# so the stencil's steps carry no rounding at all and the smallest usable step
-# is STEP_ULPS ulps. The loss's own round-off eps·|L|/h is covered by the
-# noise floor, which grows as h shrinks.
-STEP_ULPS = 4
-DZ_MAX = 0.02  # largest logit change of a transitioning mask per step: (Δz)⁴ truncation ≈ 1.6e-7
-Z_SATURATED = 60.0  # |z| above this: s = e^{-|z|} < 1e-26, the mask is constant to float64
-TAU_REL_STEP = 1e-3  # cap on the τ step relative to τ, so τ − 2h stays > 0
-R_MARGIN = 1e-6  # r ± 2h stays inside (R_MARGIN, 1 − R_MARGIN)
 MAX_COORDS = 60  # coordinates checked per tensor (all of them when smaller)
+# The per-group scalar rows, in report order for each group (``tau_1``… for a grouped problem).
+GROUP_ROWS = ("tau", "t", "r", "dt/dr")
 
 
 @dataclass(frozen=True)
@@ -92,178 +90,6 @@ class GradientRow:
     passed: bool
     status: str = ""
     note: str = ""
-
-
-def central_difference(f, h: float) -> float:
-    """Fourth-order central difference of f at 0 with step h (error O(h⁴))."""
-    return (f(-2 * h) - 8 * f(-h) + 8 * f(h) - f(2 * h)) / (12 * h)
-
-
-def stencil(f, h: float) -> float:
-    """Sixth-order derivative estimate of f at 0.
-
-    One Richardson extrapolation of :func:`central_difference`: with
-    D(h) = f'(0) + c·h⁴ + O(h⁶), (16·D(h/2) − D(h))/15 = f'(0) + O(h⁶).
-    """
-    return (16 * central_difference(f, h / 2) - central_difference(f, h)) / 15
-
-
-def admissible_step(z: np.ndarray, rate: np.ndarray, h_cap: float = H_MAX) -> float:
-    """Largest step (<= h_cap) that keeps every mask logit well resolved.
-
-    Parameters
-    ----------
-    z : ndarray
-        Logits (w² − t²)/τ of the weights the perturbation moves.
-    rate : ndarray, same shape
-        |dz/dδ| of each of them per unit step δ.
-
-    Returns
-    -------
-    float
-        A step h; below STEP_ULPS ulps of the quantity means no reliable
-        step exists. A saturated logit may move by half its excess over
-        Z_SATURATED/2, so it stays saturated even where z is far from linear
-        in the step (at tiny τ the nearest weight is then never reached).
-    """
-    az = np.abs(z).ravel()
-    rate = np.abs(rate).ravel() * 2.0  # the stencil reaches ±2h
-    allowance = np.where(az < Z_SATURATED, DZ_MAX, (az - Z_SATURATED / 2) / 2)
-    moving = rate > 0
-    if not np.any(moving):
-        return h_cap
-    return float(min(h_cap, np.min(allowance[moving] / rate[moving])))
-
-
-class Evaluator:
-    """Total loss of a problem as a function of one perturbed quantity (float64).
-
-    Also records whether the ReLU pattern changed anywhere on the stencil.
-    """
-
-    def __init__(self, problem: Problem, t: float, rtol: float):
-        self.W = [np.asarray(W, np.float64) for W in problem.weights]
-        self.b = [np.asarray(b, np.float64) for b in problem.biases]
-        self.x = np.asarray(problem.x, np.float64)
-        self.y = problem.y if problem.config.loss == "ce" else np.asarray(problem.y, np.float64)
-        self.r, self.tau, self.t = float(problem.r), float(problem.tau), float(t)
-        self.config = problem.config
-        self.rtol = rtol
-        self.base_pattern = self.pattern(self.W, self.b, self.t, self.tau)
-        self.kink = False
-        self.base_loss = self.loss()
-
-    def forward(self, W, b, t, tau):
-        masked = [soft_mask(Wl, t, tau) * Wl for Wl in W]
-        return mlp_forward(self.x, masked, b)
-
-    def pattern(self, W, b, t, tau) -> np.ndarray:
-        _, cache = self.forward(W, b, t, tau)
-        pats = relu_pattern(cache)
-        return np.concatenate([p.ravel() for p in pats]) if pats else np.zeros(0, bool)
-
-    def loss(self, W=None, b=None, t=None, tau=None, r=None) -> float:
-        W = self.W if W is None else W
-        b = self.b if b is None else b
-        t = self.t if t is None else t
-        tau = self.tau if tau is None else tau
-        r = self.r if r is None else r
-        out, cache = self.forward(W, b, t, tau)
-        pats = relu_pattern(cache)
-        pat = np.concatenate([p.ravel() for p in pats]) if pats else np.zeros(0, bool)
-        if not np.array_equal(pat, self.base_pattern):
-            self.kink = True
-        data_loss = loss_and_grad(self.config.loss, out, self.y)[0]
-        # the regulariser depends on r only: added only when r moves, so its
-        # constant value adds no round-off to the other differences
-        return data_loss if r == self.r else data_loss + regulariser(r, self.config.lam) - regulariser(self.r, self.config.lam)
-
-    def derivative(self, f, h: float, x: float):
-        """Stencil derivative and the noise floor of it, shrinking h while a ReLU kink is crossed.
-
-        Parameters
-        ----------
-        f : callable
-            Loss as a function of the step d.
-        h : float
-            The admissible step.
-        x : float
-            The perturbed quantity's value: h is snapped to a multiple of
-            STEP_ULPS ulps of it, so every stencil point is exact.
-
-        Returns
-        -------
-        (value, floor) or None
-            None if no step of at least STEP_ULPS ulps avoids the kink.
-        """
-        quantum = STEP_ULPS * float(np.spacing(abs(float(x))))
-        if not np.isfinite(h):
-            return None
-        while h >= quantum and h > 0:
-            h = np.floor(h / quantum) * quantum if quantum > 0 else h
-            self.kink = False
-            d = stencil(f, h)
-            if not self.kink:
-                return d, self.noise_floor(h)
-            h /= 10.0
-        return None
-
-    def noise_floor(self, h: float) -> float:
-        """Gradient size below which a difference with step h is judged on absolute error."""
-        roundoff = ROUNDOFF_FACTOR * np.finfo(np.float64).eps * max(abs(self.base_loss), 1.0) / h
-        return max(FD_ABS_FLOOR, roundoff / self.rtol)
-
-
-def perturbed(arrays, layer: int, index, delta: float):
-    """A copy of a list of arrays with one entry moved by delta."""
-    out = list(arrays)
-    arr = arrays[layer].copy()
-    arr[index] += delta
-    out[layer] = arr
-    return out
-
-
-def coordinate_numeric(ev: Evaluator, kind: str, layer: int, index) -> float | None:
-    """Numerical ∂L/∂(one weight or bias), or None if no reliable step exists."""
-    if kind == "W":
-        w = ev.W[layer][index]
-        with np.errstate(over="ignore"):
-            h = admissible_step(mask_logit(np.array([w]), ev.t, ev.tau), np.array([2 * abs(w) / ev.tau]))
-        return ev.derivative(lambda d: ev.loss(W=perturbed(ev.W, layer, index, d)), h, w)
-    return ev.derivative(lambda d: ev.loss(b=perturbed(ev.b, layer, index, d)), H_MAX, ev.b[layer][index])
-
-
-def all_logits(ev: Evaluator) -> np.ndarray:
-    return np.concatenate([mask_logit(W, ev.t, ev.tau).ravel() for W in ev.W])
-
-
-def scalar_numeric(ev: Evaluator, name: str, dt_dr: float):
-    """Numerical derivative of the loss in τ, t or r (or of t̃ in r for "dt/dr")."""
-    z = all_logits(ev)
-    if name == "tau":
-        # relative step ρ = d/τ: z(τ(1 + ρ)) = z/(1 + ρ) moves by ~|z| per unit ρ (no overflow)
-        h = admissible_step(z, z, TAU_REL_STEP) * ev.tau
-        f = lambda d: ev.loss(tau=ev.tau + d)
-        return ev.derivative(f, h, ev.tau)
-    if name == "t":
-        with np.errstate(over="ignore"):
-            h = admissible_step(z, np.full_like(z, 2 * ev.t / ev.tau), H_MAX)
-        f = lambda d: ev.loss(t=ev.t + d)
-    else:
-        a = np.concatenate([np.abs(W).ravel() for W in ev.W])
-        room = min(ev.r - R_MARGIN, 1 - R_MARGIN - ev.r) / 2
-        with np.errstate(over="ignore"):
-            h = admissible_step(z, np.full_like(z, 2 * ev.t * dt_dr / ev.tau), min(H_MAX, room))
-        t_of = lambda d: smoothed_threshold(a, ev.r + d, ev.config.density.rule).t
-        if name == "dt/dr":
-            h = min(H_MAX, room)
-            f = t_of
-        else:
-            if h < CDF_TOL / ev.rtol:
-                return ("t̃(r) is solved to |F̂(t̃) − r| <= 1e-15, too coarse for the r step "
-                        f"this τ allows ({h:.1g}); ∂L/∂t and dt/dr are checked separately")
-            f = lambda d: ev.loss(t=t_of(d), r=ev.r + d)
-    return ev.derivative(f, h, ev.t if name == "t" else ev.r)
 
 
 def compare(name: str, analytic: np.ndarray, numeric: np.ndarray, floor: np.ndarray,
@@ -295,16 +121,14 @@ def vacuous_row(name: str, analytic: float) -> GradientRow:
     return GradientRow(name, (), float("nan"), float("nan"), 0, 0, ok, "vacuous" if ok else "FAIL", note)
 
 
-def band_size(ev: "Evaluator") -> int:
-    """Number of weights within the transition band, |z| < Z_SATURATED."""
-    return int(np.count_nonzero(np.abs(all_logits(ev)) < Z_SATURATED))
+def band_size(ev: Evaluator, g: int) -> int:
+    """Number of group g's weights within the transition band, |z| < Z_SATURATED."""
+    return int(np.count_nonzero(np.abs(group_logits(ev, g)) < Z_SATURATED))
 
 
 def check_tensor(ev: Evaluator, kind: str, layer: int, analytic: np.ndarray, rtol: float,
-                 rng: np.random.Generator, max_coords: int, numeric=None) -> GradientRow:
-    """Check sampled coordinates of one W or b tensor (``numeric``: the per-coordinate
-    difference, :func:`coordinate_numeric` by default; the layer-wise oracle passes its own)."""
-    numeric = coordinate_numeric if numeric is None else numeric
+                 rng: np.random.Generator, max_coords: int) -> GradientRow:
+    """Check sampled coordinates of one W or b tensor."""
     shape = analytic.shape
     flat = np.arange(analytic.size)
     if flat.size > max_coords:
@@ -312,7 +136,7 @@ def check_tensor(ev: Evaluator, kind: str, layer: int, analytic: np.ndarray, rto
     a_vals, n_vals, floors, skipped = [], [], [], 0
     for i in flat:
         index = np.unravel_index(i, shape)
-        num = numeric(ev, kind, layer, index)
+        num = coordinate_numeric(ev, kind, layer, index)
         if num is None:
             skipped += 1
             continue
@@ -322,35 +146,51 @@ def check_tensor(ev: Evaluator, kind: str, layer: int, analytic: np.ndarray, rto
     return compare(f"{kind}{layer + 1}", np.array(a_vals), np.array(n_vals), np.array(floors), rtol, skipped)
 
 
-def check_scalar(ev: Evaluator, name: str, analytic: float, dt_dr: float, rtol: float) -> GradientRow:
-    """The row of one scalar gradient (τ, t, r or dt/dr); τ and t are vacuous with an empty band."""
-    if name in ("tau", "t") and band_size(ev) == 0:
-        return vacuous_row(name, analytic)
-    num = scalar_numeric(ev, name, dt_dr)
+def check_scalar(ev: Evaluator, row: str, name: str, g: int, analytic: float, dt_dr: float,
+                 rtol: float) -> GradientRow:
+    """The row ``row`` of group g's scalar ``name`` (τ, t, r or dt/dr); τ and t are vacuous
+    when the group has no weight within the band."""
+    if name in ("tau", "t") and band_size(ev, g) == 0:
+        return vacuous_row(row, analytic)
+    num = scalar_numeric(ev, name, g, dt_dr, row[len(name):])
     if isinstance(num, str):
-        return GradientRow(name, (), float("nan"), float("nan"), 0, 1, True, "unchecked", num)
+        return GradientRow(row, (), float("nan"), float("nan"), 0, 1, True, "unchecked", num)
     if num is None:
-        return compare(name, np.zeros(0), np.zeros(0), np.zeros(0), rtol, 1)
-    row = compare(name, np.array([analytic]), np.array([num[0]]), np.array([num[1]]), rtol, 0)
-    return replace(row, shape=())
+        return compare(row, np.zeros(0), np.zeros(0), np.zeros(0), rtol, 1)
+    checked = compare(row, np.array([analytic]), np.array([num[0]]), np.array([num[1]]), rtol, 0)
+    return replace(checked, shape=())
 
 
-def check_gradients(problem: Problem, grads: dict, t: float, dt_dr: float,
-                    dtype: str = "float64", max_coords: int = MAX_COORDS,
-                    seed: int = 0) -> list[GradientRow]:
+def row_name(name: str, g: int, grouping: Grouping | None) -> str:
+    """The row of group g's scalar ``name``: ``name`` for a global problem, else ``name_<g+1>``."""
+    return name if grouping is None else f"{name}_{g + 1}"
+
+
+def split_row_name(name: str, grouping: Grouping | None):
+    """(scalar, group) of a scalar row name (``"dt/dr_2"`` → ("dt/dr", 1) with a grouping,
+    ``"tau"`` → ("tau", 0) without); None for any other name."""
+    if grouping is None:
+        return (name, 0) if name in GROUP_ROWS else None
+    base, _, number = name.rpartition("_")
+    return (base, int(number) - 1) if base in GROUP_ROWS and number.isdigit() else None
+
+
+def check_gradients(problem: Problem, grads: dict, t, dt_dr, dtype: str = "float64",
+                    max_coords: int = MAX_COORDS, seed: int = 0) -> list[GradientRow]:
     """Compare the gradients in ``grads`` with central differences.
 
     Parameters
     ----------
     problem : Problem
     grads : dict
-        Row name → analytic gradient: ``W1``…, ``b1``…, ``tau``, ``t``, and under
-        the smoothed threshold ``r`` and ``dt/dr``. Any subset may be given;
-        a wrong gradient placed here is what the oracle must catch.
-    t : float
-        The threshold the analytic pass used (held fixed for w, b, τ).
-    dt_dr : float
-        dt/dr of the analytic pass (sets the r step size only).
+        Row name → analytic gradient: ``W1``…, ``b1``…, ``tau``, ``t``, and under the
+        smoothed threshold ``r`` and ``dt/dr`` (a layer-wise problem: ``tau_1``, ``t_1``,
+        ``r_1``, ``dt/dr_1``, … for each layer). Any subset may be given; a wrong gradient
+        placed here is what the oracle must catch.
+    t : float, or sequence of float (one per group)
+        The threshold(s) the analytic pass used (held fixed for w, b, τ).
+    dt_dr : float, or sequence of float (one per group)
+        dt/dr of the analytic pass (sets the r step sizes only).
     dtype : {"float64", "float32"}
         Selects the pass tolerance ``FD_RTOL[dtype]``.
     max_coords : int
@@ -365,14 +205,37 @@ def check_gradients(problem: Problem, grads: dict, t: float, dt_dr: float,
     rtol = FD_RTOL[dtype]
     rng = np.random.default_rng(seed)
     ev = Evaluator(problem, t, rtol)
+    dt_drs = group_floats(dt_dr)
+    smoothed = problem.config.threshold == "smoothed"
     rows = []
     for name, analytic in grads.items():
+        scalar_row = split_row_name(name, problem.grouping)
         if name[0] in "Wb" and name[1:].isdigit():
             layer = int(name[1:]) - 1
             rows.append(check_tensor(ev, name[0], layer, np.asarray(analytic), rtol, rng, max_coords))
-        elif name in ("tau", "t") or (name in ("r", "dt/dr") and problem.config.threshold == "smoothed"):
-            rows.append(check_scalar(ev, name, float(analytic), dt_dr, rtol))
+        elif scalar_row and (scalar_row[0] in ("tau", "t") or smoothed):
+            quantity, g = scalar_row
+            rows.append(check_scalar(ev, name, quantity, g, float(analytic), dt_drs[g], rtol))
     return rows
+
+
+def thresholds_of(result: LRPResult) -> list:
+    """The Threshold of each group of an LRP pass."""
+    return [result.threshold] if result.grouping is None else list(result.threshold)
+
+
+def analytic_gradients(result: LRPResult) -> dict:
+    """The gradients the oracle checks, by row name, from an LRP pass: ``W1``…, ``b1``…,
+    then ``tau``, ``t``, ``r``, ``dt/dr`` of each group (see :func:`row_name`)."""
+    grads = {}
+    for l, (dW, db) in enumerate(zip(result.grad_weights, result.grad_biases), start=1):
+        grads[f"W{l}"] = dW
+        grads[f"b{l}"] = db
+    per_group = {"tau": result.grad_tau, "t": result.grad_t, "r": result.grad_r, "dt/dr": result.dt_dr}
+    for g in range(len(thresholds_of(result))):
+        for name in GROUP_ROWS:
+            grads[row_name(name, g, result.grouping)] = np.array(group_floats(per_group[name])[g])
+    return grads
 
 
 @dataclass(frozen=True)
@@ -392,26 +255,29 @@ class Report:
         return [{**asdict(row), "shape": list(row.shape)} for row in self.rows]
 
 
-def check_float32_resolution(case: Case, result, tau: float) -> None:
-    """Raise if a float32 pass cannot resolve the band: then it is not the function being differenced.
+def check_float32_resolution(case: Case, problem: Problem, result: LRPResult) -> None:
+    """Raise if a float32 pass cannot resolve a group's band: then it is not the function being differenced.
 
     Rounding w² and t² to float32 moves z = (w² − t²)/τ by up to
     2t²/τ·2⁻²⁴; where weights lie in the band (|z| < Z_SATURATED) that changes
     m, s and every gradient by about as much, relative. Above FD_RTOL["float32"]
     no float32 implementation can pass, so the check refuses instead of failing.
+    Each group is judged at its own t and τ.
     """
     if case.dtype != "float32":
         return
-    t = float(result.threshold.t)
-    amplified = 2.0 * t * t / tau * FLOAT32_UNIT_ROUNDOFF
-    in_band = any(np.any(np.abs(z) < Z_SATURATED) for z in result.logits)
     rtol = FD_RTOL["float32"]
-    if in_band and amplified > rtol:
-        raise ValueError(
-            f"float32 cannot resolve the transition band at τ = {tau:.3g}: rounding w² and t² to "
-            f"float32 moves z = (w² − t²)/τ by up to 2t²/τ·2⁻²⁴ = {amplified:.1e} > {rtol:g}, so a "
-            f"float32 pass is not the function being differenced; use --dtype float64, tau0 >= "
-            f"{case.tau0 * amplified / rtol:.1g}, or --band 0 (saturated masks only)")
+    grouping = grouping_or_global(problem.grouping, len(problem.weights))
+    for g, (thr, tau) in enumerate(zip(thresholds_of(result), group_floats(problem.tau))):
+        t = float(thr.t)
+        amplified = 2.0 * t * t / tau * FLOAT32_UNIT_ROUNDOFF
+        in_band = any(np.any(np.abs(z) < Z_SATURATED) for z in grouping.members(result.logits, g))
+        if in_band and amplified > rtol:
+            raise ValueError(
+                f"float32 cannot resolve the transition band at τ = {tau:.3g}: rounding w² and t² to "
+                f"float32 moves z = (w² − t²)/τ by up to 2t²/τ·2⁻²⁴ = {amplified:.1e} > {rtol:g}, so a "
+                f"float32 pass is not the function being differenced; use --dtype float64, tau0 >= "
+                f"{case.tau0 * amplified / rtol:.1g}, or --band 0 (saturated masks only)")
 
 
 def prepare(case: Case):
@@ -425,13 +291,33 @@ def prepare(case: Case):
     problem : Problem
     result : LRPResult
     """
-    if case.granularity != "global":
-        raise ValueError("granularity 'layer': use refprune.oracle.gradcheck_layer (prepare_layer, gradcheck_layer)")
     problem = make_problem(case)
-    result = lrp_gradients(problem.weights, problem.biases, problem.x, problem.y,
-                           problem.r, problem.tau, problem.config)
-    check_float32_resolution(case, result, problem.tau)
+    result = lrp_gradients(problem.weights, problem.biases, problem.x, problem.y, problem.r, problem.tau,
+                           problem.config, grouping=problem.grouping)
+    check_float32_resolution(case, problem, result)
     return problem, result
+
+
+def band_notes(case: Case, problem: Problem, result: LRPResult) -> list:
+    """Notes on the band of each group: placed, or empty (then the group's τ and t rows are vacuous)."""
+    grouping, count = grouping_or_global(problem.grouping, len(problem.weights)), band_count(case)
+    empty = [g + 1 for g in range(grouping.n_groups)
+             if not any(np.any(np.abs(z) < Z_SATURATED) for z in grouping.members(result.logits, g))]
+    if problem.grouping is None:
+        if count:
+            return [f"band: τ = {problem.tau:.3g} is below what float64 resolves near t, so no "
+                    f"weight could be placed within the band; ∂L/∂τ and ∂L/∂t are vacuous" if empty else
+                    f"band: {count} weights placed within |w² − t²| <= 3τ of t (--band)"]
+        return ["no weight within the band (every |z| >= 60): ∂L/∂τ and ∂L/∂t are "
+                "vacuous — use --band N to place N weights within it"] if empty else []
+    notes = []
+    if count:
+        notes.append(f"band: up to {count} weights of each layer placed within |w² − t_l²| <= 3τ_l "
+                     "of its t_l")
+    if empty:
+        notes.append(f"no weight within the band of layer(s) {', '.join(map(str, empty))} (every |z| >= 60): "
+                     "their ∂L/∂τ_l and ∂L/∂t_l are vacuous" + ("" if count else " — use --band N"))
+    return notes
 
 
 def gradcheck(case: Case = Case(), max_coords: int = MAX_COORDS, prepared=None) -> Report:
@@ -442,26 +328,19 @@ def gradcheck(case: Case = Case(), max_coords: int = MAX_COORDS, prepared=None) 
     Returns
     -------
     Report
-        One row per W and b of every layer, τ, t, and — under the smoothed
-        threshold — dt/dr and r (end to end, regulariser included).
+        One row per W and b of every layer, τ and t of each group, and — under the
+        smoothed threshold — dt/dr and r of each group (end to end, regulariser included).
     """
     problem, result = prepared if prepared is not None else prepare(case)
-    grads = analytic_gradients(result)
-    notes = []
+    notes, sub = [], "" if problem.grouping is None else "_l"
+    if problem.grouping is not None:
+        notes.append(f"layer-wise: r_l = {', '.join(f'{r:.6g}' for r in problem.r)}; "
+                     f"τ_l = {', '.join(f'{tau:.3g}' for tau in problem.tau)}")
     if case.threshold == "empirical":
-        notes.append("r: not checkable by finite differences under the empirical threshold "
-                     "(t(r) is a step function); ∂L/∂t is checked directly — use "
-                     "--threshold smoothed to check ∂L/∂r end to end")
-    rows = check_gradients(problem, grads, result.threshold.t, result.dt_dr,
-                           case.dtype, max_coords, case.seed)
-    ev_band = int(np.count_nonzero(np.concatenate([np.abs(z).ravel() for z in result.logits]) < Z_SATURATED))
-    count = band_count(case)
-    if count:
-        notes.append(f"band: {count} weights placed within |w² − t²| <= 3τ of t (--band)"
-                     if ev_band else
-                     f"band: τ = {problem.tau:.3g} is below what float64 resolves near t, so no "
-                     f"weight could be placed within the band; ∂L/∂τ and ∂L/∂t are vacuous")
-    elif not ev_band:
-        notes.append("no weight within the band (every |z| >= 60): ∂L/∂τ and ∂L/∂t are "
-                     "vacuous — use --band N to place N weights within it")
-    return Report(case, rows, notes)
+        notes.append(f"r{sub}: not checkable by finite differences under the empirical threshold "
+                     f"(t{sub}(r{sub}) is a step function); ∂L/∂t{sub} is checked directly — use "
+                     f"--threshold smoothed to check ∂L/∂r{sub} end to end")
+    ts = [thr.t for thr in thresholds_of(result)]
+    rows = check_gradients(problem, analytic_gradients(result), ts, result.dt_dr, case.dtype, max_coords,
+                           case.seed)
+    return Report(case, rows, notes + band_notes(case, problem, result))

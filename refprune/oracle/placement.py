@@ -5,10 +5,11 @@ the soft mask m = σ((w² − t²)/τ) is saturated for every weight of a random
 network: s = m(1 − m) < e^{-60} everywhere, so ∂L/∂τ (thesis eq. (2.10)) and
 ∂L/∂t (eq. (2.11), inner sum) are identically negligible and a finite
 difference check of them checks nothing. :func:`populate_band` moves a
-stated number of weights, the ones ranked nearest to t, to magnitudes
+stated number of weights of each group (all weights for the global method, each
+layer's for layer-wise LRP), the ones ranked nearest to the group's t, to magnitudes
 |w| = sqrt(t² + z·τ) for logits z spread over [−BAND_Z, BAND_Z] (below t for
 the weights ranked below it, above t for the others), keeping their signs and
-the rank order of all magnitudes. The threshold is then recomputed from the
+the rank order of the group's magnitudes. The threshold is then recomputed from the
 moved weights and the placement repeated around it until it no longer moves
 (one round for the empirical rule, a few for the smoothed one). This is the
 golden vectors' ``margin`` rule turned around: there τ is chosen for the
@@ -58,33 +59,53 @@ def band_members(a: np.ndarray, t: float, count: int) -> tuple:
     return order[k - below:k + above], below
 
 
-def populate_band(weights, r: float, tau: float, threshold: str, density, count: int) -> list:
-    """Weights with ``count`` of them moved within the transition band of (t(r), τ).
+def populate_band(weights, r, tau, threshold: str, density, count: int, grouping=None) -> list:
+    """Weights with ``count`` of them moved within the transition band of each group's (t(r), τ).
 
     Parameters
     ----------
     weights : list of ndarray
         The network's weights (any float dtype; the result keeps it).
-    r, tau : float
-        Pruning ratio and temperature.
+    r, tau : float, or sequence of float (one per group)
+        Pruning ratio(s) and temperature(s): scalars when ``grouping`` is None.
     threshold : {"empirical", "smoothed"}
     density : DensityConfig
         Density of the smoothed threshold's bandwidth rule.
     count : int
-        Weights to place (>= 1, at most the number of weights).
+        Weights to place. Without a grouping: among all weights, at least 1 and at most
+        their number. With one: in each group, each placed on its own (t_g(r_g), τ_g) so
+        that its threshold stays the r_g-quantile of its own magnitudes; a group holding
+        fewer than ``count`` weights is placed whole.
+    grouping : Grouping, optional
+        None: the global method (one group of every layer, scalar r and τ).
 
     Returns
     -------
     list of ndarray
-        A copy of the weights; ``count`` of them have |w² − t²| <= BAND_Z·τ for
-        the t recomputed from the returned weights.
+        A copy of the weights; in each group, the placed weights have |w² − t²| <= BAND_Z·τ
+        for the t recomputed from the returned weights.
 
     Raises
     ------
     ValueError
-        If the band is below what the weights' dtype resolves near t (e.g.
-        τ = 1e-300: t² + 3τ rounds to t²), or the placement does not settle.
+        If a group's band is below what the weights' dtype resolves near its t (e.g.
+        τ = 1e-300: t² + 3τ rounds to t²), or a placement does not settle.
     """
+    if grouping is None:
+        return place_in_band(weights, r, tau, threshold, density, count)
+    placed = list(weights)
+    for g, layers in enumerate(grouping.layers):
+        members = grouping.members(weights, g)
+        size = sum(np.size(W) for W in members)
+        moved = place_in_band(members, r[g], tau[g], threshold, density, min(count, size))
+        for l, W in zip(layers, moved):
+            placed[l] = W
+    return placed
+
+
+def place_in_band(weights, r: float, tau: float, threshold: str, density, count: int) -> list:
+    """One group's weights with ``count`` of them (1 <= count <= their number) within the band
+    of (t(r), τ), t the group's threshold; see :func:`populate_band`."""
     dtype = np.asarray(weights[0]).dtype
     flat = np.concatenate([np.asarray(W, np.float64).ravel() for W in weights])
     if not 1 <= count <= flat.size:
@@ -123,33 +144,3 @@ def check_resolved(placed, members, z, t: float, tau: float) -> None:
             f"τ = {tau:.3g} is below what {placed[0].dtype} resolves near t = {t:.6g} "
             f"(the spacing of w² there is ~{np.spacing(t * t):.1g}): no weight can be placed "
             f"within the band |w² − t²| <= {BAND_Z:g}τ")
-
-
-def populate_layer_bands(weights, rs, taus, threshold: str, density, count: int) -> list:
-    """Layer-wise: each layer's weights with ``count`` of them within that layer's band.
-
-    Layer l is placed on its own (t_l(r_l), τ_l) by :func:`populate_band` applied to
-    [W_l] alone, so each layer's threshold stays the r_l-quantile of its own magnitudes.
-
-    Parameters
-    ----------
-    weights : list of ndarray
-    rs, taus : sequence of float, length L
-        r_l and τ_l per layer.
-    threshold : {"empirical", "smoothed"}
-    density : DensityConfig
-    count : int
-        Weights placed per layer (capped at the layer's size).
-
-    Returns
-    -------
-    list of ndarray
-        A copy of the weights.
-
-    Raises
-    ------
-    ValueError
-        As :func:`populate_band`, for any layer.
-    """
-    return [populate_band([W], r, tau, threshold, density, min(count, np.size(W)))[0]
-            for W, r, tau in zip(weights, rs, taus)]

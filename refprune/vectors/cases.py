@@ -31,16 +31,15 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from refprune.core.groups import GRANULARITIES
+from refprune.core.groups import GRANULARITIES, Grouping
 from refprune.core.optim import EPS as ADAM_EPS
 from refprune.core.optim import R_MAX
 from refprune.core.validation import check_choice
 from refprune.density.config import PUBLISHED_DENSITY, DensityConfig
 from refprune.density.quantile import THRESHOLD_RULES, compute_threshold
-from refprune.lrp.layerwise import LayerwiseResult, layerwise_gradients
 from refprune.lrp.reference import DT_DR_POINTS, LRPConfig, LRPResult, lrp_gradients
 from refprune.oracle.case import Case, layer_ratios, layer_taus, make_problem
-from refprune.oracle.placement import populate_layer_bands
+from refprune.oracle.placement import populate_band
 from refprune.vectors.schema import SCHEMA_VERSION, TIERS, layer_keys, output_keys
 
 TAU_RULES = ("std", "margin", "absolute")
@@ -102,7 +101,7 @@ class VectorCase:
         The step between consecutive r_l of a layer-wise case.
     band : int
         Layer-wise: weights of each layer placed within its band |w² − t_l²| <= 3τ_l
-        (:func:`refprune.oracle.placement.populate_layer_bands`), so that ∂L/∂τ_l and ∂L/∂t_l are not
+        (:func:`refprune.oracle.placement.populate_band`), so that ∂L/∂τ_l and ∂L/∂t_l are not
         negligible at small τ0; 0 places none.
     """
 
@@ -327,7 +326,8 @@ def layer_inputs(case: VectorCase, base: Case, weights) -> tuple:
     rs = [f32(r) for r in layer_ratios(base)]
     taus = [f32(tau) for tau in layer_taus(weights, case.tau0)]
     if case.band:
-        placed = populate_layer_bands(weights, rs, taus, case.threshold, case.density, case.band)
+        placed = populate_band(weights, rs, taus, case.threshold, case.density, case.band,
+                               Grouping.of("layer", len(weights)))
         weights = [to_float32_grid(W) for W in placed]
     for r, W in zip(rs, weights):
         check_k_margin(case, r, W.size)
@@ -336,7 +336,7 @@ def layer_inputs(case: VectorCase, base: Case, weights) -> tuple:
 
 def reference_outputs(res) -> dict:
     """Output keys (``output_keys``) from an LRP pass (or a layer-wise one: (L,) arrays), as float64 arrays."""
-    t = [thr.t for thr in res.thresholds] if isinstance(res, LayerwiseResult) else res.threshold.t
+    t = res.threshold.t if res.grouping is None else [thr.t for thr in res.threshold]
     out = {"loss": res.loss, "t": t, "dt_dr": res.dt_dr, "density": res.density,
            "grad_t": res.grad_t, "grad_tau": res.grad_tau, "grad_r": res.grad_r}
     out = {key: np.array(value, np.float64) for key, value in out.items()}
@@ -372,7 +372,7 @@ def make_vectors(case: VectorCase) -> dict:
     inp = build_inputs(case)
     W, b, r, tau, config = inp["weights"], inp["biases"], inp["r"], inp["tau"], inp["config"]
     if case.granularity == "layer":
-        res = layerwise_gradients(W, b, inp["x"], inp["y"], r, tau, config)
+        res = lrp_gradients(W, b, inp["x"], inp["y"], r, tau, config, grouping=Grouping.of("layer", len(W)))
         return assemble_vectors(case.name, case.tier, case.layers, inp, res, None)
     res = lrp_gradients(W, b, inp["x"], inp["y"], r, tau, config)
     return assemble_vectors(case.name, case.tier, case.layers, inp, res,
@@ -389,8 +389,8 @@ def assemble_vectors(name: str, tier: str, layers, inp: dict, res: LRPResult, pr
     inp : dict
         ``weights``, ``biases`` (lists), ``x``, ``y``, ``r``, ``tau``, ``config`` (LRPConfig);
         a layer-wise case's ``r`` and ``tau`` are sequences of length L.
-    res : LRPResult or LayerwiseResult
-        The reference pass on those inputs (a LayerwiseResult writes a layer-wise file).
+    res : LRPResult
+        The reference pass on those inputs (a pass with a grouping writes a layer-wise file).
     prev : dict or None
         ``W_prev``, ``b_prev``, ``r_prev``, ``tau_prev``; None writes no previous step.
     """
@@ -403,7 +403,7 @@ def assemble_vectors(name: str, tier: str, layers, inp: dict, res: LRPResult, pr
     data.update({"x": inp["x"], "y": inp["y"], "loss_kind": np.array(config.loss),
                  "r": np.array(inp["r"], np.float64), "tau": np.array(inp["tau"], np.float64),
                  "lam": np.array(float(config.lam)), "threshold_rule": np.array(config.threshold)})
-    if isinstance(res, LayerwiseResult):
+    if res.grouping is not None:
         data["granularity"] = np.array("layer")
     data.update(kde_inputs(config))
     if prev is not None:

@@ -18,8 +18,7 @@ Per group the step does:
    clamps per group.
 
 The gradients are those of :mod:`refprune.core.gradients` (the functions the plain
-references :func:`refprune.lrp.reference.lrp_gradients` and
-:func:`refprune.lrp.layerwise.layerwise_gradients` use), computed per part of the flat
+reference :func:`refprune.lrp.reference.lrp_gradients` uses, with or without a grouping), computed per part of the flat
 weights (:attr:`refprune.train.steps.workspace.Workspace.parts`) on two threads. Tested
 whole-step against the references: tests/test_step_equivalence.py (one group) and
 tests/test_layerwise_step.py (one group per layer).
@@ -33,10 +32,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from refprune.core.gradients import (
-    grad_ratio,
     group_grad_ratio,
     group_regulariser,
-    regulariser,
     threshold_derivative,
 )
 from refprune.core.threshold import Threshold
@@ -164,17 +161,9 @@ def group_density(a_g: np.ndarray, p: GroupPass, kde_sum: float, density: Densit
 
 
 def ratio_gradient_and_regulariser(d_t, f_t, rs: np.ndarray, lam: float, fractions: np.ndarray):
-    """∂L/∂r_g per group (eqs. (2.11), (2.16), (2.23)) and L_R = λ Σ_g (n_g/n)(1 − r_g)², at r before the update.
-
-    One group uses the scalar functions of the thesis, :func:`grad_ratio` and
-    :func:`regulariser` (Python's float arithmetic, which the group functions' array
-    arithmetic can differ from by an ulp), so a global run is bit for bit what it was.
-    """
-    dt_dr = [threshold_derivative(f) for f in f_t]                             # eq. (2.16)
-    if rs.size == 1:
-        r = float(rs[0])
-        return np.array([grad_ratio(float(d_t[0]), dt_dr[0], r, lam)]), regulariser(r, lam)
-    return group_grad_ratio(d_t, np.array(dt_dr), rs, lam, fractions), group_regulariser(rs, lam, fractions)
+    """∂L/∂r_g per group (eqs. (2.11), (2.16), (2.23)) and L_R = λ Σ_g (n_g/n)(1 − r_g)², at r before the update."""
+    dt_dr = np.array([threshold_derivative(f) for f in f_t])                   # eq. (2.16)
+    return group_grad_ratio(d_t, dt_dr, rs, lam, fractions), group_regulariser(rs, lam, fractions)
 
 
 PHASES = ("threshold", "masks", "forward_backward", "gradients_density_adam", "ratio_temperature")
@@ -206,8 +195,8 @@ def exact_step(state: TrainState, ws: Workspace, x, y, cfg: StepConfig) -> float
 
     Notes
     -----
-    Against the reference path (:func:`refprune.lrp.reference.lrp_gradients` or
-    :func:`refprune.lrp.layerwise.layerwise_gradients`, Adam, clamps) the step differs
+    Against the reference path (:func:`refprune.lrp.reference.lrp_gradients` with the state's
+    grouping, Adam, clamps) the step differs
     only by the cutoff of :func:`refprune.train.kernels.mask_cutoff` (about an ulp of each
     output), the KDE truncation of :func:`refprune.train.steps.softband.kde_reach` and the
     flush of Adam moments below :func:`refprune.train.kernels.flush_level`.
