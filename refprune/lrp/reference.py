@@ -303,6 +303,19 @@ def lrp_gradients(weights, biases, x, y, r, tau, config: LRPConfig = LRPConfig()
     Returns
     -------
     LRPResult
+
+    Examples
+    --------
+    A 6-5-4-3 network, a batch of 8, r = 0.5 (the oracle's default case):
+
+    >>> from refprune.lrp.reference import lrp_gradients
+    >>> from refprune.oracle.case import Case, make_problem
+    >>> p = make_problem(Case())
+    >>> res = lrp_gradients(p.weights, p.biases, p.x, p.y, p.r, p.tau, p.config)
+    >>> res.threshold.k, [g.shape for g in res.grad_weights]        # k = floor(r·n) of n = 62 weights
+    (31, [(6, 5), (5, 4), (4, 3)])
+    >>> bool(res.dt_dr > 0), bool(res.grad_r == res.dt_dr * res.grad_t)   # eq. (2.11) with λ = 0
+    (True, True)
     """
     weights, biases, x, y, rs, taus, ts = check_inputs(weights, biases, x, y, r, tau, config, grouping, t)
     groups = grouping_or_global(grouping, len(weights))

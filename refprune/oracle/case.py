@@ -138,6 +138,13 @@ def make_problem(case: Case) -> Problem:
     :mod:`refprune.oracle.placement`); by default this happens only at small τ0. When the
     default cannot place them (τ below float64's resolution near t) the band stays empty
     and the τ and t rows are vacuous; an explicit ``band`` raises instead.
+
+    Examples
+    --------
+    >>> from refprune.oracle.case import Case, make_problem
+    >>> p = make_problem(Case(layers=(6, 5, 4, 3), batch=8))
+    >>> [W.shape for W in p.weights], p.x.shape, p.r
+    ([(6, 5), (5, 4), (4, 3)], (8, 6), 0.5)
     """
     rng = np.random.default_rng(case.seed)
     dtype = np.dtype(case.dtype)

@@ -330,6 +330,16 @@ def gradcheck(case: Case = Case(), max_coords: int = MAX_COORDS, prepared=None) 
     Report
         One row per W and b of every layer, τ and t of each group, and — under the
         smoothed threshold — dt/dr and r of each group (end to end, regulariser included).
+
+    Examples
+    --------
+    Every gradient of the smoothed-threshold case against central differences, ∂L/∂r end to end:
+
+    >>> from refprune.oracle.case import Case
+    >>> from refprune.oracle.gradcheck import gradcheck
+    >>> report = gradcheck(Case(threshold="smoothed"), max_coords=5)
+    >>> report.passed, [row.name for row in report.rows]
+    (True, ['W1', 'b1', 'W2', 'b2', 'W3', 'b3', 'tau', 't', 'r', 'dt/dr'])
     """
     problem, result = prepared if prepared is not None else prepare(case)
     notes, sub = [], "" if problem.grouping is None else "_l"

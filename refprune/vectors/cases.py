@@ -368,6 +368,13 @@ def make_vectors(case: VectorCase) -> dict:
     -------
     dict
         Key → ndarray; see ``docs/vectors.md`` for the schema.
+
+    Examples
+    --------
+    >>> from refprune.vectors.cases import case_by_name, make_vectors
+    >>> v = make_vectors(case_by_name("ce-tiny"))
+    >>> str(v["case"]), v["W1"].shape, float(v["r"])
+    ('ce-tiny', (4, 3), 0.5)
     """
     inp = build_inputs(case)
     W, b, r, tau, config = inp["weights"], inp["biases"], inp["r"], inp["tau"], inp["config"]

@@ -343,6 +343,19 @@ def compare_candidate(candidate, vectors_dir=None, tier: str | None = None,
     ------
     ValueError
         Unknown case, or a candidate with wrong dtypes, shapes, NaN/inf.
+
+    Examples
+    --------
+    A candidate that supplies ∂L/∂τ right and ∂L/∂r with the published code's sign of dt/dr:
+
+    >>> from refprune.vectors.cases import case_by_name, make_vectors
+    >>> from refprune.vectors.compare import compare_candidate
+    >>> ref = make_vectors(case_by_name("ce-tiny"))
+    >>> comp = compare_candidate({"case": "ce-tiny", "grad_tau": ref["grad_tau"], "grad_r": -ref["grad_r"]})
+    >>> comp.passed, [(row.key, row.passed) for row in comp.rows]
+    (False, [('grad_tau', True), ('grad_r', False)])
+    >>> comp.diagnosis.causes, comp.diagnosis.alternatives   # supply dt_dr and grad_t to tell them apart
+    (['dt_dr_sign'], [['grad_t_sign']])
     """
     name_of_file = str(candidate) if not isinstance(candidate, dict) else ""
     data = candidate if isinstance(candidate, dict) else read_candidate(candidate)
