@@ -170,7 +170,7 @@ def make_problem(case: Case) -> Problem:
             if not tau_l >= TAU_MIN_CHECKABLE:
                 raise ValueError(f"tau0 = {case.tau0!r} gives τ_{l} = {tau_l:.3g}, below "
                                  f"{TAU_MIN_CHECKABLE:g}: the analytic gradients are not exact there "
-                                 f"(see gradcheck_case)")
+                                 f"(refprune.oracle.case.TAU_MIN_CHECKABLE)")
     count = band_count(case)
     if count:
         try:

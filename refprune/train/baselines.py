@@ -173,7 +173,7 @@ def per_ratio_network_pruning(data: Dataset, layers, cfg: TrainConfig, ratios, f
     """One dense network trained per ratio, each pruned at its own ratio (and fine-tuned), evaluated.
 
     The hypothesis that the thesis's Figs. 4.4/4.5 train a fresh network for
-    every pruning ratio (issue 16): ratio k trains with seed
+    every pruning ratio: ratio k trains with seed
     ``PER_RATIO_SEED_STRIDE·cfg.seed + k`` (its own initialisation and batch
     order; the data split is the task's, unchanged). With ``finetune_epochs``,
     each pruned network is fine-tuned as :func:`fine_tuned_pruning` does.

@@ -72,7 +72,7 @@ def training_soft_mask(w: np.ndarray, t: float, tau: float) -> np.ndarray:
     Used wherever a training run applies the soft mask outside its step too
     (the per-epoch soft-mask metrics): the exact sigmoid leaves the masks of
     pruned weights subnormal, and matrix products with subnormal weights are
-    many times slower on CPUs of the CI kind (README, "The evaluation fix"). Equals
+    many times slower on CPUs of the CI kind (docs/performance.md, "Evaluation"). Equals
     :func:`refprune.core.masks.soft_mask` where |z| < :func:`mask_cutoff` and differs from it by
     less than (eps/2)² elsewhere (tests/test_kernels.py::test_training_soft_mask_is_the_plain_mask_cut_off,
     tests/test_band.py::test_per_epoch_soft_mask_metrics_use_no_subnormal_weights).

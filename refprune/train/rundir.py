@@ -58,7 +58,7 @@ def params_arrays(weights, biases) -> dict:
 
 
 def load_params(path) -> tuple[list, list]:
-    """(weights, biases) of a params.npz, numbered 1…L (or 0…L−1, as files before 0.2 were)."""
+    """(weights, biases) of a params.npz, numbered 1…L (or 0…L−1, as older run directories number them)."""
     with np.load(path) as f:
         first = 0 if "W0" in f.files else 1
         n = sum(1 for k in f.files if k.startswith("W"))

@@ -15,7 +15,7 @@ count from :func:`worker_threads`. A user's explicit ``OPENBLAS_NUM_THREADS``
 Results do not depend on these settings: elementwise results are the same
 whatever the split, the sums are split at fixed positions (the two halves of
 the flat weights) whether or not the worker runs, and OpenBLAS computes each
-entry of a product in one thread with a fixed order (see the README,
+entry of a product in one thread with a fixed order (docs/performance.md,
 "Determinism").
 """
 
