@@ -224,3 +224,13 @@ def test_float32_at_a_tau_it_cannot_resolve_is_a_clear_error(capsys):
     err = capsys.readouterr().err
     assert "float32 cannot resolve the transition band" in err and len(err.strip().splitlines()) == 1
     assert main(["gradcheck", "--dtype", "float32", "--tau0", "1e-6", "--band", "0"]) == 0
+
+
+def test_r_at_zero_with_the_smoothed_threshold_finishes_and_says_why_r_is_unchecked():
+    # At r = 0 the smoothed t̃ is 0: a step in t around 0 must not overflow its snapping to ulps of t,
+    # and no central difference in r fits inside [0, 1), which the r and dt/dr rows say.
+    report = gradcheck(Case(r=0.0, threshold="smoothed"), max_coords=3)
+    rows = {row.name: row for row in report.rows}
+    assert report.passed and rows["t"].status == "pass"
+    for name in ("r", "dt/dr"):
+        assert rows[name].status == "unchecked" and "no central difference in r fits" in rows[name].note

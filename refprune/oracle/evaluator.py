@@ -160,8 +160,9 @@ class Evaluator:
         quantum = STEP_ULPS * float(np.spacing(abs(float(x))))
         if not np.isfinite(h):
             return None
-        while h >= quantum and h > 0:
-            h = np.floor(h / quantum) * quantum if quantum > 0 else h
+        while h >= quantum and 0 < h < np.inf:
+            snapped = np.floor(h / quantum) * quantum if quantum > 0 else h
+            h = snapped if np.isfinite(snapped) else h  # x near 0: h/quantum overflows, and x ± h is exact anyway
             self.kink = False
             d = stencil(f, h)
             if not self.kink:
@@ -226,6 +227,9 @@ def scalar_numeric(ev: Evaluator, name: str, g: int, dt_dr: float, suffix: str =
         return ev.derivative(lambda d: ev.loss(ts=replaced(ev.ts, g, t + d)), h, t)
     a = np.concatenate([np.abs(W).ravel() for W in ev.grouping.members(ev.W, g)])
     room = min(r - R_MARGIN, 1 - R_MARGIN - r) / 2
+    if room <= 0:
+        return (f"r{suffix} = {r:g} is within {R_MARGIN:g} of an end of [0, 1): no central difference in "
+                f"r{suffix} fits there; ∂L/∂t is checked directly")
     t_of = lambda d: smoothed_threshold(a, r + d, ev.config.density.rule).t  # t̃_g(r_g), group g alone
     if name == "dt/dr":
         return ev.derivative(t_of, min(H_MAX, room), r)
