@@ -46,7 +46,7 @@ def test_quick_figures_produce_every_file(tmp_path, capsys):
 def test_unknown_group_is_a_one_line_error(capsys, tmp_path):
     assert main(["figures", "--only", "nope", "--out", str(tmp_path), "--results", str(tmp_path)]) == 2
     assert "unknown figure group" in capsys.readouterr().err
-    assert set(GROUPS) == {"masks", "synthetic", "mnist", "deviations", "protocols", "matched"}
+    assert set(GROUPS) == {"masks", "synthetic", "mnist", "deviations", "protocols", "collapse", "matched"}
 
 
 @pytest.mark.slow

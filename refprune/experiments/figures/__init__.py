@@ -18,11 +18,11 @@ from __future__ import annotations
 import inspect
 from pathlib import Path
 
-from refprune.experiments.figures import deviations, masks, matched, mnist, protocols, synthetic
+from refprune.experiments.figures import collapse, deviations, masks, matched, mnist, protocols, synthetic
 from refprune.experiments.figures.index import kept_groups, write_index, write_index_state
 
 GROUPS = {"masks": masks, "synthetic": synthetic, "mnist": mnist, "deviations": deviations, "protocols": protocols,
-          "matched": matched}
+          "collapse": collapse, "matched": matched}
 MAX_STAGES = 8  # rounds of "run the jobs, list the jobs again" one --recompute makes (matched: one per seed and data set, + 1)
 
 

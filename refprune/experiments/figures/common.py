@@ -47,6 +47,26 @@ def save(fig, out: Path, stem: str) -> list[str]:
     return names
 
 
+# The prediction intervals of the tables: two-sided, for one new run.
+PREDICTION_LEVEL = 0.95
+
+
+def prediction_interval(values, level: float = PREDICTION_LEVEL) -> tuple[float, float]:
+    """The interval that holds one new run's value with probability ``level``, from n >= 2 runs.
+
+    mean ± t_{n−1, (1+level)/2} · s · sqrt(1 + 1/n), s the sample standard deviation (ddof 1): the
+    right test for a thesis number, which is itself one run.
+    """
+    from scipy.stats import t as student_t
+
+    values = np.asarray(values, dtype=np.float64)
+    n = values.size
+    if n < 2:
+        raise ValueError(f"a prediction interval needs at least 2 runs, got {n}")
+    half = float(student_t.ppf(0.5 + level / 2, n - 1)) * values.std(ddof=1) * np.sqrt(1.0 + 1.0 / n)
+    return float(values.mean() - half), float(values.mean() + half)
+
+
 def band(ax, x, runs, label, color=None):
     """Mean line with a ±1 std band over runs (rows: seeds)."""
     runs = np.asarray(runs, float)
