@@ -19,8 +19,8 @@ from refprune.experiments.figures.mnist_sweep import SWEEP_EPOCHS, THESIS_SWEEP_
 from refprune.experiments.figures.protocol_settings import ADOPTED, protocol_config, sweep_name, under
 
 NAME = "collapse"
-R0S = (0.1, 0.5, 0.9)
-SEEDS = (0, 1, 2)
+COLLAPSE_R0 = (0.1, 0.5, 0.9)
+COLLAPSE_SEEDS = (0, 1, 2)
 LAM = 0.0
 # label -> the deviations of P1–P4 the published path applies (P5, its density, always; "P5" alone:
 # none of P1–P4). "exact" and "published" are the r0 sweep's own runs.
@@ -28,8 +28,8 @@ CONFIGS = {"P1": ("P1",), "P2": ("P2",), "P3": ("P3",), "P4": ("P4",), "P5": (),
            "no P1": ("P2", "P3", "P4"), "no P2": ("P1", "P3", "P4"), "no P3": ("P1", "P2", "P4"),
            "no P4": ("P1", "P2", "P3")}
 ORDER = ("exact", "P1", "P2", "P3", "P4", "P5", "no P1", "no P2", "no P3", "no P4", "published")
-PROTOCOL = (f"MNIST, Table 4.1 but λ = 0, r0 ∈ {{{', '.join(f'{r:g}' for r in R0S)}}}, the adopted '{ADOPTED}' "
-            f"protocol, {SWEEP_EPOCHS} epochs, seeds {', '.join(map(str, SEEDS))}; the published path with one "
+PROTOCOL = (f"MNIST, Table 4.1 but λ = 0, r0 ∈ {{{', '.join(f'{r:g}' for r in COLLAPSE_R0)}}}, the adopted '{ADOPTED}' "
+            f"protocol, {SWEEP_EPOCHS} epochs, seeds {', '.join(map(str, COLLAPSE_SEEDS))}; the published path with one "
             "deviation of METHOD §6 alone or one of P1–P4 left out; 'exact' and 'published' are the r0 sweep's runs")
 
 
@@ -48,8 +48,8 @@ def run_name(label: str, r0: float, seed: int) -> str:
 def jobs(quick: bool, data_dir=None) -> list:
     epochs = 1 if quick else SWEEP_EPOCHS
     out = []
-    for seed in SEEDS[:1] if quick else SEEDS:
-        for r0 in R0S:
+    for seed in COLLAPSE_SEEDS[:1] if quick else COLLAPSE_SEEDS:
+        for r0 in COLLAPSE_R0:
             for label, devs in CONFIGS.items():
                 config = {"method": "lrp", "variant": "published", "deviations": list(devs), "r0": r0,
                           "lam": LAM, "epochs": epochs, **protocol_config(ADOPTED)}
@@ -63,8 +63,8 @@ def final_r(results) -> dict:
     """{(label, r0): array of r at the end of each finished seed's run}."""
     out = {}
     for label in ORDER:
-        for r0 in R0S:
-            names = finished_runs(results, [run_name(label, r0, s) for s in SEEDS])
+        for r0 in COLLAPSE_R0:
+            names = finished_runs(results, [run_name(label, r0, s) for s in COLLAPSE_SEEDS])
             out[label, r0] = np.array([r_at(results, n, np.inf) for n in names])
     return out
 
@@ -73,7 +73,7 @@ def rows(values: dict) -> list:
     table = []
     for label in ORDER:
         row = {"configuration": label}
-        for r0 in R0S:
+        for r0 in COLLAPSE_R0:
             v = values[label, r0]
             if v.size == 0:
                 row[f"r0 = {r0:g}"] = "—"
@@ -85,11 +85,11 @@ def rows(values: dict) -> list:
             row[f"r0 = {r0:g}"] = text + f" ({v.min():.3f}–{v.max():.3f}, n = {v.size})"
         table.append(row)
     table.append({"configuration": "thesis (Fig. 4.17, read off)",
-                  **{f"r0 = {r0:g}": THESIS_SWEEP_END_R[LAM][r0] for r0 in R0S}})
+                  **{f"r0 = {r0:g}": THESIS_SWEEP_END_R[LAM][r0] for r0 in COLLAPSE_R0}})
     return table
 
 
-NOTE = ("r at the end of each run (15 epochs): the mean over the seeds, the 95% prediction interval for one new "
+COLLAPSE_NOTE = ("r at the end of each run (15 epochs): the mean over the seeds, the 95% prediction interval for one new "
         "run (t with n − 1 degrees of freedom) in brackets, then the seeds' range and count. 'P1'…'P4': the "
         "published path with that deviation and P5 only; 'P5': the published density with the exact gradient "
         "path; 'no Pk': all of P1–P4 but Pk (P5 on). The thesis row is r where its panels end, read off its "
@@ -98,14 +98,14 @@ NOTE = ("r at the end of each run (15 epochs): the mean over the seeds, the 95% 
 
 def plot(results, out) -> list:
     values = final_r(results)
-    present = [label for label in ORDER if any(values[label, r0].size for r0 in R0S)]
-    if not any(values[label, r0].size for label in CONFIGS for r0 in R0S):
+    present = [label for label in ORDER if any(values[label, r0].size for r0 in COLLAPSE_R0)]
+    if not any(values[label, r0].size for label in CONFIGS for r0 in COLLAPSE_R0):
         return []
-    md = write_md_csv(out, "collapse_deviations", ["configuration"] + [f"r0 = {r0:g}" for r0 in R0S],
+    md = write_md_csv(out, "collapse_deviations", ["configuration"] + [f"r0 = {r0:g}" for r0 in COLLAPSE_R0],
                       rows(values))
-    fig, axes = plt.subplots(1, len(R0S), figsize=(5.2 * len(R0S), 4.2), sharey=True, layout="constrained")
+    fig, axes = plt.subplots(1, len(COLLAPSE_R0), figsize=(5.2 * len(COLLAPSE_R0), 4.2), sharey=True, layout="constrained")
     x = np.arange(len(present))
-    for ax, r0 in zip(axes, R0S):
+    for ax, r0 in zip(axes, COLLAPSE_R0):
         for i, label in enumerate(present):
             v = values[label, r0]
             if v.size:
@@ -120,14 +120,14 @@ def plot(results, out) -> list:
         ax.grid(axis="y", alpha=0.3)
     axes[0].set_ylabel("r at the end of the run")
     axes[0].legend(loc="upper left", fontsize=8)
-    n = max(values[label, r0].size for label in ORDER for r0 in R0S)
+    n = max(values[label, r0].size for label in ORDER for r0 in COLLAPSE_R0)
     fig.suptitle(f"Which deviation collapses r without λ (MNIST, {ADOPTED}, {SWEEP_EPOCHS} epochs, up to {n} "
                  "seeds; dots: seeds, bars: mean)")
     save(fig, out, "collapse_deviations")
-    counts = [values[label, r0].size for label in ORDER for r0 in R0S]
+    counts = [values[label, r0].size for label in ORDER for r0 in COLLAPSE_R0]
     return [entry("collapse_deviations", "Fig. 4.17 (which deviation)",
                   "r at the end of the λ = 0 run under each deviation of the published code alone and with each "
                   f"left out, r0 ∈ {{0.1, 0.5, 0.9}}, beside the exact and published paths; runs per cell: "
-                  f"{min(counts)}–{max(counts)} of {len(SEEDS)}", under(ADOPTED, "devr_*"),
+                  f"{min(counts)}–{max(counts)} of {len(COLLAPSE_SEEDS)}", under(ADOPTED, "devr_*"),
                   files=["collapse_deviations.md", "collapse_deviations.csv"],
-                  section=("Which deviation collapses r without λ", md + ["", NOTE]))]
+                  section=("Which deviation collapses r without λ", md + ["", COLLAPSE_NOTE]))]
