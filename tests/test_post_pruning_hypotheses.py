@@ -94,11 +94,13 @@ def test_figs_4_4_and_4_5_draw_the_fine_tuned_procedure_and_the_plain_one_each_i
         write_curve(results, f"postprune_ft_p2_a20_s{seed}", 20, seed, np.full(10, 0.9 + 0.01 * seed))
     entries = synthetic.plot_post_pruning(results, out, [20])
     assert [e["stem"] for e in entries] == ["fig4_4_post_pruning_mean", "fig4_5_post_pruning_minmax"]
-    assert "the procedure that fits the thesis best" in entries[0]["caption"] and "bottom row" not in entries[0]["caption"]
+    assert "the procedure that fits the thesis best" in entries[0]["caption"]
+    assert "bottom row" not in entries[0]["caption"]
     for seed in range(3):  # the plain procedure collapses at the last ratio, below the axis
         write_curve(results, f"postprune_p2_a20_s{seed}", 20, seed, [0.9] * 9 + [-5.0])
     entries = synthetic.plot_post_pruning(results, out, [20])
-    assert "bottom row: pruned without fine-tuning" in entries[0]["caption"] and "▼ marks the 2" in entries[0]["caption"]
+    assert "bottom row: pruned without fine-tuning" in entries[0]["caption"]
+    assert "▼ marks the 2" in entries[0]["caption"]
     curves = {h: {20: synthetic.post_curves(results, h, 20)} for h in ("ft", "shared")}
     fig, clipped = synthetic.pruning_figure([("a", curves["ft"]), ("b", curves["shared"])], [20], "mean", "t", True)
     axes = fig.axes

@@ -78,8 +78,9 @@ def welch_interval(a, b, level: float = DIFFERENCE_LEVEL) -> tuple[float, float]
     """Welch's ``level`` t-interval of mean(a) − mean(b), from n >= 2 runs on each side.
 
     The variances are not assumed equal: half width t_{ν, (1+level)/2} · se, se² = s_a²/n_a + s_b²/n_b
-    (ddof 1), ν the Welch–Satterthwaite degrees of freedom. Where both sides have no spread at all
-    (se = 0), the interval is the difference itself.
+    (ddof 1), ν the Welch–Satterthwaite degrees of freedom (scipy's ``ttest_ind(equal_var=False)``
+    gives the same interval; a test checks it). Where neither side varies (se = 0), the interval is
+    the difference itself.
     """
     from scipy.stats import t as student_t
 

@@ -172,7 +172,8 @@ def pre_curves(results, alpha: int):
 # (table post_pruning_hypotheses) and the one the thesis's text describes.
 POST_ROWS = (("ft", f"Fine-tuned {synthetic_hypotheses.FINETUNE_EPOCHS} epochs after pruning (mask fixed) — the "
                     "procedure that fits the thesis best; the thesis does not describe it"),
-             ("shared", "Pruned without fine-tuning (one trained network per seed) — the procedure as the thesis describes it"))
+             ("shared", "Pruned without fine-tuning (one trained network per seed) — the procedure as the thesis "
+                        "describes it"))
 SPLIT_COLORS = (("train", "tab:blue"), ("validation", "tab:orange"))
 
 

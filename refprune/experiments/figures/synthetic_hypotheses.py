@@ -96,7 +96,7 @@ def fmt_pairs(ours, ref) -> str:
     return " ".join(f"{o:.2f}|{'—' if t is None else f'{t:.2f}'}" for o, t in zip(ours, ref))
 
 
-NOT_RUN = {"min R² (ours | thesis)": "not run", "max R² (ours | thesis)": "", "Fig. 4.5 mean |error|": "—",
+EMPTY_CELLS = {"min R² (ours | thesis)": "not run", "max R² (ours | thesis)": "", "Fig. 4.5 mean |error|": "—",
            "mean R² (ours | thesis)": "", "Fig. 4.4 mean |error|": "—", "Fig. 4.4 thesis means in interval": "—"}
 
 
@@ -108,7 +108,7 @@ def rows(results, tag: str, alphas) -> list:
             got = val_runs(results, hyp, tag, alpha)
             row = {"α": alpha, "hypothesis": hyp}
             if got is None:
-                out.append({**row, "seeds": 0, **NOT_RUN})
+                out.append({**row, "seeds": 0, **EMPTY_CELLS})
                 continue
             ratios, v = got
             lo, hi = v.min(axis=0), v.max(axis=0)
@@ -124,7 +124,7 @@ def rows(results, tag: str, alphas) -> list:
                             "Fig. 4.4 mean |error|": f"{fit['error']:.3f}",
                             "Fig. 4.4 thesis means in interval": "—" if fit["inside"] is None else
                             f"{fit['inside']} of {len(ratios)}"})
-            out.append({**NOT_RUN, **row})
+            out.append({**EMPTY_CELLS, **row})
     return out
 
 
