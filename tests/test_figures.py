@@ -16,7 +16,7 @@ def test_quick_figures_produce_every_file(tmp_path, capsys):
     files = re.findall(r"\]\(([^)]+)\)", index)
     expected_stems = {"fig2_1_hard_mask", "fig2_2_soft_mask", "fig3_1_data_alpha1", "fig3_2_data_alpha25",
                       "fig4_1_overfit_loss", "fig4_2_overfit_r2", "fig4_3_data_alpha20_22",
-                      "fig4_4_post_pruning_median", "fig4_5_post_pruning_minmax", "fig4_6_pre_pruning_median",
+                      "fig4_4_post_pruning_mean", "fig4_5_post_pruning_minmax", "fig4_6_pre_pruning_mean",
                       "fig4_7_pre_pruning_minmax", "fig4_8_mnist_dense", "fig3_3_mnist_samples"}
     for variant in ("exact", "published"):
         for run in ("r00.50_lam0", "r00.95_lam0", "r00.50_lam10", "r00.95_lam10"):

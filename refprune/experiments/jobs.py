@@ -16,9 +16,10 @@ Job kinds, registered in :data:`JOB_KINDS` (a plain dict, see :mod:`refprune.exp
     Train dense on the training split, then prune globally by magnitude at
     each ratio of a grid and evaluate train and validation (Figs. 4.4/4.5).
 ``pre_pruning``
-    Prune the initial weights at one ratio, train with the mask fixed,
-    evaluate (Figs. 4.6/4.7); on MNIST-shaped data also the test split, and
-    the training's ``train_seconds``.
+    Prune the initial weights by magnitude, train with the mask fixed,
+    evaluate (Figs. 4.6/4.7); ``ratio`` is one global ratio or a list with
+    one ratio per weight matrix (layer by layer). On MNIST-shaped data also
+    the test split, and the training's ``train_seconds``.
 ``finetune_pruning``
     Train dense on MNIST-shaped data, then for each ratio of a list prune
     globally by magnitude, evaluate validation and test, fine-tune
