@@ -34,7 +34,7 @@ def test_quick_figures_produce_every_file(tmp_path, capsys):
     for stem in expected_stems:
         for ext in ("png", "pdf"):
             assert (out / f"{stem}.{ext}").stat().st_size > 1000
-    tables = ["table4_6", "rsweep_vs_thesis", "protocol_hypotheses", "post_pruning_hypotheses",
+    tables = ["table4_6", "rsweep_vs_thesis", "protocol_hypotheses", "post_pruning_hypotheses", "table4_1_settings",
               "mnist_dense_vs_thesis", "lrp_dense_wall_time"] + [f"table4_{k}" for k in (2, 3, 4, 5)]
     for name in tables:
         for ext in ("md", "csv"):

@@ -127,6 +127,23 @@ def test_the_wall_time_ratio_is_over_every_pair_of_lrp_and_dense_runs():
     assert rows[1]["thesis"] == "not stated"
 
 
+def test_table_4_1_as_used_follows_the_configuration():
+    from refprune.experiments.figures.mnist import TABLE_RUNS
+    from refprune.experiments.figures.mnist_settings import settings_rows
+    from refprune.train.loop import TrainConfig
+    rows = {r["hyper-parameter"]: r for r in settings_rows(TABLE_RUNS)}
+    adopted = f"refprune, adopted protocol '{ADOPTED}'"
+    tau0 = rows["τ0 (× std of all weights)"]
+    assert tau0["thesis"] == "1e-2" and tau0[adopted] == "1e-2" and TrainConfig().tau0 == 1e-2
+    assert rows["learning rate of τ"]["refprune, stated protocol"] == "1e-6" and TrainConfig().lr_tau == 1e-6
+    assert rows["optimiser steps per epoch"]["refprune, stated protocol"] == "1,500"
+    assert rows["optimiser steps per epoch"][adopted] == "750"
+    assert rows["batch size"][adopted] == "32 per process × 2 processes"
+    assert rows["train / validation / test images"]["refprune, stated protocol"].startswith("48,000 / 12,000 / 10,000")
+    assert rows["r0 (initial pruning ratio)"]["thesis source"].startswith("Table 4.1, p. 41")
+    assert rows["λ (regulariser λ(1 − r)²)"][adopted].startswith("0, 10")
+
+
 # ---------------------------------------------------------------- the adopted protocol's figures
 
 

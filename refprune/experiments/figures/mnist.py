@@ -30,6 +30,7 @@ from refprune.experiments.figures.mnist_seeds import (
     seeds_note,
     sparsity_figure,
 )
+from refprune.experiments.figures.mnist_settings import write_settings_table
 from refprune.experiments.figures.mnist_sweep import SWEEP_EPOCHS, SWEEP_REDUCTION
 from refprune.experiments.figures.mnist_tables import (
     THESIS_DENSE_METRICS,
@@ -383,4 +384,5 @@ def plot(results, out) -> list:
     entries += write_dense_table(adopted_dense(results), next(iter(stated_dense), None), out, ADOPTED, dense_jobs)
     entries += write_time_table({ADOPTED: (adopted_of, adopted_dense(results)), STATED: (stated_of, stated_dense)},
                                 TABLE_RUNS, VARIANTS, out, dense_jobs)
+    entries += write_settings_table(out, TABLE_RUNS)
     return entries + mnist_sweep.plot(results, out) + write_table(results, out)
