@@ -11,6 +11,7 @@ each is the mean with a ±1 std band (:mod:`.mnist_seeds`).
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
+import numpy as np
 
 from refprune.experiments.figures.common import entry, save
 from refprune.experiments.figures.mnist_seeds import (
@@ -54,6 +55,12 @@ def per_layer(ax, runs):
     ax.set(ylim=(0, 130))
 
 
+def percent(pairs, key: str) -> str:
+    """A summary value in %: the one run's, or 'mean ± std' over the seeds (ddof 1)."""
+    v = 100 * np.array([rec["summary"][key] for rec, _ in pairs])
+    return f"{v[0]:.2f}" if v.size == 1 else f"{v.mean():.2f} ± {v.std(ddof=1):.2f}"
+
+
 def overlay_figure(runs: dict, label: str):
     """``runs``: {variant: [(record, arrays), ...]} of one Table 4.6 run, one pair per seed."""
     fig, axes = plt.subplots(2, 3, figsize=(14, 6.6), layout="constrained")
@@ -89,13 +96,8 @@ def plot_overlay(records_of, results, out, r0, lam, thesis: str, stem_prefix: st
     stem = f"{stem_prefix}lrp_r0{r0:.2f}_lam{lam:g}_exact_vs_published"
     n = min(len(pairs) for pairs in runs.values())
     save(overlay_figure(runs, f"LRP r0 = {r0:g}, λ = {lam:g}"), out, stem)
-    if n == 1:
-        acc = ", ".join(f"{v} test acc {p[0][0]['summary']['test_accuracy']:.4f}, sparsity "
-                        f"{p[0][0]['summary']['sparsity']:.4f}" for v, p in runs.items())
-    else:
-        acc = ", ".join(f"{v} mean test acc {sum(r['summary']['test_accuracy'] for r, _ in p) / len(p):.4f}, "
-                        f"mean sparsity {sum(r['summary']['sparsity'] for r, _ in p) / len(p):.4f}"
-                        for v, p in runs.items())
+    acc = ", ".join(f"{v} test acc {percent(p, 'test_accuracy')}%, sparsity {percent(p, 'sparsity')}%"
+                    for v, p in runs.items())
     where = f"{protocol}, {seeds_note(n)}: " if protocol else ""
     return [entry(stem, f"{thesis} (both variants)", f"{where}r0 = {r0:g}, λ = {lam:g}: loss, accuracy, sparsity "
                   f"per epoch, τ and r per backward pass, sparsity per layer, exact and published overlaid; {acc}",

@@ -149,7 +149,7 @@ def run_figure(recs, arrays_list, label: str):
         ax.set_title(f"({letter}) {ax.get_title()}")
     note = seeds_note(len(recs)) + bands_note(recs)
     note += "; τ: geometric mean ×/÷ geometric std" if len(recs) > 1 else ""
-    fig.suptitle(f"{label} ({note})")
+    fig.suptitle(f"{label}\n({note})")
     return fig
 
 

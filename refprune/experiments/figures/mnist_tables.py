@@ -242,9 +242,10 @@ def write_dense_table(seeded: list, stated, out, adopted: str, jobs: str) -> lis
     csv_rows, md = made
     md += ["", DENSE_NOTE.format(page=page, where=where, adopted=adopted)]
     write_table_files(out, DENSE_STEM, csv_rows, md)
+    seeds = (f"{len(seeded)} seeds: mean ± std, 95% prediction interval for one new run, thesis inside or not"
+             if seeded else "no runs yet")
     return [entry(DENSE_STEM, "Fig. 4.8 (text, p. 41)", f"dense baseline: loss and accuracy (train/validation/test) "
-                  f"beside the thesis; the adopted '{adopted}' protocol ({len(seeded)} seeds: mean ± std, 95% "
-                  f"prediction interval for one new run, thesis inside or not) and the stated protocol (seed 0, "
+                  f"beside the thesis; the adopted '{adopted}' protocol ({seeds}) and the stated protocol (seed 0, "
                   f"one run)", jobs, files=[f"{DENSE_STEM}.md", f"{DENSE_STEM}.csv"],
                   section=("Dense baseline: the thesis, the adopted protocol and the stated one", md))]
 
