@@ -1,13 +1,15 @@
 """LRP on MNIST (thesis §4.2): dense baseline, the four Table 4.6 runs in both variants,
 the r0 sweep, and Table 4.6 itself.
 
-Fig. 3.3 (sample images, :mod:`.mnist_samples`), Tables 4.2–4.5 (loss and
-accuracy per split, :mod:`.mnist_tables`), Figs. 4.8 (dense per epoch), 4.9–4.14 (per run: loss and accuracy per epoch,
-τ and r per backward pass, sparsity per layer), 4.15/4.16 and Appendix A
-(mask heat maps of every layer), 4.17/4.18 (r per iteration for r0 = 0.1 …
-0.9, λ = 0 and λ = 10, and their tables: :mod:`.mnist_sweep`). Every LRP figure exists for the exact and the
-published gradient path (METHOD §6), and each Table 4.6 run has one figure
-overlaying both (:mod:`.mnist_overlay`).
+Fig. 3.3 (sample images, :mod:`.mnist_samples`), Table 4.1 as used (:mod:`.mnist_settings`),
+Tables 4.2–4.5, the dense baseline's table and the LRP/dense wall-time ratio (:mod:`.mnist_tables`),
+Figs. 4.8 (dense per epoch), 4.9–4.14 (per run: loss and accuracy per epoch, τ and r per backward
+pass, sparsity per layer; :mod:`.mnist_seeds`), 4.15/4.16 and Appendix A (mask heat maps of every
+layer), 4.17/4.18 (r per iteration for r0 = 0.1 … 0.9, λ = 0 and λ = 10, and their tables:
+:mod:`.mnist_sweep`). Every LRP figure exists for the exact and the published gradient path
+(METHOD §6), and each Table 4.6 run has one figure overlaying both (:mod:`.mnist_overlay`). The
+stated protocol's figures are one run (seed 0); the adopted protocol's are the mean with a band over
+its seeds (the thesis draws one run).
 """
 
 from __future__ import annotations
@@ -15,18 +17,32 @@ from __future__ import annotations
 import csv
 import io
 
-import matplotlib.pyplot as plt
 import numpy as np
 
 from refprune.experiments.figures import mnist_samples, mnist_sweep
 from refprune.experiments.figures.common import entry, prediction_interval, save
 from refprune.experiments.figures.mnist_overlay import plot_overlay
+from refprune.experiments.figures.mnist_seeds import (
+    curves_figure,
+    masks_figure,
+    r_tau_figure,
+    run_figure,
+    seeds_note,
+    sparsity_figure,
+)
+from refprune.experiments.figures.mnist_settings import write_settings_table
 from refprune.experiments.figures.mnist_sweep import SWEEP_EPOCHS, SWEEP_REDUCTION
-from refprune.experiments.figures.mnist_tables import write_metric_tables
+from refprune.experiments.figures.mnist_tables import (
+    THESIS_DENSE_METRICS,
+    write_dense_table,
+    write_metric_tables,
+    write_time_table,
+)
 from refprune.experiments.figures.protocol_settings import (
     ADOPTED,
     SEEDS,
     SPARSITY_TOLERANCE_PP,
+    STATED,
     TEST_ACC_TOLERANCE_PP,
     protocol_config,
     run_name,
@@ -41,7 +57,7 @@ from refprune.util.io import atomic_write
 NAME = "mnist"
 PROTOCOL = ("784-512-512-10, pixels in [0, 1], 48k/12k/10k train/validation/test (split seed 0), batch 32, "
             "25 epochs, Table 4.1 (r0 as named, τ0 = 1e-2 × std W, lr 1e-3 / 1e-4 (r) / 1e-6 (τ), λ = 0 or 10), "
-            "float32, seed 0. The published variant applies P1–P4 with the published density (P5). "
+            "float32; the stated protocol's runs are seed 0, the adopted one's seeds 0–4. The published variant applies P1–P4 with the published density (P5). "
             "The stated protocol's r0 sweep (Figs. 4.17/4.18) is " + "{reduction}. "
             "Two protocols side by side: the **stated** one (batch 32, one process, 1,500 steps per epoch; runs "
             "t46_*, rsweep_*) and the adopted **thesis protocol** '{adopted}' (two data-parallel processes of "
@@ -55,7 +71,6 @@ THESIS_TABLE = {  # thesis Table 4.6: train acc, test acc, sparsity, compression
 THESIS_RUN_FIGS = {(0.5, 0.0): "Figs. 4.9–4.11", (0.95, 0.0): "Fig. 4.12",
                    (0.5, 10.0): "Fig. 4.13", (0.95, 10.0): "Fig. 4.14"}
 THESIS_MASK_FIGS = {(0.95, 10.0): "Fig. 4.15 (layer 1), App. A", (0.95, 0.0): "Fig. 4.16 (layer 1), App. A"}
-THESIS_DENSE = {"test_loss": 0.0927, "test_accuracy": 0.979}
 PROTOCOL = PROTOCOL.format(reduction=SWEEP_REDUCTION, adopted=ADOPTED)
 FULL = {"data": "mnist", "epochs": 25, "sweep_epochs": SWEEP_EPOCHS,
         "sweep_r0": {v: [round(0.1 * i, 1) for i in range(1, 10)] for v in VARIANTS},
@@ -140,88 +155,107 @@ def one(results, name):
     return recs[0] if recs else None
 
 
-# Colour by split, line style and marker by mask: soft and hard curves often
-# coincide, so the hard one is drawn thin and dashed with markers over the soft one.
-SPLIT_COLOR = {"train": "tab:blue", "val": "tab:orange"}
-MASK_STYLE = {"dense": {"ls": "-", "lw": 1.5}, "soft": {"ls": "-", "lw": 2.4, "alpha": 0.55},
-              "hard": {"ls": "--", "lw": 1.0, "marker": "x", "ms": 4}}
+def present(results, names) -> list:
+    """The records of the runs named that exist, in the order named."""
+    return [rec for rec in (one(results, n) for n in names) if rec is not None]
 
 
-def curves_figure(rec, title):
-    ep = [e["epoch"] for e in rec["epochs"]]
-    modes = ("dense",) if rec["config"]["method"] == "dense" else ("soft", "hard")
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), layout="constrained")
-    for mode in modes:
-        for split in ("train", "val"):
-            style = {"color": SPLIT_COLOR[split], "markevery": max(1, len(ep) // 12), **MASK_STYLE[mode]}
-            label = f"{'validation' if split == 'val' else split} ({mode} mask)" if mode != "dense" else split
-            axes[0].plot(ep, [e[f"{split}_loss_{mode}"] for e in rec["epochs"]], label=label, **style)
-            axes[1].plot(ep, [e[f"{split}_accuracy_{mode}"] for e in rec["epochs"]], label=label, **style)
-    axes[0].set(xlabel="epoch", ylabel="loss", title="Loss")
-    axes[1].set(xlabel="epoch", ylabel="accuracy", title="Accuracy")
-    axes[1].legend(fontsize=7)
-    fig.suptitle(title)
-    return fig
+def adopted_runs(results, variant, r0, lam, seeds=SEEDS) -> list:
+    """The adopted protocol's records of one Table 4.6 run, one per seed present."""
+    return present(results, [under(ADOPTED, run_name(variant, r0, lam, sd)) for sd in seeds])
 
 
-def sparsity_figure(per_layer, label):
-    """Bars of the final sparsity per layer, each labelled with its value; all zero says "0%" in words."""
-    values = 100 * np.asarray(per_layer, float)
-    fig, ax = plt.subplots(figsize=(5.4, 3.6), layout="constrained")
-    bars = ax.bar([f"layer {i + 1}" for i in range(values.size)], values, color="tab:blue")
-    ax.bar_label(bars, labels=[f"{v:.1f}%" for v in values], fontsize=8, padding=2)
-    if not values.any():
-        ax.text(0.5, 0.5, "0% sparsity in every layer\n(nothing pruned)", transform=ax.transAxes,
-                ha="center", va="center", fontsize=11)
-    ax.set(ylabel="sparsity (%)", ylim=(0, 110), title="Final sparsity per layer")
-    fig.suptitle(label)
-    return fig
+def adopted_dense(results, seeds=SEEDS) -> list:
+    """The adopted protocol's dense runs present, one per seed."""
+    return present(results, [under(ADOPTED, dense_name(sd)) for sd in seeds])
+
+
+def stated_runs(results, variant, r0, lam) -> list:
+    """The stated protocol's run of one Table 4.6 row (seed 0) as a list: one record or none."""
+    return present(results, [run_name(variant, r0, lam)])
+
+
+def adopted_jobs_of(r0, lam, variant="*") -> str:
+    """The adopted protocol's runs of one Table 4.6 row, as a name pattern for the index."""
+    return under(ADOPTED, f"t46_{variant}_r0{r0:.2f}_lam{lam:g}_s")
+
+
+def mean_pm(values, scale=100.0, digits=2) -> str:
+    """'mean ± std' of ``values`` × ``scale`` (one value: that value)."""
+    v = scale * np.asarray(values, np.float64)
+    return f"{v[0]:.{digits}f}" if v.size == 1 else f"{v.mean():.{digits}f} ± {v.std(ddof=1):.{digits}f}"
 
 
 def plot_dense(results, out) -> list:
-    rec = one(results, "mnist_dense_s0")
-    if rec is None:
-        return []
-    save(curves_figure(rec, "Dense 784-512-512-10"), out, "fig4_8_mnist_dense")
-    return [entry("fig4_8_mnist_dense", "Fig. 4.8", f"dense baseline per epoch (test accuracy "
-                  f"{rec['summary']['test_accuracy']:.4f}; thesis 0.979)", "mnist_dense_s0",
-                  seconds=rec["seconds"])]
+    """Fig. 4.8: the stated protocol's run (seed 0) and the adopted protocol's, from whichever seeds exist."""
+    thesis_acc = THESIS_DENSE_METRICS[2]["test"][1]
+    entries = []
+    for protocol, recs, jobs in ((STATED, present(results, [dense_name(0)]), dense_name(0)),
+                                 (ADOPTED, adopted_dense(results), under(ADOPTED, dense_name(0))[:-1])):
+        if not recs:
+            continue
+        stem = under(protocol, "fig4_8_mnist_dense")
+        where = "stated protocol, seed 0" if protocol == STATED else f"adopted protocol '{ADOPTED}'"
+        save(curves_figure(recs, f"Dense 784-512-512-10, {where}"), out, stem)
+        accs = [r["summary"]["test_accuracy"] for r in recs]
+        entries.append(entry(stem, "Fig. 4.8", f"{where if protocol == STATED else f'adopted {ADOPTED!r} protocol'}, "
+                             f"{seeds_note(len(recs))}: dense baseline loss and accuracy per epoch (test accuracy "
+                             f"{mean_pm(accs)}%; thesis {thesis_acc:g}%)", jobs))
+    return entries
 
 
 def plot_run(results, out, variant, r0, lam) -> list:
+    """The stated protocol's figures of one Table 4.6 run (seed 0): curves, τ and r, sparsity, masks."""
     name = run_name(variant, r0, lam)
     rec = one(results, name)
     if rec is None:
         return []
     arrays = load_arrays(results, name)
-    label = f"LRP {variant}, r0 = {r0}, λ = {lam:g}"
+    label = f"LRP {variant}, r0 = {r0}, λ = {lam:g}, stated protocol, seed 0"
     stem = f"lrp_{variant}_r0{r0:.2f}_lam{lam:g}"
     thesis = THESIS_RUN_FIGS[(r0, lam)]
-    save(curves_figure(rec, label), out, f"{stem}_curves")
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), layout="constrained")
-    axes[0].plot(arrays["step_index"], arrays["step_tau"])
-    axes[0].set(xlabel="backward pass", ylabel="τ", yscale="log", title="τ per backward pass")
-    axes[1].plot(arrays["step_index"], arrays["step_r"])
-    axes[1].set(xlabel="backward pass", ylabel="r", title="r per backward pass")
-    fig.suptitle(label)
-    save(fig, out, f"{stem}_r_tau")
-    per_layer = rec["summary"]["sparsity_per_layer"]
-    save(sparsity_figure(per_layer, label), out, f"{stem}_sparsity")
-    masks = [unpack_mask(arrays, l) for l in range(1, len(per_layer) + 1)]
-    fig, axes = plt.subplots(1, len(masks), figsize=(15, 4.3), layout="constrained",
-                             gridspec_kw={"width_ratios": [m.shape[0] for m in masks]})
-    for l, (ax, m) in enumerate(zip(axes, masks), 1):
-        ax.imshow(m.T, aspect="auto", interpolation="nearest", cmap="viridis")  # rows: output neurons
-        ax.set(title=f"layer {l} ({m.shape[1]}×{m.shape[0]})", xlabel="input feature", ylabel="output neuron")
-    fig.suptitle(f"Hard masks (yellow kept, purple pruned), {label}")
-    save(fig, out, f"{stem}_masks")
+    save(curves_figure([rec], label), out, f"{stem}_curves")
+    save(r_tau_figure([arrays], label), out, f"{stem}_r_tau")
+    save(sparsity_figure([rec], label), out, f"{stem}_sparsity")
+    n_layers = len(rec["summary"]["sparsity_per_layer"])
+    save(masks_figure([unpack_mask(arrays, l) for l in range(1, n_layers + 1)], label), out, f"{stem}_masks")
     s = rec["summary"]
+    what = f"stated protocol, one run (seed 0): LRP {variant}, r0 = {r0}, λ = {lam:g}"
     note = f"test acc {s['test_accuracy']:.4f}, sparsity {s['sparsity']:.4f}"
-    return [entry(f"{stem}_curves", f"{thesis} (loss, accuracy)", f"{label}: loss and accuracy per epoch; {note}",
+    return [entry(f"{stem}_curves", f"{thesis} (loss, accuracy)", f"{what}: loss and accuracy per epoch; {note}",
                   name, seconds=rec["seconds"]),
-            entry(f"{stem}_r_tau", f"{thesis} (τ, r)", f"{label}: τ and r per backward pass", name),
-            entry(f"{stem}_sparsity", f"{thesis} (sparsity)", f"{label}: sparsity per layer", name),
-            entry(f"{stem}_masks", THESIS_MASK_FIGS.get((r0, lam), "App. A"), f"{label}: hard masks of every layer", name)]
+            entry(f"{stem}_r_tau", f"{thesis} (τ, r)", f"{what}: τ and r per backward pass", name),
+            entry(f"{stem}_sparsity", f"{thesis} (sparsity)", f"{what}: sparsity per layer", name),
+            entry(f"{stem}_masks", THESIS_MASK_FIGS.get((r0, lam), "App. A"), f"{what}: hard masks of every layer",
+                  name)]
+
+
+def plot_adopted_run(results, out, variant, r0, lam) -> list:
+    """The adopted protocol's figure of one Table 4.6 run (thesis Fig. 4.12's layout), the mean with a band
+    over the seeds present; and seed 0's hard masks if its run kept them."""
+    recs = adopted_runs(results, variant, r0, lam)
+    if not recs:
+        return []
+    arrays = [load_arrays(results, rec["job"]["name"]) for rec in recs]
+    label = f"LRP {variant}, r0 = {r0}, λ = {lam:g}, adopted protocol '{ADOPTED}'"
+    stem = under(ADOPTED, f"lrp_{variant}_r0{r0:.2f}_lam{lam:g}")
+    save(run_figure(recs, arrays, label), out, stem)
+    what = f"adopted {ADOPTED!r} protocol, {seeds_note(len(recs))}: LRP {variant}, r0 = {r0}, λ = {lam:g}"
+    summaries = [rec["summary"] for rec in recs]
+    note = (f"test acc {mean_pm([s['test_accuracy'] for s in summaries])}%, sparsity "
+            f"{mean_pm([s['sparsity'] for s in summaries])}%")
+    thesis = THESIS_RUN_FIGS[(r0, lam)]
+    entries = [entry(stem, f"{thesis} (loss, accuracy, τ, r, sparsity)", f"{what}: loss and accuracy per epoch, τ and "
+                     f"r per backward pass, final sparsity per layer (error bars ±1 std); {note}",
+                     adopted_jobs_of(r0, lam, variant))]
+    if recs[0]["job"]["seed"] == 0 and "mask1" in arrays[0]:
+        n_layers = len(recs[0]["summary"]["sparsity_per_layer"])
+        masks = [unpack_mask(arrays[0], l) for l in range(1, n_layers + 1)]
+        save(masks_figure(masks, f"{label}, seed 0"), out, f"{stem}_masks")
+        entries.append(entry(f"{stem}_masks", THESIS_MASK_FIGS.get((r0, lam), "App. A"),
+                             f"adopted {ADOPTED!r} protocol, seed 0: LRP {variant}, r0 = {r0}, λ = {lam:g}: hard masks "
+                             "of every layer", recs[0]["job"]["name"]))
+    return entries
 
 
 TABLE_QUANTITIES = ("train_acc", "test_acc", "sparsity", "compression")
@@ -331,17 +365,24 @@ def write_table(results, out) -> list:
                   section=("Table 4.6: the thesis, the adopted protocol and the stated one", [TABLE_NOTE, ""] + md))]
 
 
-def table_run(variant, results, r0, lam):
-    return one(results, run_name(variant, r0, lam))
-
-
 def plot(results, out) -> list:
     entries = mnist_samples.plot(results, out) + plot_dense(results, out)
     for variant in VARIANTS:
         for r0, lam in TABLE_RUNS:
-            entries += plot_run(results, out, variant, r0, lam)
-    records_of = lambda variant, r0, lam: table_run(variant, results, r0, lam)  # noqa: E731
+            entries += plot_run(results, out, variant, r0, lam) + plot_adopted_run(results, out, variant, r0, lam)
+    adopted_of = lambda variant, r0, lam: adopted_runs(results, variant, r0, lam)  # noqa: E731
+    stated_of = lambda variant, r0, lam: stated_runs(results, variant, r0, lam)  # noqa: E731
     for r0, lam in TABLE_RUNS:
-        entries += plot_overlay(records_of, results, out, r0, lam, THESIS_RUN_FIGS[(r0, lam)])
-    entries += write_metric_tables(records_of, out, VARIANTS)
+        thesis = THESIS_RUN_FIGS[(r0, lam)]
+        entries += plot_overlay(stated_of, results, out, r0, lam, thesis, protocol="stated protocol")
+        entries += plot_overlay(adopted_of, results, out, r0, lam, thesis, stem_prefix=under(ADOPTED, ""),
+                                jobs=adopted_jobs_of(r0, lam), protocol=f"adopted {ADOPTED!r} protocol")
+    entries += write_metric_tables(adopted_of, lambda *run: next(iter(stated_of(*run)), None), out, VARIANTS,
+                                   ADOPTED, adopted_jobs_of)
+    dense_jobs = under(ADOPTED, dense_name(0))[:-1]
+    stated_dense = present(results, [dense_name(0)])
+    entries += write_dense_table(adopted_dense(results), next(iter(stated_dense), None), out, ADOPTED, dense_jobs)
+    entries += write_time_table({ADOPTED: (adopted_of, adopted_dense(results)), STATED: (stated_of, stated_dense)},
+                                TABLE_RUNS, VARIANTS, out, dense_jobs)
+    entries += write_settings_table(out, TABLE_RUNS)
     return entries + mnist_sweep.plot(results, out) + write_table(results, out)
