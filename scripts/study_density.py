@@ -38,6 +38,7 @@ from refprune.density.config import DensityConfig, density_at
 from refprune.density.kde import bandwidth, direct_kde
 from refprune.train.kernels import kde_at_point
 from refprune.util.io import read_json, write_json
+from refprune.util.provenance import code_version
 
 RESULTS = ROOT / "results" / "study_density.json"
 FIGURES = ROOT / "figures"
@@ -117,6 +118,8 @@ def compute(weights: Path | None) -> dict:
         print(f"real weights from {weights} ...", flush=True)
         out["real"], out["cost"] = real_weights(weights)
         out["weights_file"] = str(weights)
+    out["code"] = code_version()
+    out["reproduce"] = "python scripts/study_density.py" + (f" --weights {weights}" if weights is not None else "")
     write_json(RESULTS, out)
     return out
 

@@ -41,6 +41,7 @@ from refprune.lrp.reference import LRPConfig, lrp_gradients
 from refprune.train.loop import TrainConfig, init_state, make_step
 from refprune.train.steps.common import new_workspace
 from refprune.util.io import read_json, write_json
+from refprune.util.provenance import code_version
 
 RESULTS = ROOT / "results" / "study_ignored_term.json"
 FIGURES = ROOT / "figures"
@@ -105,7 +106,10 @@ def compute(data_dir: str, epochs: int, every: int, lam: float, r0: float, seed:
                           f", smoothed {row['ignored_smoothed_norm'] / row['kept_norm_smoothed']:.2e}, "
                           f"t gap {row['t_gap_rel']:.2e}", flush=True)
             step(state, ws, x, y)
-    out = {"rows": rows, "epochs": epochs, "every": every, "lam": lam, "r0": r0, "seed": seed}
+    out = {"rows": rows, "epochs": epochs, "every": every, "lam": lam, "r0": r0, "seed": seed,
+           "code": code_version(),
+           "reproduce": (f"python scripts/study_ignored_term.py --data-dir DATA_DIR --epochs {epochs} --every {every} "
+                         f"--lam {lam:g} --r0 {r0:g} --seed {seed}")}
     write_json(RESULTS, out)
     return out
 

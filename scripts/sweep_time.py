@@ -11,7 +11,7 @@ other groups are taken as committed (the synthetic task already has 5 seeds).
 
 A job kind with no committed run yet is estimated from a committed run of the
 same data size and epochs (:data:`ESTIMATES`): the matched group's dense and
-pruning-at-initialisation runs by the MNIST dense run, its LRP runs (global
+pruning-at-initialisation runs (global, per layer, uniform) by the MNIST dense run, its LRP runs (global
 and layer-wise) and fixed-ratio soft masks by the exact λ = 10 Table 4.6 run,
 its fine-tuning job by the dense run plus each ratio's fine-tuning epochs at
 the dense run's time per epoch. Fashion-MNIST has MNIST's sizes. Its stage-2
@@ -51,7 +51,7 @@ def finetune_factor(match) -> float:
 
 # (name pattern, committed run it is estimated by, factor on that run's seconds)
 ESTIMATES = (
-    (re.compile(r"^matched_.*_(dense|prepruning)-e\d+"), DENSE_RUN, lambda m: 1.0),
+    (re.compile(r"^matched_.*_(dense|prepruning(-layers|-uniform)?)-e\d+"), DENSE_RUN, lambda m: 1.0),
     (re.compile(r"^matched_.*_(lrp-(global|layer)|fixedr)-"), EXACT_RUN, lambda m: 1.0),
     (re.compile(r"^matched_.*_finetune(?P<ft>\d+)-e(?P<e>\d+)_"), DENSE_RUN, finetune_factor),
 )

@@ -612,3 +612,25 @@ def test_density_at_outside_the_fft_grid_uses_the_direct_sum():
     assert point[0] < a.min() - 3 * h
     np.testing.assert_allclose(density_at(a, point, DensityConfig(method="fft", reflect=False)),
                                direct_kde(a, point, h), rtol=FALLBACK_RTOL)
+
+
+# 1 − F̂ near 1 − 1.35e-3 loses about eps/1.35e-3 ≈ 2e-13 relative to cancellation; 1e-9 leaves room.
+TAIL_MASS_RTOL = 1e-9
+
+
+@pytest.mark.parametrize("scale", [0.2, 1.0, 5.0])  # max/h small to large: both tail terms matter at 0.2
+def test_the_grid_leaves_out_at_most_the_stated_tail_mass(scale):
+    # docs/derivations.md §7.4, item 1: outside [min − 3h, max + 3h] the plain estimate has at most
+    # Φ(−3) + Φ(−3 − (max − min)/h) of its mass; outside [0, max + 3h] the reflected one at most
+    # Φ(−3) + Φ(−3 − 2·max/h), with equality when every sample sits at max (the extreme case).
+    rng = np.random.default_rng(3)
+    a = np.abs(rng.normal(0.0, scale, 400))
+    h = kde_mod.bandwidth(a)
+    lo, hi = a.min() - 3 * h, a.max() + 3 * h
+    F = kde_mod.direct_kde_cdf(a, np.array([lo, hi]), h)
+    assert F[0] + (1 - F[1]) <= stats.norm.cdf(-3) + stats.norm.cdf(-3 - (a.max() - a.min()) / h)
+    FR = kde_mod.direct_kde_cdf(a, np.array([hi]), h, reflect=True)[0]
+    bound = stats.norm.cdf(-3) + stats.norm.cdf(-3 - 2 * a.max() / h)
+    assert 1 - FR <= bound
+    at_max = np.full(5, a.max())
+    assert 1 - kde_mod.direct_kde_cdf(at_max, np.array([hi]), h, reflect=True)[0] == pytest.approx(bound, rel=TAIL_MASS_RTOL)

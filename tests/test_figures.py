@@ -18,7 +18,7 @@ def test_quick_figures_produce_every_file(tmp_path, capsys):
     files = re.findall(r"\]\(([^)]+)\)", index)
     expected_stems = {"fig2_1_hard_mask", "fig2_2_soft_mask", "fig3_1_data_alpha1", "fig3_2_data_alpha25",
                       "fig4_1_overfit_loss", "fig4_2_overfit_r2", "fig4_3_data_alpha20_22",
-                      "fig4_4_post_pruning_median", "fig4_5_post_pruning_minmax", "fig4_6_pre_pruning_median",
+                      "fig4_4_post_pruning_mean", "fig4_5_post_pruning_minmax", "fig4_6_pre_pruning_mean",
                       "fig4_7_pre_pruning_minmax", "fig4_8_mnist_dense", "fig3_3_mnist_samples"}
     for variant in ("exact", "published"):
         for run in ("r00.50_lam0", "r00.95_lam0", "r00.50_lam10", "r00.95_lam10"):
@@ -26,13 +26,18 @@ def test_quick_figures_produce_every_file(tmp_path, capsys):
         expected_stems |= {f"rsweep_{variant}_lam0", f"rsweep_{variant}_lam10"}
     for run in ("r00.50_lam0", "r00.95_lam0", "r00.50_lam10", "r00.95_lam10"):
         expected_stems.add(f"lrp_{run}_exact_vs_published")
+        # the adopted protocol's: one figure per run and variant (mean over the seeds), the overlay
+        expected_stems |= {f"proto_ddp2_lrp_{v}_{run}" for v in ("exact", "published")}
+        expected_stems.add(f"proto_ddp2_lrp_{run}_exact_vs_published")
+    expected_stems.add("proto_ddp2_fig4_8_mnist_dense")
     expected_stems |= {"study_deviations_lam0", "study_deviations_lam10"}
     made = {f.rsplit(".", 1)[0] for f in files}
     assert expected_stems <= made, expected_stems - made
     for stem in expected_stems:
         for ext in ("png", "pdf"):
             assert (out / f"{stem}.{ext}").stat().st_size > 1000
-    tables = ["table4_6", "rsweep_vs_thesis", "protocol_hypotheses", "post_pruning_hypotheses"] + [f"table4_{k}" for k in (2, 3, 4, 5)]
+    tables = ["table4_6", "rsweep_vs_thesis", "protocol_hypotheses", "post_pruning_hypotheses", "table4_1_settings",
+              "mnist_dense_vs_thesis", "lrp_dense_wall_time"] + [f"table4_{k}" for k in (2, 3, 4, 5)]
     for name in tables:
         for ext in ("md", "csv"):
             assert (out / f"{name}.{ext}").stat().st_size > 0
@@ -53,7 +58,7 @@ def test_the_default_results_and_figures_are_those_of_this_checkout():
 def test_unknown_group_is_a_one_line_error(capsys, tmp_path):
     assert main(["figures", "--only", "nope", "--out", str(tmp_path), "--results", str(tmp_path)]) == 2
     assert "unknown figure group" in capsys.readouterr().err
-    assert set(GROUPS) == {"masks", "synthetic", "mnist", "deviations", "protocols", "matched"}
+    assert set(GROUPS) == {"masks", "synthetic", "mnist", "deviations", "protocols", "collapse", "matched"}
 
 
 @pytest.mark.slow
@@ -97,66 +102,37 @@ def test_reading_numbers_script_prints_every_section_from_the_committed_results(
     assert "(no results)" not in out
 
 
-# ---------------------------------------------------------------- Tables 4.2–4.5
-
-
 def fake_run(value: float) -> dict:
     """A Table 4.6 run record whose every recorded metric is ``value``."""
     last = {f"{split}_{q}_{mask}": value for split in ("train", "val") for q in ("loss", "accuracy")
             for mask in ("soft", "hard")}
-    return {"epochs": [last], "summary": {"test_loss": value, "test_accuracy": value}}
-
-
-def test_metric_table_has_the_thesis_numbers_and_a_dash_where_nothing_is_recorded():
-    from refprune.experiments.figures.mnist_tables import DASH, THESIS_METRICS, table_rows
-    rows = table_rows({"exact": fake_run(0.0123), "published": None}, 0.95, 10.0)
-    by = {(r["quantity"], r["split"]): r for r in rows}
-    assert len(rows) == 6
-    # thesis Table 4.5, p. 46: test loss 0.0967, train accuracy 98.6 %
-    assert THESIS_METRICS[(0.95, 10.0)][:2] == ("Table 4.5", 46)
-    assert by[("loss", "test")]["thesis"] == "0.0967" and by[("accuracy", "train")]["thesis"] == "98.60"
-    assert by[("accuracy", "validation")]["exact soft"] == "1.23"  # accuracy in %
-    assert by[("loss", "train")]["exact hard"] == "0.0123"
-    # the soft-mask test metrics are not recorded: a dash, never a number
-    assert by[("loss", "test")]["exact soft"] == DASH and by[("loss", "test")]["exact hard"] == "0.0123"
-    assert all(r["published soft"] == DASH and r["published hard"] == DASH for r in rows)
-
-
-def test_metric_tables_are_written_with_their_note(tmp_path):
-    from refprune.experiments.figures.mnist_tables import write_metric_tables
-    entries = write_metric_tables(lambda v, r0, lam: fake_run(0.25) if lam == 0 else None, tmp_path,
-                                  ("exact", "published"))
-    assert [e["stem"] for e in entries] == ["table4_2", "table4_3"]
-    text = (tmp_path / "table4_2.md").read_text()
-    assert "Table 4.2, p. 41" in text and "do not record test metrics with the soft mask" in text
-    assert not (tmp_path / "table4_4.md").exists()
+    return {"config": {"method": "lrp"}, "epochs": [{"epoch": 1, **last}],
+            "summary": {"test_loss": value, "test_accuracy": value}}
 
 
 # ---------------------------------------------------------------- figures fit for a paper
 
 
 def test_a_zero_sparsity_bar_chart_says_zero_percent_and_every_bar_carries_its_value():
-    from refprune.experiments.figures.mnist import sparsity_figure
-    fig = sparsity_figure([0.0, 0.0, 0.0], "run")
+    from refprune.experiments.figures.mnist_seeds import sparsity_figure
+    fig = sparsity_figure([{"summary": {"sparsity_per_layer": [0.0, 0.0, 0.0]}}], "run")
     texts = [t.get_text() for t in fig.axes[0].texts]
     assert texts.count("0.0%") == 3 and any(t.startswith("0% sparsity") for t in texts)
-    fig = sparsity_figure([0.25, 0.5, 0.125], "run")
+    fig = sparsity_figure([{"summary": {"sparsity_per_layer": [0.25, 0.5, 0.125]}}], "run")
     texts = [t.get_text() for t in fig.axes[0].texts]
     assert {"25.0%", "50.0%", "12.5%"} <= set(texts) and not any("0% sparsity" in t for t in texts)
 
 
 def test_soft_and_hard_curves_differ_in_line_style():
-    from refprune.experiments.figures.mnist import curves_figure
-    rec = {"config": {"method": "lrp"}, "epochs": [{"epoch": 1, **fake_run(0.5)["epochs"][0]}]}
-    fig = curves_figure(rec, "run")
+    from refprune.experiments.figures.mnist_seeds import curves_figure
+    fig = curves_figure([fake_run(0.5)], "run")
     styles = {line.get_label(): (line.get_linestyle(), line.get_marker()) for line in fig.axes[0].lines}
     assert styles["train (soft mask)"] != styles["train (hard mask)"]
 
 
 def test_suptitle_does_not_overlap_the_panel_titles(tmp_path):
-    from refprune.experiments.figures.mnist import curves_figure
-    rec = {"config": {"method": "lrp"}, "epochs": [{"epoch": 1, **fake_run(0.5)["epochs"][0]}]}
-    fig = curves_figure(rec, "a long suptitle " * 4)
+    from refprune.experiments.figures.mnist_seeds import curves_figure
+    fig = curves_figure([fake_run(0.5)], "a long suptitle " * 4)
     fig.canvas.draw()
     renderer = fig.canvas.get_renderer()
     sup = fig._suptitle.get_window_extent(renderer)

@@ -24,7 +24,7 @@ MAX_LINES = 500
 # util (atomic files, option fields) and data hold no mathematics of the method.
 LAYERS = {
     "core": set(),
-    "util": set(),
+    "util": {"top"},
     "density": {"core"},
     "lrp": {"core", "density"},
     "data": {"core", "util"},

@@ -58,6 +58,8 @@ def test_the_matched_groups_jobs_are_estimated_from_the_committed_dense_and_exac
         write_json(tmp_path / f"{name}.json", {"job": {"name": name}, "seconds": seconds})
     src = "lrp-layer-r00.80-lam10-e25"
     names = ["matched_mnist_s0_dense-e25", f"matched_fashion-mnist_s1_{src}", f"matched_mnist_s2_fixedr-e25_at_{src}",
-             f"matched_mnist_s0_prepruning-e25_at_{src}", "matched_mnist_s0_finetune5-e25_at_lrp-global+layer-x"]
+             f"matched_mnist_s0_prepruning-e25_at_{src}", "matched_mnist_s0_finetune5-e25_at_lrp-global+layer-x",
+             f"matched_mnist_s0_prepruning-layers-e25_at_{src}", f"matched_mnist_s0_prepruning-uniform-e25_at_{src}"]
     # fine-tuning: the dense run, then 6 ratios × 5 epochs at the dense run's 4 s per epoch
-    assert script.run_times(tmp_path, names) == ([100.0, 400.0, 400.0, 100.0, 100.0 * (1 + 6 * 5 / 25)], [])
+    assert script.run_times(tmp_path, names) == ([100.0, 400.0, 400.0, 100.0, 100.0 * (1 + 6 * 5 / 25), 100.0, 100.0],
+                                                 [])

@@ -1,12 +1,14 @@
 """Table 4.6 over seeds (refprune.experiments.figures.mnist): mean ± std per variant under the adopted
-protocol, the distance to the thesis in stds, and the stated protocol's run beside it."""
+protocol, the 95% prediction interval for one new run with the thesis inside or not, and the stated
+protocol's run beside it."""
 
 import json
 
 import numpy as np
 import pytest
+from scipy.stats import t as student_t
 
-from refprune.experiments.figures.mnist import THESIS_TABLE, distance_in_stds, table_md, table_rows
+from refprune.experiments.figures.mnist import THESIS_TABLE, table_md, table_rows
 from refprune.experiments.figures.protocol_settings import ADOPTED, run_name, under
 
 # Table values are rounded to 2 decimals when written: compare at that rounding.
@@ -20,7 +22,7 @@ def fake_run(results, name, test_acc, sparsity):
     (results / f"{name}.json").write_text(json.dumps(rec))
 
 
-def test_mean_std_and_distance_over_the_seeds_present(tmp_path):
+def test_mean_std_and_prediction_interval_over_the_seeds_present(tmp_path):
     accs, sps = [0.970, 0.972, 0.974], [0.86, 0.88, 0.90]
     for seed, (acc, sp) in enumerate(zip(accs, sps)):
         fake_run(tmp_path, under(ADOPTED, run_name("published", 0.95, 0.0, seed)), acc, sp)
@@ -30,18 +32,25 @@ def test_mean_std_and_distance_over_the_seeds_present(tmp_path):
     assert row[f"{key}_seeds"] == 3
     assert row[f"{key}_test_acc_mean"] == pytest.approx(97.2, abs=ROUNDED)
     assert row[f"{key}_sparsity_std"] == pytest.approx(100 * np.std(sps, ddof=1), abs=ROUNDED)
-    thesis_sparsity = THESIS_TABLE[(0.95, 0.0)][2]
-    want = (88.0 - thesis_sparsity) / (100 * np.std(sps, ddof=1))
-    assert float(row[f"{key}_sparsity_stds_from_thesis"]) == pytest.approx(want, abs=0.05)
+    # 95% prediction interval for one new run: mean ± t(0.975, n − 1)·s·sqrt(1 + 1/n), here 88 ± 4.303·2·1.155
+    half = student_t.ppf(0.975, 2) * 100 * np.std(sps, ddof=1) * np.sqrt(1 + 1 / 3)
+    assert row[f"{key}_sparsity_pi_low"] == pytest.approx(88.0 - half, abs=ROUNDED)
+    assert row[f"{key}_sparsity_pi_high"] == pytest.approx(88.0 + half, abs=ROUNDED)
+    assert THESIS_TABLE[(0.95, 0.0)][2] == 86.6 and row[f"{key}_sparsity_thesis_inside"] == "yes"
+    assert row[f"{key}_test_acc_thesis_inside"] == "yes"  # 97.2 against 97.2 ± 0.2·…
+    assert row[f"{key}_compression_thesis_inside"] in ("yes", "no")
     assert row["published_stated_sparsity"] == pytest.approx(51.9, abs=ROUNDED)
     assert "exact_stated_sparsity" not in row  # no exact run: its cells are "—"
     md = "\n".join(table_md([row]))
-    assert "88.00 ± 2.00 (n = 3)" in md and "—" in md
+    assert f"88.00 ± 2.00 [{88.0 - half:.2f}, {88.0 + half:.2f}] ✓ (n = 3)" in md and "—" in md
 
 
-def test_one_seed_has_no_distance_in_stds():
-    assert distance_in_stds(97.0, 0.0, 97.2) == "—"
-    assert distance_in_stds(97.0, 0.1, 97.2) == "-2.0"
+def test_a_thesis_value_outside_the_interval_is_marked(tmp_path):
+    for seed, sp in enumerate([0.95, 0.951, 0.952]):  # far above the thesis's 86.6%
+        fake_run(tmp_path, under(ADOPTED, run_name("exact", 0.95, 0.0, seed)), 0.972, sp)
+    row = next(r for r in table_rows(tmp_path) if r["run"] == "r0 = 0.95, λ = 0")
+    assert row[f"exact_{ADOPTED}_sparsity_thesis_inside"] == "no"
+    assert "✗" in "\n".join(table_md([row]))
 
 
 def test_the_protocols_group_runs_the_disputed_row_with_every_seed_under_both_hypotheses_first():

@@ -5,8 +5,8 @@
   split also serves as the test split here, so ``test_r2`` is the validation R²
   of the pruned network.
 - ``mnist``: classification, 784 inputs, 10 classes, cross-entropy; the 60k
-  training images split 80/20 into train/validation from the seed, the 10k
-  test images as test (thesis §3.2).
+  training images split 80/20 into train/validation by the split seed (one
+  split for every training seed), the 10k test images as test (thesis §3.2).
 """
 
 from __future__ import annotations
@@ -50,6 +50,8 @@ class TaskSpec:
     data_dir: str | None = option(None, "directory with the four MNIST-format IDX files (gzip or raw)", parse=str,
                                   applies={"data": IDX_TASKS})
     alpha: int = option(20, "frequency of the synthetic target, eq. (3.1)", applies={"data": "synthetic"})
+    split_seed: int = option(0, "seed of the 80/20 train/validation split of the 60k training images (the "
+                             "same split for every --seed, as in every figure's runs)", applies={"data": IDX_TASKS})
     layers: tuple | None = option(None, "layer sizes", parse=parse_layers,
                                   show="1,32,32,32,1 for synthetic, 784,512,512,10 for mnist and fashion-mnist")
 
@@ -58,6 +60,8 @@ class TaskSpec:
             raise ValueError(f"data must be one of {list(TASKS)}, got {self.data!r}")
         if isinstance(self.alpha, bool) or not isinstance(self.alpha, int) or self.alpha < 1:
             raise ValueError(f"alpha must be an integer >= 1, got {self.alpha!r}")
+        if isinstance(self.split_seed, bool) or not isinstance(self.split_seed, int) or self.split_seed < 0:
+            raise ValueError(f"split_seed must be an integer >= 0, got {self.split_seed!r}")
         if self.data in IDX_TASKS:
             if self.data_dir is None:
                 raise ValueError(f"data_dir is required for --data {self.data} (a directory with the four IDX files)")
@@ -70,9 +74,9 @@ class TaskSpec:
         """The layer sizes: given, or the task's default."""
         return self.layers or DEFAULT_LAYERS[self.data]
 
-    def load(self, seed: int) -> Dataset:
-        """The task's data (the seed splits MNIST)."""
-        return load_task(self.data, alpha=self.alpha, data_dir=self.data_dir, seed=seed)
+    def load(self) -> Dataset:
+        """The task's data (MNIST split by ``split_seed``)."""
+        return load_task(self.data, alpha=self.alpha, data_dir=self.data_dir, seed=self.split_seed)
 
 
 def physical_memory() -> int | None:

@@ -16,9 +16,10 @@ Job kinds, registered in :data:`JOB_KINDS` (a plain dict, see :mod:`refprune.exp
     Train dense on the training split, then prune globally by magnitude at
     each ratio of a grid and evaluate train and validation (Figs. 4.4/4.5).
 ``pre_pruning``
-    Prune the initial weights at one ratio, train with the mask fixed,
-    evaluate (Figs. 4.6/4.7); on MNIST-shaped data also the test split, and
-    the training's ``train_seconds``.
+    Prune the initial weights by magnitude, train with the mask fixed,
+    evaluate (Figs. 4.6/4.7); ``ratio`` is one global ratio or a list with
+    one ratio per weight matrix (layer by layer). On MNIST-shaped data also
+    the test split, and the training's ``train_seconds``.
 ``finetune_pruning``
     Train dense on MNIST-shaped data, then for each ratio of a list prune
     globally by magnitude, evaluate validation and test, fine-tune
@@ -40,7 +41,8 @@ from pathlib import Path
 import numpy as np
 
 from refprune.data.dataset import Dataset
-from refprune.data.tasks import DEFAULT_LAYERS, LOSS_OF_TASK, load_task
+from refprune.data.mnist import find_mnist_files
+from refprune.data.tasks import DEFAULT_LAYERS, IDX_TASKS, LOSS_OF_TASK, load_task
 from refprune.data.tiny import tiny_mnist
 from refprune.experiments.jobs_data import run_data_samples_job
 from refprune.train.baselines import (
@@ -50,6 +52,8 @@ from refprune.train.baselines import (
     pre_training_pruning,
 )
 from refprune.train.loop import TrainConfig, config_dict, train
+from refprune.util.options import applies
+from refprune.util.provenance import file_digests
 
 MNIST_SHAPED = ("mnist", "fashion-mnist", "tiny_mnist")  # 784 inputs, 10 classes
 MAX_TRACE = 2000  # per-step traces kept: enough to draw r and τ per backward pass
@@ -60,6 +64,60 @@ def job_data(job: dict) -> Dataset:
         return tiny_mnist()
     return load_task(job["data"], alpha=job.get("alpha", 20), data_dir=job.get("data_dir"),
                      seed=job.get("split_seed", 0))
+
+
+# Stand-ins in a recorded command for what depends on the machine that runs it.
+DATA_DIR_PLACEHOLDER = "DATA_DIR"  # the directory holding the data files whose digests the result records
+RESULTS_PLACEHOLDER = "RESULTS"
+
+
+def cli_value(value) -> str:
+    """A configuration value as the command line takes it."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (tuple, list)):
+        return ",".join(map(str, value)) or "none"
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+def train_command(job: dict) -> str | None:
+    """The ``refprune train`` command that reproduces a train job bit for bit (None for ``tiny_mnist``).
+
+    Every training option that differs from its default is given, the split seed always for
+    MNIST-shaped data; the data directory is :data:`DATA_DIR_PLACEHOLDER`.
+    """
+    if job["data"] not in ("synthetic", *IDX_TASKS):
+        return None
+    cfg, default = job_config(job), TrainConfig(loss=LOSS_OF_TASK["mnist" if job["data"] in IDX_TASKS else "synthetic"])
+    words = ["refprune", "train", "--data", job["data"]]
+    if job["data"] in IDX_TASKS:
+        words += ["--data-dir", DATA_DIR_PLACEHOLDER, "--split-seed", str(job.get("split_seed", 0))]
+    else:
+        words += ["--alpha", str(job.get("alpha", 20))]
+    if job.get("layers"):
+        words += ["--layers", ",".join(map(str, job["layers"]))]
+    defaults = config_dict(default)
+    for name, value in config_dict(cfg).items():
+        if name != "loss" and value != defaults[name] and applies(cfg, name, cfg):
+            words += ["--" + name.replace("_", "-"), cli_value(value)]
+    return " ".join(words + ["--out", f"runs/{job['name']}"])
+
+
+def job_origin(job: dict, group: str | None = None) -> dict:
+    """What a stored result records of its inputs: its data files by SHA-256 and how to reproduce it.
+
+    ``reproduce``: the ``refprune train`` command of a train job, else the figures command that
+    computes the group's missing jobs (``group``, where known).
+    """
+    out = {}
+    if job.get("data") in IDX_TASKS and job.get("data_dir"):
+        out["data_sha256"] = file_digests(find_mnist_files(job["data_dir"], job["data"]).values())
+    command = train_command(job) if job["kind"] == "train" else None
+    if command is None and group is not None:
+        command = (f"refprune figures --only {group} --recompute --results {RESULTS_PLACEHOLDER}"
+                   + (f" --data-dir {DATA_DIR_PLACEHOLDER}" if job.get("data") in IDX_TASKS else ""))
+    out["reproduce"] = command
+    return out
 
 
 def job_layers(job: dict) -> tuple:

@@ -34,6 +34,11 @@ from pathlib import Path
 import numpy as np
 
 from refprune.util.io import write_json, write_npz
+from refprune.util.provenance import code_version
+
+# Fields of a job that say where things lie on the machine that ran it: used to run the job, not
+# stored with its result (the result identifies its data by content instead, see ``origin``).
+LOCAL_FIELDS = ("data_dir",)
 
 
 class SweepFailed(ValueError):
@@ -68,11 +73,19 @@ def compute(fn, job: dict) -> tuple[dict, dict, float]:
     """Run ``fn(job)`` where it is called (a worker); (record, arrays, seconds). Writes nothing."""
     start = time.perf_counter()
     record, arrays = fn(job)
-    return record, arrays, time.perf_counter() - start
+    return {**record, "code": code_version()}, arrays, time.perf_counter() - start
 
 
-def write_result(results: Path, job: dict, outcome: tuple) -> bool:
+def stored_job(job: dict) -> dict:
+    """The job as its result file keeps it: without :data:`LOCAL_FIELDS`."""
+    return {k: v for k, v in job.items() if k not in LOCAL_FIELDS}
+
+
+def write_result(results: Path, job: dict, outcome: tuple, origin=None) -> bool:
     """Write a job's result (npz first, json last); False if it was already there.
+
+    ``origin(job) -> dict``, if given, adds what identifies the job's inputs (e.g. its data
+    files' digests and the command that reproduces it) to the record.
 
     A result written meanwhile by another runner (another shard or machine
     sharing the results directory) is kept as it is.
@@ -82,16 +95,17 @@ def write_result(results: Path, job: dict, outcome: tuple) -> bool:
     record, arrays, seconds = outcome
     if arrays:
         write_npz(Path(results) / f"{job['name']}.npz", **arrays)
-    write_json(result_path(results, job), {"job": job, "seconds": seconds, **record})
+    extra = origin(job) if origin is not None else {}
+    write_json(result_path(results, job), {"job": stored_job(job), "seconds": seconds, **record, **extra})
     return True
 
 
-def run_one(job: dict, results, kinds: dict) -> tuple[str, float]:
+def run_one(job: dict, results, kinds: dict, origin=None) -> tuple[str, float]:
     """Run one job here and write its result: (name, seconds), or (name, -1.0) if already done."""
     if is_done(Path(results), job):
         return job["name"], -1.0
     outcome = compute(kinds[job["kind"]], job)
-    write_result(Path(results), job, outcome)
+    write_result(Path(results), job, outcome, origin)
     return job["name"], outcome[2]
 
 
@@ -167,7 +181,7 @@ def describe(exc: BaseException) -> str:
 
 
 def run_sweep(jobs, results, kinds: dict, n_jobs: int = 1, shard=(0, 1), scheduler=None,
-              log=print) -> dict:
+              log=print, origin=None) -> dict:
     """Run the jobs of this shard that have no result yet; write each result as it comes home.
 
     Parameters
@@ -186,6 +200,8 @@ def run_sweep(jobs, results, kinds: dict, n_jobs: int = 1, shard=(0, 1), schedul
         overrides ``n_jobs``.
     log : callable or None
         Receives one progress line per finished job and the summary.
+    origin : callable, optional
+        ``origin(job) -> dict`` of what to record beside each result (see :func:`write_result`).
 
     Returns
     -------
@@ -214,20 +230,20 @@ def run_sweep(jobs, results, kinds: dict, n_jobs: int = 1, shard=(0, 1), schedul
     counts = {"total": len(mine), "done": 0, "skipped": len(mine) - len(calls), "failed": 0, "errors": {}}
     try:
         for i, (job, outcome, exc) in enumerate(outcomes, 1):
-            tally(counts, results, job, outcome, exc, f"  [{i}/{len(calls)}] {job['name']}", say)
+            tally(counts, results, job, outcome, exc, f"  [{i}/{len(calls)}] {job['name']}", say, origin)
     finally:
         outcomes.close()  # an interrupted client stops its workers or tasks now
     say(summary_line(counts))
     return counts
 
 
-def tally(counts: dict, results: Path, job: dict, outcome, exc, head: str, say) -> None:
+def tally(counts: dict, results: Path, job: dict, outcome, exc, head: str, say, origin=None) -> None:
     """Write one finished job's result (or note its error) and count it."""
     if exc is not None:
         counts["failed"] += 1
         counts["errors"][job["name"]] = describe(exc)
         say(f"{head} FAILED: {describe(exc)}")
-    elif outcome is None or not write_result(results, job, outcome):
+    elif outcome is None or not write_result(results, job, outcome, origin):
         counts["skipped"] += 1
         say(f"{head} (done elsewhere)")
     else:

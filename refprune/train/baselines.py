@@ -5,8 +5,10 @@
   :mod:`refprune.core.threshold`, hard mask 1[|w| >= t]).
 - :func:`post_training_pruning`: train dense once, then prune at each ratio of
   a grid and evaluate (Figs. 4.4/4.5).
+- :func:`layer_magnitude_prune`: the same within each layer, at each layer's own ratio.
 - :func:`pre_training_pruning`: fix the mask from the initial weights at
-  ratio p, then train with it (Figs. 4.6/4.7).
+  ratio p (or at per-layer ratios), then train with it (Figs. 4.6/4.7; the
+  matched-sparsity comparison's at-initialisation baselines).
 - :func:`fine_tuned_pruning`: train dense once, then at each ratio prune,
   evaluate, fine-tune with the mask fixed and evaluate again (the matched
   sparsity comparison, :mod:`refprune.experiments.figures.matched`).
@@ -45,6 +47,25 @@ def magnitude_prune(weights, ratio: float) -> list:
         return [W.copy() for W in weights]
     t = empirical_threshold(magnitudes(weights), ratio).t
     return [hard_mask(W, t) * W for W in weights]
+
+
+def layer_magnitude_prune(weights, ratios) -> list:
+    """Weights with the fraction ``ratios[l]`` of layer l's smallest magnitudes set to 0, layer by layer.
+
+    Parameters
+    ----------
+    weights : list of ndarray
+    ratios : sequence of float in [0, 1), one per layer
+
+    Returns
+    -------
+    list of ndarray
+        New arrays; the inputs are not changed.
+    """
+    if len(ratios) != len(weights):
+        raise ValueError(f"one ratio per layer: {len(weights)} layers, got {len(ratios)} ratios")
+    return [magnitude_prune([W], check_ratio(p, f"ratio of layer {l + 1}"))[0]
+            for l, (W, p) in enumerate(zip(weights, ratios))]
 
 
 def scores(data: Dataset, weights, biases, loss: str, splits=("train", "val")) -> dict:
@@ -201,18 +222,32 @@ def per_ratio_network_pruning(data: Dataset, layers, cfg: TrainConfig, ratios, f
     return records
 
 
-def pre_training_pruning(data: Dataset, layers, cfg: TrainConfig, ratio: float, splits=("train", "val")) -> dict:
-    """Prune the initial weights at ``ratio``, keep that mask fixed, train, evaluate.
+def pre_training_pruning(data: Dataset, layers, cfg: TrainConfig, ratio, splits=("train", "val")) -> dict:
+    """Prune the initial weights by magnitude, keep that mask fixed, train, evaluate.
+
+    Parameters
+    ----------
+    data : Dataset
+    layers : sequence of int
+    cfg : TrainConfig
+    ratio : float in [0, 1), or sequence of float in [0, 1)
+        A float prunes globally (:func:`magnitude_prune`); a sequence, one ratio per weight
+        matrix, prunes each layer at its own ratio (:func:`layer_magnitude_prune`).
+    splits : sequence of str
 
     Returns
     -------
     dict
-        ``ratio``, loss and metric on each split of ``splits``, and the achieved ``sparsity``.
+        ``ratio`` (as given), loss and metric on each split of ``splits``, the achieved
+        ``sparsity`` and ``sparsity_per_layer``.
     """
-    ratio = check_ratio(ratio, "ratio")
+    per_layer = not np.isscalar(ratio)
+    ratio = [float(p) for p in ratio] if per_layer else check_ratio(ratio, "ratio")
     state, rng = init_state(layers, cfg)
-    mask = np.concatenate([M.ravel() for M in magnitude_prune(state.weights, ratio)]) != 0
+    pruned = layer_magnitude_prune(state.weights, ratio) if per_layer else magnitude_prune(state.weights, ratio)
+    mask = np.concatenate([M.ravel() for M in pruned]) != 0
     train_with_mask(state, mask.astype(state.flat_w.dtype), data, cfg, cfg.epochs, rng)
     weights = layer_views(state.flat_w, state.weights)
     return {"ratio": ratio, "sparsity": float(1 - mask.mean()),
+            "sparsity_per_layer": [float(np.mean(M == 0)) for M in pruned],
             **scores(data, weights, state.biases, cfg.loss, splits)}

@@ -104,6 +104,8 @@ def check_out(out: Path, *, overwrite: bool, resume: bool) -> None:
 def check_same_config(out: Path, config: dict) -> None:
     """For a resume: raise unless the run in ``out`` was started with this configuration."""
     old = read_json(out / CONFIG)
+    if "split_seed" in config and "split_seed" not in old:
+        old["split_seed"] = old.get("seed")  # a run made when the training seed also split the data
     diff = [k for k in sorted(set(old) | set(config)) if old.get(k) != config.get(k)]
     if diff:
         k = diff[0]
@@ -122,7 +124,7 @@ def prepare_run(cfg: TrainConfig, task: TaskSpec, out: Path, *, overwrite: bool 
         raise ValueError(f"loss {cfg.loss!r} does not fit --data {task.data} (it needs {LOSS_OF_TASK[task.data]!r})")
     layers = tuple(task.layer_sizes())
     check_memory(layers, np.dtype(cfg.dtype).itemsize, EVAL_BATCH)
-    data = task.load(cfg.seed)
+    data = task.load()
     check_widths(data, layers)
     plan = RunPlan(cfg, task, data, layers, out, resume)
     if resume:

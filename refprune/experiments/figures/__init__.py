@@ -18,11 +18,11 @@ from __future__ import annotations
 import inspect
 from pathlib import Path
 
-from refprune.experiments.figures import deviations, masks, matched, mnist, protocols, synthetic
+from refprune.experiments.figures import collapse, deviations, masks, matched, mnist, protocols, synthetic
 from refprune.experiments.figures.index import kept_groups, write_index, write_index_state
 
 GROUPS = {"masks": masks, "synthetic": synthetic, "mnist": mnist, "deviations": deviations, "protocols": protocols,
-          "matched": matched}
+          "collapse": collapse, "matched": matched}
 MAX_STAGES = 8  # rounds of "run the jobs, list the jobs again" one --recompute makes (matched: one per seed and data set, + 1)
 
 
@@ -56,17 +56,20 @@ def run_stages(names, results: Path, quick, data_dir, fashion_dir, log, **sweep)
     A group whose later jobs depend on earlier results (a ``results``
     argument) gets them in the same command; at most :data:`MAX_STAGES` rounds.
     """
-    from refprune.experiments.jobs import JOB_KINDS
+    from refprune.experiments.jobs import JOB_KINDS, job_origin
     from refprune.experiments.sweep import SweepFailed, run_sweep, summary_line
 
     seen = set()
     for _ in range(MAX_STAGES):
-        jobs = all_jobs(names, quick, data_dir, results=Path(results), fashion_dir=fashion_dir)
+        extra = {"results": Path(results), "fashion_dir": fashion_dir}
+        group_of = {job["name"]: name for name in reversed(names) for job in group_jobs(name, quick, data_dir, **extra)}
+        jobs = all_jobs(names, quick, data_dir, **extra)
         if seen and {j["name"] for j in jobs} <= seen:
             return
         check_data_dirs(jobs)
         seen |= {j["name"] for j in jobs}
-        counts = run_sweep(jobs, results, JOB_KINDS, log=log, **sweep)
+        counts = run_sweep(jobs, results, JOB_KINDS, log=log, origin=lambda job: job_origin(job, group_of[job["name"]]),
+                           **sweep)
         if counts["failed"]:
             raise SweepFailed(f"{summary_line(counts)}; rerun to retry the failed jobs")
 

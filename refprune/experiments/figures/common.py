@@ -47,6 +47,60 @@ def save(fig, out: Path, stem: str) -> list[str]:
     return names
 
 
+# The prediction intervals of the tables: two-sided, for one new run.
+PREDICTION_LEVEL = 0.95
+
+
+def prediction_interval(values, level: float = PREDICTION_LEVEL, new_runs: int = 1) -> tuple[float, float]:
+    """The interval that holds one new run's value with probability ``level``, from n >= 2 runs.
+
+    mean ± t_{n−1, (1+level)/2} · s · sqrt(1/m + 1/n), s the sample standard deviation (ddof 1),
+    m = ``new_runs``: the right test for a thesis number, which is itself one run (m = 1), or,
+    for a thesis value that is the mean of m runs (Fig. 4.4's mean curves), for the mean of m new runs.
+    """
+    from scipy.stats import t as student_t
+
+    values = np.asarray(values, dtype=np.float64)
+    n = values.size
+    if n < 2:
+        raise ValueError(f"a prediction interval needs at least 2 runs, got {n}")
+    if new_runs < 1:
+        raise ValueError(f"new_runs must be >= 1, got {new_runs}")
+    half = float(student_t.ppf(0.5 + level / 2, n - 1)) * values.std(ddof=1) * np.sqrt(1.0 / new_runs + 1.0 / n)
+    return float(values.mean() - half), float(values.mean() + half)
+
+
+# The interval of a difference of two methods' means over seeds: two-sided.
+DIFFERENCE_LEVEL = 0.95
+
+
+def welch_interval(a, b, level: float = DIFFERENCE_LEVEL) -> tuple[float, float]:
+    """Welch's ``level`` t-interval of mean(a) − mean(b), from n >= 2 runs on each side.
+
+    The variances are not assumed equal: half width t_{ν, (1+level)/2} · se, se² = s_a²/n_a + s_b²/n_b
+    (ddof 1), ν the Welch–Satterthwaite degrees of freedom (scipy's ``ttest_ind(equal_var=False)``
+    gives the same interval; a test checks it). Where neither side varies (se = 0), the interval is
+    the difference itself.
+    """
+    from scipy.stats import t as student_t
+
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if min(a.size, b.size) < 2:
+        raise ValueError(f"a difference interval needs at least 2 runs on each side, got {a.size} and {b.size}")
+    va, vb = a.var(ddof=1) / a.size, b.var(ddof=1) / b.size
+    diff, se = float(a.mean() - b.mean()), float(np.sqrt(va + vb))
+    if se == 0:
+        return diff, diff
+    dof = (va + vb) ** 2 / (va ** 2 / (a.size - 1) + vb ** 2 / (b.size - 1))
+    half = float(student_t.ppf(0.5 + level / 2, dof)) * se
+    return diff - half, diff + half
+
+
+def seeds_text(n: int) -> str:
+    """"1 seed", "3 seeds"."""
+    return f"{n} seed" if n == 1 else f"{n} seeds"
+
+
 def band(ax, x, runs, label, color=None):
     """Mean line with a ±1 std band over runs (rows: seeds)."""
     runs = np.asarray(runs, float)

@@ -7,7 +7,9 @@ final sparsity s of each LRP run of that data set and seed,
 
 - ``prepruning``: global magnitude pruning of the initial weights at s, then
   training with the mask fixed, the LRP run's epochs
-  (:func:`refprune.train.baselines.pre_training_pruning`);
+  (:func:`refprune.train.baselines.pre_training_pruning`). At the sparsities
+  LRP reaches it prunes the whole first layer (its initial weights are the
+  smallest) and ends at chance;
 - ``fixedr``: LRP exact with r frozen at r0 = s and τ learned (a fixed-ratio
   soft mask, PDP-style; ``TrainConfig(learn_r=False)``; λ = 0 since with r
   fixed the regulariser λ(1 − r)² is a constant), the LRP run's epochs;
@@ -17,7 +19,12 @@ and, once every LRP run of the data set and seed is done, one
 stage-1 dense run), then global magnitude pruning at each LRP run's s,
 evaluated without fine-tuning and after fine-tuning with the mask fixed
 (FULL: 5 epochs, a fresh Adam at the dense learning rate;
-:func:`refprune.train.baselines.fine_tuned_pruning`).
+:func:`refprune.train.baselines.fine_tuned_pruning`). Then, per LRP run, the
+two at-initialisation baselines that keep every layer: ``prepruning-layer``,
+magnitude pruning of the initial weights layer by layer at the LRP run's final
+sparsity of each layer (its summary's ``sparsity_per_layer``), and
+``prepruning-uniform``, every layer at s; each trains the LRP run's epochs with
+the mask fixed (listed after the others, so the jobs before them are unchanged).
 
 Job names encode the data set, the seed, the method and the LRP run the
 sparsity comes from, so a rerun resumes; a stage-2 job whose stage-1 run is
@@ -32,10 +39,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from refprune.core.groups import GRANULARITIES
-from refprune.data.tasks import DEFAULT_FASHION_DIR
+from refprune.data.tasks import DEFAULT_FASHION_DIR, DEFAULT_LAYERS
 from refprune.experiments.figures.common import entry, save, write_md_csv
 from refprune.experiments.figures.matched_compare import (
     CLIP_SPAN_PP,
+    DIFFERENCE_RULE,
     TABLE_KEYS,
     collect_points,
     comparison_rows,
@@ -55,7 +63,8 @@ PROTOCOL = ("MNIST and Fashion-MNIST (default --fashion-dir " + DEFAULT_FASHION_
             "batch 32, seeds 0-2; LRP exact, λ = 10, r0 = 0.5, 0.8, 0.95, global and layer-wise, 25 epochs; at each "
             "LRP run's final sparsity: magnitude pruning after dense training (25 epochs) without and with 5 "
             "epochs of fine-tuning (mask fixed, fresh Adam at lr 1e-3), magnitude pruning at initialisation "
-            "then 25 epochs with the mask fixed, and LRP with r frozen at that sparsity (τ learned), 25 epochs")
+            "then 25 epochs with the mask fixed (globally; with LRP's sparsity in each layer; with the same sparsity in "
+            "every layer), and LRP with r frozen at that sparsity (τ learned), 25 epochs")
 
 
 def source_tag(granularity: str, r0: float, lam: float, epochs: int) -> str:
@@ -92,8 +101,8 @@ def stage1_jobs(s: dict, data: str, seed: int, data_dirs: dict) -> list:
     return out
 
 
-def stage1_sparsities(results, s: dict, data: str, seed: int) -> dict:
-    """{source tag: final sparsity} of the LRP runs of one data set and seed whose results exist."""
+def stage1_summaries(results, s: dict, data: str, seed: int) -> dict:
+    """{source tag: summary} of the LRP runs of one data set and seed whose results exist."""
     if results is None or not Path(results).is_dir():
         return {}
     done = {r["job"]["name"]: r for r in load_results(results, job_name(data, seed, "lrp-"))}
@@ -102,12 +111,18 @@ def stage1_sparsities(results, s: dict, data: str, seed: int) -> dict:
         tag = source_tag(g, r0, s["lam"], s["epochs"])
         rec = done.get(job_name(data, seed, tag))
         if rec is not None:
-            out[tag] = float(rec["summary"]["sparsity"])
+            out[tag] = rec["summary"]
     return out
 
 
-def stage2_jobs(s: dict, data: str, seed: int, data_dirs: dict, found: dict) -> list:
-    """The baselines at each stage-1 sparsity in ``found``; the fine-tuning job once all are there."""
+def n_weight_layers(s: dict) -> int:
+    return len(s["layers"] or DEFAULT_LAYERS["mnist"]) - 1
+
+
+def stage2_jobs(s: dict, data: str, seed: int, data_dirs: dict, found: dict, per_layer: dict | None = None) -> list:
+    """The baselines at each stage-1 sparsity in ``found``; the fine-tuning job once all are there; then the
+    per-layer at-initialisation baselines (LRP's sparsity per layer, from ``per_layer``, where known; the
+    overall sparsity in every layer)."""
     base, e = base_job(s, data, seed, data_dirs), s["epochs"]
     out = []
     for tag, sp in found.items():
@@ -125,6 +140,15 @@ def stage2_jobs(s: dict, data: str, seed: int, data_dirs: dict, found: dict) -> 
                                                                                       f"-e{e}_at_{every}"),
                     "role": {"method": "finetune"}, "ratios": list(found.values()), "sources": list(found),
                     "epochs": e, "finetune_epochs": s["finetune_epochs"], "batch_size": s["batch_size"]})
+    for tag, sp in found.items():
+        layer_ratios = (per_layer or {}).get(tag)
+        if layer_ratios is not None:
+            out.append({**base, "kind": "pre_pruning", "name": job_name(data, seed, f"prepruning-layers-e{e}_at_{tag}"),
+                        "role": {"method": "prepruning-layer", "source": tag}, "ratio": list(layer_ratios),
+                        "epochs": e, "batch_size": s["batch_size"]})
+        out.append({**base, "kind": "pre_pruning", "name": job_name(data, seed, f"prepruning-uniform-e{e}_at_{tag}"),
+                    "role": {"method": "prepruning-uniform", "source": tag}, "ratio": [sp] * n_weight_layers(s),
+                    "epochs": e, "batch_size": s["batch_size"]})
     return out
 
 
@@ -153,8 +177,11 @@ def jobs(quick: bool, data_dir=None, results=None, fashion_dir=None) -> list:
     out = []
     for seed in s["seeds"]:
         for data in s["datasets"]:
-            found = stage1_sparsities(results, s, data, seed)
-            out += stage1_jobs(s, data, seed, dirs) + stage2_jobs(s, data, seed, dirs, found)
+            summaries = stage1_summaries(results, s, data, seed)
+            found = {tag: float(summary["sparsity"]) for tag, summary in summaries.items()}
+            per_layer = {tag: summary["sparsity_per_layer"] for tag, summary in summaries.items()
+                         if "sparsity_per_layer" in summary}
+            out += stage1_jobs(s, data, seed, dirs) + stage2_jobs(s, data, seed, dirs, found, per_layer)
             if len(found) < len(sources(s)):
                 return out  # the later units wait for this one's LRP runs
     return out
@@ -170,8 +197,9 @@ def planned_jobs(quick: bool, data_dir=None, fashion_dir=None) -> list:
     s = QUICK if quick else FULL
     dirs = data_dirs(quick, data_dir, fashion_dir)
     every = {source_tag(g, r0, s["lam"], s["epochs"]): r0 for g, r0 in sources(s)}
+    layers = {tag: [r0] * n_weight_layers(s) for tag, r0 in every.items()}
     return [j for seed in s["seeds"] for data in s["datasets"]
-            for j in stage1_jobs(s, data, seed, dirs) + stage2_jobs(s, data, seed, dirs, every)]
+            for j in stage1_jobs(s, data, seed, dirs) + stage2_jobs(s, data, seed, dirs, every, layers)]
 
 
 STEM = "matched_sparsity"
@@ -186,9 +214,11 @@ def plot(results, out) -> list:
     md = write_md_csv(out, STEM, TABLE_KEYS, table_rows(comparisons, points))
     files = save(matched_figure(points), out, STEM)
     reading = reading_lines(comparisons, points)
-    caption = ("test accuracy against sparsity: LRP (exact, λ = 10, global and layer-wise) and, at each LRP run's "
-               "sparsity, magnitude pruning after training (without / with fine-tuning), at initialisation, and a "
-               "fixed-ratio soft mask; light points: seeds, markers and lines: means; where a baseline falls further, "
-               f"the axis ends {CLIP_SPAN_PP:g} pp below the lowest LRP or dense point and ▼ marks what is cut off")
-    return [entry(STEM, "— (study)", caption, f"{PREFIX}*", files=files + [f"{STEM}.md", f"{STEM}.csv"],
+    caption = ("test accuracy (%) against sparsity (%): LRP (exact, λ = 10, global and layer-wise) and, at each LRP "
+               "run's sparsity, magnitude pruning after training (without / with fine-tuning), at initialisation "
+               "(globally; with LRP's sparsity per layer; with the same sparsity in every layer), and a fixed-ratio "
+               "soft mask; light points: seeds, markers and lines: means; the accuracy axis is shared by both data "
+               f"sets, and points more than {CLIP_SPAN_PP:g} pp below the lowest LRP or dense point are drawn in a "
+               f"lower panel (broken axis); the table's verdicts: {DIFFERENCE_RULE}")
+    return [entry(STEM, "— (beyond the thesis)", caption, f"{PREFIX}*", files=files + [f"{STEM}.md", f"{STEM}.csv"],
                   section=("LRP against the baselines at matched sparsity", reading + [""] + md))]
