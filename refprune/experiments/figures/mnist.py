@@ -221,7 +221,7 @@ def plot_run(results, out, variant, r0, lam) -> list:
     save(masks_figure([unpack_mask(arrays, l) for l in range(1, n_layers + 1)], label), out, f"{stem}_masks")
     s = rec["summary"]
     what = f"stated protocol, one run (seed 0): LRP {variant}, r0 = {r0}, λ = {lam:g}"
-    note = f"test acc {s['test_accuracy']:.4f}, sparsity {s['sparsity']:.4f}"
+    note = f"test acc {100 * s['test_accuracy']:.2f}%, sparsity {100 * s['sparsity']:.2f}%"
     return [entry(f"{stem}_curves", f"{thesis} (loss, accuracy)", f"{what}: loss and accuracy per epoch; {note}",
                   name, seconds=rec["seconds"]),
             entry(f"{stem}_r_tau", f"{thesis} (τ, r)", f"{what}: τ and r per backward pass", name),

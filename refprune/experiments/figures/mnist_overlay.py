@@ -15,6 +15,7 @@ import numpy as np
 
 from refprune.experiments.figures.common import entry, save
 from refprune.experiments.figures.mnist_seeds import (
+    PERCENT,
     draw_band,
     layer_panel,
     seed_stack,
@@ -28,12 +29,12 @@ STYLE = {"exact": {"ls": "-", "lw": 1.6, "color": "tab:blue"},
 SPLIT_ALPHA = {"train": 1.0, "val": 0.55}
 
 
-def per_epoch(ax, runs, key, ylabel, title):
+def per_epoch(ax, runs, key, ylabel, title, scale: float = 1.0):
     for variant, pairs in runs.items():
         recs = [rec for rec, _ in pairs]
         ep = seed_stack([[e["epoch"] for e in rec["epochs"]] for rec in recs])[0]
         for split in ("train", "val") if "{split}" in key else ("",):
-            values = seed_stack([[e[key.format(split=split)] for e in rec["epochs"]] for rec in recs])
+            values = scale * seed_stack([[e[key.format(split=split)] for e in rec["epochs"]] for rec in recs])
             label = f"{variant}, {split}" if split else variant
             draw_band(ax, ep, values, label, alpha=SPLIT_ALPHA.get(split, 1.0),
                       markevery=max(1, ep.size // 12), **STYLE[variant])
@@ -65,8 +66,8 @@ def overlay_figure(runs: dict, label: str):
     """``runs``: {variant: [(record, arrays), ...]} of one Table 4.6 run, one pair per seed."""
     fig, axes = plt.subplots(2, 3, figsize=(14, 6.6), layout="constrained")
     per_epoch(axes[0, 0], runs, "{split}_loss_hard", "loss", "Loss per epoch (hard mask)")
-    per_epoch(axes[0, 1], runs, "{split}_accuracy_hard", "accuracy", "Accuracy per epoch (hard mask)")
-    per_epoch(axes[0, 2], runs, "sparsity", "sparsity (hard mask)", "Sparsity per epoch")
+    per_epoch(axes[0, 1], runs, "{split}_accuracy_hard", "accuracy (%)", "Accuracy per epoch (hard mask)", PERCENT)
+    per_epoch(axes[0, 2], runs, "sparsity", "sparsity (%, hard mask)", "Sparsity per epoch", PERCENT)
     per_step(axes[1, 0], runs, "tau", "τ", log=True)
     per_step(axes[1, 1], runs, "r", "r")
     per_layer(axes[1, 2], runs)

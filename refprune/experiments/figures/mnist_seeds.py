@@ -20,6 +20,9 @@ MASK_STYLE = {"dense": {"ls": "-", "lw": 1.5}, "soft": {"ls": "-", "lw": 2.4, "a
 BAND_ALPHA = 0.22  # fill of a ±1 std band: light enough that two overlapping bands stay readable
 BANDED_MASKS = ("dense", "hard")  # the soft-mask curves are drawn as a mean line only (their band ≈ the hard one's)
 
+# Accuracy and sparsity are drawn in %, as the thesis's tables give them (R² stays a fraction).
+PERCENT = 100.0
+
 
 def seed_stack(series: list) -> np.ndarray:
     """Per-seed sequences as a (seeds, length) array, cut to the shortest (a run that stopped early)."""
@@ -57,11 +60,13 @@ def epoch_panel(ax, recs, quantity: str, legend: bool = False) -> None:
     for mode in modes_of(recs):
         for split in ("train", "val"):
             values = seed_stack([[e[f"{split}_{quantity}_{mode}"] for e in rec["epochs"]] for rec in recs])
+            values = values * PERCENT if quantity == "accuracy" else values
             name = "validation" if split == "val" else split
             label = name if mode == "dense" else f"{name} ({mode} mask)"
             style = {"color": SPLIT_COLOR[split], "markevery": max(1, epochs.size // 12), **MASK_STYLE[mode]}
             draw_band(ax, epochs, values, label, fill=mode in BANDED_MASKS, **style)
-    ax.set(xlabel="epoch", ylabel=quantity, title=f"{quantity.capitalize()} per epoch")
+    ax.set(xlabel="epoch", ylabel="accuracy (%)" if quantity == "accuracy" else quantity,
+           title=f"{quantity.capitalize()} per epoch")
     if legend:
         ax.legend(fontsize=7)
 
