@@ -49,8 +49,12 @@ def finetune_factor(match) -> float:
     return 1 + MATCHED_RATIOS * int(match["ft"]) / int(match["e"])
 
 
-# (name pattern, committed run it is estimated by, factor on that run's seconds)
+# (name pattern, committed run it is estimated by — a template filled from the pattern's named
+# groups —, factor on that run's seconds). A collapse-study run is timed by the published sweep run
+# of the same r0 and seed: the same path (one deviation more or less), epochs and protocol.
 ESTIMATES = (
+    (re.compile(r"^proto_ddp2_devr_[A-Za-z0-9]+_lam0_r0(?P<r0>[0-9.]+)_e15_s(?P<s>\d+)$"),
+     "proto_ddp2_rsweep_published_lam0_r0{r0}_e15_s{s}", lambda m: 1.0),
     (re.compile(r"^matched_.*_(dense|prepruning(-layers|-uniform)?)-e\d+"), DENSE_RUN, lambda m: 1.0),
     (re.compile(r"^matched_.*_(lrp-(global|layer)|fixedr)-"), EXACT_RUN, lambda m: 1.0),
     (re.compile(r"^matched_.*_finetune(?P<ft>\d+)-e(?P<e>\d+)_"), DENSE_RUN, finetune_factor),
@@ -61,8 +65,8 @@ def estimate(measured: dict, name: str):
     """A job's run time from the committed run its kind is estimated by (:data:`ESTIMATES`), or None."""
     for pattern, reference, factor in ESTIMATES:
         match = pattern.match(name)
-        if match and reference in measured:
-            return measured[reference] * factor(match)
+        if match and reference.format(**match.groupdict()) in measured:
+            return measured[reference.format(**match.groupdict())] * factor(match)
     return None
 
 
