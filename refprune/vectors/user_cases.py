@@ -47,9 +47,11 @@ from refprune.vectors.tolerances import tolerance_table
 REQUIRED = ("layers", "x", "y", "loss_kind", "r", "tau")
 # Defaults of the optional inputs: λ = 0, the empirical threshold, the default
 # DensityConfig (exact sum, Scott, reflected at 0) evaluated at t, float64 tier.
+# kde_ddof has no fixed default: without it, the method's own (DensityConfig: 1,
+# and 0 for "published", METHOD §6 P5's np.std).
 DEFAULTS = {"lam": 0.0, "threshold_rule": "empirical", "tier": "float64", "kde_method": "direct",
             "kde_rule": "scott", "kde_grid_size": 1024, "kde_binning": "linear", "kde_reflect": True,
-            "kde_renormalize": False, "kde_point": "t", "kde_ddof": 1}
+            "kde_renormalize": False, "kde_point": "t"}
 USER_CASE = "user"
 
 
