@@ -76,7 +76,7 @@ class DensityConfig:
         linear interpolation, σ with ddof 0).
     renormalize : bool
         Rescale the binned estimate to unit area (method "fft"; "published"
-        always does).
+        always does, by its Riemann sum).
     ddof : {0, 1}, optional
         Degrees of freedom of σ̂ in the bandwidth: 1 (the sample std, as
         ``scipy.stats.gaussian_kde``) or 0 (NumPy's default, as published).

@@ -10,10 +10,10 @@ judged against a reference computed from them (:mod:`refprune.vectors.user_cases
 or, given a vectors directory, against that directory's case of the same name once
 its inputs are found equal to the case's (different inputs are refused);
 ``layout = "out_in"`` declares its weight-shaped arrays in PyTorch's (out, in)
-layout (the key is used, never reported as ignored). Each supplied quantity is compared with the reference under a
-tolerance tier: the case's, or float32 for a quantity stored as float32 (a
-mixed-precision candidate is judged per quantity); quantities not supplied are
-listed, not failed. Each mismatch is handed to :mod:`refprune.vectors.diagnose`, which
+layout (the key is used, never reported as ignored). Each supplied quantity is
+compared with the reference under a tolerance tier: the case's, or float32 for a
+quantity stored as float32 (a mixed-precision candidate is judged per quantity);
+quantities not supplied are listed, not failed. Each mismatch is handed to :mod:`refprune.vectors.diagnose`, which
 names the known implementation error that explains it, if one does.
 
 The error measure and the tiers are :mod:`refprune.vectors.tolerances`.
