@@ -1,8 +1,11 @@
 """A user's own case: `vectors --from`, candidates carrying their inputs, the (out, in) layout."""
 
+import json
+
 import numpy as np
 import pytest
 from test_compare import DEFECT_CASES, reference_candidate
+from test_published_density import TRANSCRIPTION_RTOL, literal_p5
 
 from refprune.cli.main import main
 from refprune.lrp.reference import LRPConfig, lrp_gradients
@@ -112,3 +115,90 @@ def test_wrong_shape_for_the_declared_layout_is_a_clear_error(tmp_path, capsys):
     assert main(["vectors", "--from", str(path), "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "layout out_in" in err and len(err.strip().splitlines()) == 1
+
+
+# --------------------------------------------------------------------------
+# compare says what it used; `published` means P5 in full
+
+
+def tmp_npz(path, arrays):
+    np.savez(path, **arrays)
+    return str(path)
+
+
+def test_an_out_in_candidate_lists_no_used_key_as_ignored(user_dir, capsys):
+    data, _ = reference_for("torch-net", user_dir)
+    cand = as_out_in(reference_candidate(data))
+    comp = compare_candidate(cand, user_dir)
+    assert comp.passed and comp.ignored == [] and comp.unknown == [] and comp.layout == "out_in"
+    path = tmp_npz(user_dir / "cand-out-in.npz", cand)
+    capsys.readouterr()
+    assert main(["compare", path, "--vectors", str(user_dir), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["ignored"] == [] and report["layout"] == "out_in"
+    assert main(["compare", path, "--vectors", str(user_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "ignored" not in out and "layout out_in" in out
+
+
+def test_own_inputs_with_vectors_are_checked_against_that_case(user_dir, capsys):
+    """Inputs equal to DIR's case: judged against DIR's file, and the report says so."""
+    data, _ = reference_for("torch-net", user_dir)
+    cand = {**torch_inputs(), **as_out_in(reference_candidate(data))}
+    comp = compare_candidate(cand, user_dir)
+    assert comp.passed and comp.source.endswith("torch-net.npz (the candidate's own inputs equal the case's)")
+    assert comp.ignored == []
+    no_previous = {k: v for k, v in cand.items() if "prev" not in k}  # the previous step is optional
+    assert compare_candidate(no_previous, user_dir).passed
+    bad = dict(cand, grad_tau=-cand["grad_tau"])  # and a mismatch is diagnosed against DIR's case
+    assert compare_candidate(bad, user_dir).diagnosis.causes == ["grad_tau_sign"]
+
+
+@pytest.mark.parametrize("change, named", [
+    ({"r": np.array(0.46)}, "in r;"),
+    ({"x": None}, "in x;"),
+    ({"lam": np.array(0.0)}, "in lam;"),
+    ({"kde_method": np.array("fft")}, "in kde_method;"),
+    ({"r_prev": None}, "in r_prev;"),
+])
+def test_own_inputs_that_differ_from_the_vectors_case_are_refused(user_dir, tmp_path, capsys, change, named):
+    data, _ = reference_for("torch-net", user_dir)
+    cand = {**torch_inputs(), **as_out_in(reference_candidate(data))}
+    for key, value in change.items():
+        cand[key] = value if value is not None else cand[key] + 1e-3
+    path = tmp_npz(tmp_path / "cand.npz", cand)
+    capsys.readouterr()
+    assert main(["compare", path, "--vectors", str(user_dir)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "the candidate's own inputs differ from" in err and named in err, err
+
+
+def p5_inputs(**extra):
+    inputs = torch_inputs(with_previous=False, name="p5-net")
+    inputs.update({"kde_method": np.array("published"), "kde_binning": np.array("nearest"),
+                   "kde_reflect": np.array(False), "kde_renormalize": np.array(True),
+                   "kde_point": np.array("order_stats"), **extra})
+    return inputs
+
+
+def test_vectors_from_published_without_ddof_is_p5_with_ddof_0(tmp_path):
+    np.savez(tmp_path / "p5.npz", **p5_inputs())
+    assert main(["vectors", "--from", str(tmp_path / "p5.npz"), "--out", str(tmp_path)]) == 0
+    data, _ = reference_for("p5-net", tmp_path)
+    assert int(data["kde_ddof"]) == 0
+    entry = next(e for e in read_manifest(tmp_path)["cases"] if e["name"] == "p5-net")
+    assert entry["kde"]["kde_ddof"] == 0 and entry["kde"]["kde_method"] == "published"
+    W = [np.asarray(data[k]) for k in layer_keys("W", 2)]
+    a = np.sort(np.concatenate([np.abs(w).ravel() for w in W]))
+    k = int(np.floor(float(data["r"]) * a.size))
+    f = literal_p5(a, np.array([a[k - 1], a[k]]))  # np.std: ddof 0
+    np.testing.assert_allclose(float(data["dt_dr"]), np.mean(1 / f), rtol=TRANSCRIPTION_RTOL)
+    assert reference_from_inputs(p5_inputs(kde_ddof=np.array(0)))["dt_dr"] == data["dt_dr"]
+
+
+def test_vectors_from_published_with_ddof_1_is_refused_in_one_line(tmp_path, capsys):
+    np.savez(tmp_path / "p5.npz", **p5_inputs(kde_ddof=np.array(1)))
+    assert main(["vectors", "--from", str(tmp_path / "p5.npz"), "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "whose σ is np.std's (ddof 0); got ddof 1" in err, err
+    assert not (tmp_path / "p5-net.npz").exists()

@@ -34,7 +34,8 @@ def add_vectors_parsers(sub) -> None:
                                      "inputs, judged against a reference computed from them)")
     p.add_argument("--vectors", metavar="DIR",
                    help="directory written by 'refprune vectors' (default: generate the case's "
-                        "reference in memory; generation is deterministic)")
+                        "reference in memory; generation is deterministic); a candidate carrying its "
+                        "own inputs is then judged against DIR's case of its name, its inputs compared")
     p.add_argument("--tier", choices=("float64", "float32"),
                    help="judge every quantity at this tier (default: the case's own, and float32 for a "
                         "quantity stored as float32)")

@@ -72,13 +72,16 @@ class DensityConfig:
         Binned FFT KDE interpolated at the points, the exact sum, or the
         published estimate (METHOD §6 P5 in full: nearest bins by
         int((x − min_grid)/dx + 0.5), kernel sampled on arange(−3h, 3h + dx,
-        dx), 'same'-mode FFT convolution, unit area, linear interpolation).
+        dx), 'same'-mode FFT convolution, divided by its Riemann sum,
+        linear interpolation, σ with ddof 0).
     renormalize : bool
         Rescale the binned estimate to unit area (method "fft"; "published"
-        always does).
-    ddof : {0, 1}
+        always does, by its Riemann sum).
+    ddof : {0, 1}, optional
         Degrees of freedom of σ̂ in the bandwidth: 1 (the sample std, as
         ``scipy.stats.gaussian_kde``) or 0 (NumPy's default, as published).
+        Default: 0 for method "published" (P5 uses ``np.std``; any other
+        value is refused there), 1 otherwise.
 
     Notes
     -----
@@ -99,6 +102,10 @@ class DensityConfig:
     Traceback (most recent call last):
         ...
     ValueError: method 'published' is METHOD §6 P5: binning 'nearest', renormalize True, ...
+    >>> DensityConfig().ddof, PUBLISHED_DENSITY.ddof       # P5's σ is np.std's: ddof 0
+    (1, 0)
+    >>> DensityConfig(method="published", binning="nearest", reflect=False, renormalize=True).ddof
+    0
     """
 
     rule: str = "scott"
@@ -107,9 +114,11 @@ class DensityConfig:
     reflect: bool = True
     method: str = "direct"
     renormalize: bool = False
-    ddof: int = 1
+    ddof: int | None = None
 
     def __post_init__(self):
+        if self.ddof is None:  # the method's own default: P5's np.std has ddof 0
+            object.__setattr__(self, "ddof", 0 if self.method == "published" else 1)
         check_choice(self.rule, "rule", BANDWIDTH_RULES)
         _check_grid_size(self.grid_size)
         check_choice(self.binning, "binning", BINNINGS)
@@ -121,13 +130,16 @@ class DensityConfig:
                                            or not self.renormalize or self.rule == "silverman"):
             raise ValueError("method 'published' is METHOD §6 P5: binning 'nearest', renormalize "
                              "True, reflect False, rule 'scott' or 'normal_reference'")
+        if self.method == "published" and self.ddof != 0:
+            raise ValueError(f"method 'published' is METHOD §6 P5, whose σ is np.std's (ddof 0); "
+                             f"got ddof {self.ddof} (omit it, or use method 'fft' or 'direct')")
 
 
 # The thesis's estimate: binned (linear), FFT convolution, m = 1024, Scott, no reflection.
 THESIS_DENSITY = DensityConfig(method="fft", binning="linear", reflect=False)
-# The published code's (METHOD §6 P5, every detail): Scott with ddof 0.
+# The published code's (METHOD §6 P5, every detail): Scott with ddof 0 (the method's default).
 PUBLISHED_DENSITY = DensityConfig(method="published", binning="nearest", reflect=False,
-                                  renormalize=True, ddof=0)
+                                  renormalize=True)
 
 
 def _estimate(samples, points, config: DensityConfig):

@@ -6,12 +6,14 @@ A *candidate* is an ``.npz`` file with a ``case`` key naming a case of
 ``grad_W1``…, ``grad_b1``…, ``grad_tau``, ``grad_r``), computed by the
 candidate from the case's inputs. A candidate that carries its own inputs
 (``layers``, every ``W``/``b``, ``x``, ``y``, ``loss_kind``, ``r``, ``tau``…) is
-judged against a reference computed from them (:mod:`refprune.vectors.user_cases`);
+judged against a reference computed from them (:mod:`refprune.vectors.user_cases`),
+or, given a vectors directory, against that directory's case of the same name once
+its inputs are found equal to the case's (different inputs are refused);
 ``layout = "out_in"`` declares its weight-shaped arrays in PyTorch's (out, in)
-layout. Each supplied quantity is compared with the reference under a
-tolerance tier: the case's, or float32 for a quantity stored as float32 (a
-mixed-precision candidate is judged per quantity); quantities not supplied are
-listed, not failed. Each mismatch is handed to :mod:`refprune.vectors.diagnose`, which
+layout (the key is used, never reported as ignored). Each supplied quantity is
+compared with the reference under a tolerance tier: the case's, or float32 for a
+quantity stored as float32 (a mixed-precision candidate is judged per quantity);
+quantities not supplied are listed, not failed. Each mismatch is handed to :mod:`refprune.vectors.diagnose`, which
 names the known implementation error that explains it, if one does.
 
 The error measure and the tiers are :mod:`refprune.vectors.tolerances`.
@@ -47,7 +49,7 @@ from refprune.vectors.tolerances import (
     rtol_for,
     tier_of_dtype,
 )
-from refprune.vectors.user_cases import carries_inputs, layout_of, reference_from_inputs
+from refprune.vectors.user_cases import carries_inputs, differing_inputs, layout_of, reference_from_inputs
 
 FLOAT_TYPES = (np.float32, np.float64)
 # At most this many problems are spelled out in the one-line error.
@@ -177,12 +179,12 @@ def check_candidate(candidate: dict, reference: dict) -> CandidateValues:
     L = n_layers_of(reference["layers"])
     granularity = granularity_of(reference)
     shapes = output_shapes(tuple(int(d) for d in reference["layers"]), granularity)
-    inputs = set(input_keys(L, granularity)) | {"layout"}
+    inputs = set(input_keys(L, granularity))
     out_in = layout_of(candidate) == "out_in"
     values, raw_arrays, transposed, ignored, unknown, problems = {}, [], [], [], [], []
     dtypes = {}
     for key in candidate:
-        if key == "case":
+        if key in ("case", "layout"):  # both are used: the case named, the layout read
             continue
         if key not in shapes:
             (ignored if key in inputs else unknown).append(key)
@@ -279,6 +281,8 @@ class Comparison:
     case, tier, source : str
         Case name, the case's tolerance tier (or the forced one), where the
         reference came from.
+    layout : {"in_out", "out_in"}
+        How the candidate's weight-shaped arrays were read.
     rows : list of QuantityRow
         Each carries the tier it was judged at.
         One per supplied quantity, in schema order.
@@ -301,6 +305,7 @@ class Comparison:
     diagnosis: object = None
     candidate: str = ""
     notes: list = field(default_factory=list)
+    layout: str = "in_out"
 
     @property
     def passed(self) -> bool:
@@ -328,7 +333,10 @@ def compare_candidate(candidate, vectors_dir=None, tier: str | None = None,
         Candidate ``.npz`` file, or its arrays by key.
     vectors_dir : path, optional
         Directory written by ``refprune vectors``; by default the case's
-        reference is generated in memory (generation is deterministic).
+        reference is generated in memory (generation is deterministic). A
+        candidate that carries its own inputs is judged against the reference
+        computed from them, or, with ``vectors_dir``, against the directory's
+        case of the same name, whose inputs must equal the candidate's.
     tier : {"float64", "float32"}, optional
         Judge every quantity at this tier (default: the case's tier, or float32
         for a quantity stored as float32).
@@ -342,7 +350,8 @@ def compare_candidate(candidate, vectors_dir=None, tier: str | None = None,
     Raises
     ------
     ValueError
-        Unknown case, or a candidate with wrong dtypes, shapes, NaN/inf.
+        Unknown case, a candidate with wrong dtypes, shapes, NaN/inf, or own
+        inputs that differ from those of ``vectors_dir``'s case.
 
     Examples
     --------
@@ -359,13 +368,20 @@ def compare_candidate(candidate, vectors_dir=None, tier: str | None = None,
     """
     name_of_file = str(candidate) if not isinstance(candidate, dict) else ""
     data = candidate if isinstance(candidate, dict) else read_candidate(candidate)
-    if carries_inputs(data):
+    own_inputs = carries_inputs(data)
+    if own_inputs and vectors_dir is None:
         reference, source = reference_from_inputs(data), "computed from the candidate's own inputs"
     else:
         reference, source = reference_for(candidate_case(data), vectors_dir)
+    if own_inputs and vectors_dir is not None:
+        differ = differing_inputs(data, reference)
+        if differ:
+            raise ValueError(f"the candidate's own inputs differ from {source} in {', '.join(differ)}; "
+                             "compare without --vectors to judge it against its own inputs")
+        source += " (the candidate's own inputs equal the case's)"
     checked = check_candidate(data, reference)
-    if carries_inputs(data):
-        checked.ignored = []  # the inputs were used, not ignored
+    if own_inputs:
+        checked.ignored = []  # the inputs were used (or compared with the case's), not ignored
     forced = check_choice(tier, "tier", TIERS) if tier is not None else None
     tier = forced or check_choice(text(reference, "tier"), "tier", TIERS)
     tiers = quantity_tiers(checked, tier, forced)
@@ -377,7 +393,8 @@ def compare_candidate(candidate, vectors_dir=None, tier: str | None = None,
     comp = Comparison(case=text(reference, "case"), tier=tier, source=source, rows=rows,
                       missing=[k for k in output_keys(L) if k not in checked.values],
                       ignored=checked.ignored, unknown=checked.unknown,
-                      float32_values=checked.float32_values, candidate=name_of_file)
+                      float32_values=checked.float32_values, candidate=name_of_file,
+                      layout=layout_of(data))
     if diagnose and not comp.passed and granularity_of(reference) == "global":
         comp.diagnosis = run_diagnosis(reference, checked, tiers, scales)
     elif diagnose and not comp.passed:
@@ -402,6 +419,8 @@ def format_comparison(comp: Comparison) -> str:
     if any(row.tier == "float32" and row.key in FLOAT32_KEY_RTOL for row in comp.rows):
         lines.append("float32 tier: dt_dr and density pass at max rel err <= "
                      f"{FLOAT32_KEY_RTOL['dt_dr']:g} (a float32 dt/dr is that accurate)")
+    if comp.layout == "out_in":
+        lines.append("layout out_in: weight-shaped arrays read as (D_l, D_(l-1)), PyTorch's nn.Linear.weight")
     if comp.mixed:
         lines.append("mixed precision: each quantity is judged at the tier of its own dtype "
                      f"(float32: max rel err <= {TIER_RTOL['float32']:g}); see the tier column")
@@ -433,7 +452,8 @@ def _json_float(x: float):
 def comparison_dict(comp: Comparison) -> dict:
     """The report as a JSON-serialisable dict (non-finite numbers as null)."""
     return {"case": comp.case, "tier": comp.tier, "rtol": comp.rtol, "abs_floor": TIER_ABS_FLOOR[comp.tier],
-            "reference": comp.source, "candidate": comp.candidate, "passed": comp.passed,
+            "reference": comp.source, "candidate": comp.candidate, "layout": comp.layout,
+            "passed": comp.passed,
             "rows": [{"quantity": r.key, "shape": list(r.shape), "max_abs_err": _json_float(r.max_abs_err),
                       "max_rel_err": _json_float(r.max_rel_err), "passed": r.passed, "note": r.note,
                       "tier": r.tier}

@@ -29,7 +29,7 @@ from refprune.vectors.schema import scalar
 
 # Density models tried for dt/dr: bandwidth rules × ddof, FFT grid sizes (powers
 # of two around the thesis's 1024), every binning rule, reflection, renormalisation,
-# and the published estimate (METHOD §6 P5) with either ddof and either rule.
+# and the published estimate (METHOD §6 P5, ddof 0 as published) with either rule.
 BANDWIDTH_MODELS = (("scott", 1), ("scott", 0), ("silverman", 1), ("normal_reference", 0),
                     ("normal_reference", 1))
 GRID_SIZES = (256, 512, 1024, 2048, 4096)
@@ -58,7 +58,7 @@ def density_label(d: DensityConfig) -> str:
             parts.append("renormalised")
     else:
         parts.append(f"published P5 (nearest bins, kernel on arange(−3h, 3h + dx, dx), 'same' "
-                     f"convolution, renormalised), grid {d.grid_size}")
+                     f"convolution, Riemann-renormalised), grid {d.grid_size}")
     if d.reflect:
         parts.append("reflected at 0")
     return ", ".join(parts)
@@ -80,8 +80,8 @@ def all_density_models() -> list:
             models += [DensityConfig(rule=rule, ddof=ddof, method="fft", grid_size=m, binning=binning,
                                      reflect=refl, renormalize=renorm)
                        for binning in BINNINGS for refl in (False, True) for renorm in (False, True)]
-            if rule != "silverman":
-                models.append(DensityConfig(rule=rule, ddof=ddof, method="published", grid_size=m,
+            if rule != "silverman" and ddof == 0:  # P5's σ is np.std's
+                models.append(DensityConfig(rule=rule, method="published", grid_size=m,
                                             binning="nearest", reflect=False, renormalize=True))
     return models
 

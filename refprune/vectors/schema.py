@@ -19,7 +19,7 @@ TIERS = ("float64", "float32")
 # (D_{l−1}, D_l), the default and this project's; "out_in" (D_l, D_{l−1}),
 # PyTorch's nn.Linear.weight.
 LAYOUTS = ("in_out", "out_in")
-# Input keys a file may omit: kde_ddof (default 1, files before it existed),
+# Input keys a file may omit: kde_ddof (the method's default, files before it existed),
 # layout (default "in_out"), and the previous step (needed only by the stale-state
 # diagnosis, which is skipped without them).
 PREV_KEYS_SCALAR = ("r_prev", "tau_prev")
@@ -41,8 +41,8 @@ def layer_keys(prefix: str, n_layers: int) -> list[str]:
 KDE_KEYS = ("kde_method", "kde_rule", "kde_grid_size", "kde_binning", "kde_reflect",
             "kde_renormalize", "kde_point", "kde_ddof")
 # kde_ddof (degrees of freedom of σ̂ in the bandwidth) was added after schema 1's
-# first files: a file without it means ddof = 1.
-DEFAULT_DDOF = 1
+# first files: a file without it means the method's default (DensityConfig: 1, and
+# 0 for "published", whose σ is np.std's).
 SCALAR_INPUTS = ("r", "tau", "lam", "r_prev", "tau_prev")
 STRING_INPUTS = ("case", "loss_kind", "threshold_rule", "tier")
 SCALAR_OUTPUTS = ("loss", "t", "dt_dr", "density", "grad_t", "grad_tau", "grad_r")
@@ -141,7 +141,7 @@ def config_of(data: dict) -> LRPConfig:
                             binning=text(data, "kde_binning"), reflect=bool(data["kde_reflect"]),
                             method=text(data, "kde_method"),
                             renormalize=bool(data["kde_renormalize"]),
-                            ddof=int(data.get("kde_ddof", DEFAULT_DDOF)))
+                            ddof=int(data["kde_ddof"]) if "kde_ddof" in data else None)
     return LRPConfig(loss=text(data, "loss_kind"), lam=scalar(data, "lam"),
                      threshold=text(data, "threshold_rule"), density=density,
                      dt_dr_at=text(data, "kde_point"))

@@ -47,9 +47,11 @@ from refprune.vectors.tolerances import tolerance_table
 REQUIRED = ("layers", "x", "y", "loss_kind", "r", "tau")
 # Defaults of the optional inputs: λ = 0, the empirical threshold, the default
 # DensityConfig (exact sum, Scott, reflected at 0) evaluated at t, float64 tier.
+# kde_ddof has no fixed default: without it, the method's own (DensityConfig: 1,
+# and 0 for "published", METHOD §6 P5's np.std).
 DEFAULTS = {"lam": 0.0, "threshold_rule": "empirical", "tier": "float64", "kde_method": "direct",
             "kde_rule": "scott", "kde_grid_size": 1024, "kde_binning": "linear", "kde_reflect": True,
-            "kde_renormalize": False, "kde_point": "t", "kde_ddof": 1}
+            "kde_renormalize": False, "kde_point": "t"}
 USER_CASE = "user"
 
 
@@ -117,6 +119,40 @@ def weight_in_out(key: str, value, shape: tuple, out_in: bool) -> np.ndarray:
         layout = "out_in (D_l, D_{l-1})" if out_in else "in_out (D_{l-1}, D_l)"
         raise ValueError(f"{key} has shape {arr.shape}; layout {layout} expects {expected}")
     return arr.T.copy() if out_in else arr
+
+
+def setting(data: dict, key: str):
+    """A 0-d setting as a plain Python value (strings decoded)."""
+    value = np.asarray(data[key])
+    return text(data, key) if value.dtype.kind in "US" else value.tolist()
+
+
+def differing_inputs(data: dict, reference: dict) -> list[str]:
+    """The input keys in which a candidate's own inputs differ from a stored case's.
+
+    The candidate's inputs are read as :func:`normalised_inputs` reads them (its
+    layout, defaults filled in); every array exactly as float64, every setting
+    as its value (``kde_ddof`` as the ddof it means: absent is the method's
+    default); the previous step and ``tier`` only if the candidate carries them.
+
+    Returns
+    -------
+    list of str
+        Empty when the stored case was computed from the same inputs.
+    """
+    inp = normalised_inputs(data)
+    if not np.array_equal(inp["layers"], np.asarray(reference["layers"])):
+        return ["layers"]
+    L = n_layers_of(inp["layers"])
+    keys = layer_keys("W", L) + layer_keys("b", L) + ["x", "y", "r", "tau"]
+    keys += [key for key in previous_keys(L) if key in data]
+    differ = [key for key in keys if key not in reference
+              or not np.array_equal(np.asarray(inp[key], np.float64), np.asarray(reference[key], np.float64))]
+    settings = ["loss_kind", "lam", "threshold_rule", *KDE_KEYS] + (["tier"] if "tier" in data else [])
+    ddof = (config_of(inp).density.ddof, config_of(reference).density.ddof)
+    differ += [key for key in settings if key != "kde_ddof" and key in reference
+               and setting(inp, key) != setting(reference, key)]
+    return differ + (["kde_ddof"] if ddof[0] != ddof[1] else [])
 
 
 def reference_from_inputs(data: dict, name: str | None = None) -> dict:

@@ -275,7 +275,7 @@ def published_step(state: TrainState, ws: Workspace, x, y, cfg: StepConfig) -> f
        the τ step's; without P3, run 1 gives all three;
     5. clamps. The masks left for the next forward pass are m(W_{k+1}; t_k, τ_k).
 
-    The density is the published one (P5: nearest-bin FFT KDE, renormalised);
+    The density is the published one (P5: nearest-bin FFT KDE, Riemann-renormalised);
     t comes from the same bracketed selection as the exact step (the published
     code re-sorts all |w|, P6: the same t). ``state.t`` records t_k (what the
     published code logs), ``state.published.forward_t`` (:class:`PublishedState`)
