@@ -21,7 +21,7 @@ from sweep_kinds import KINDS, interrupt_after, make_jobs, starts  # noqa: E402
 
 from refprune.cli.main import main
 from refprune.experiments.figures import all_jobs
-from refprune.experiments.jobs import JOB_KINDS
+from refprune.experiments.jobs import JOB_KINDS, job_origin
 from refprune.experiments.sweep import run_sweep
 
 WAIT = 120.0  # s; the longest any step of these tests may wait (a few seconds on a loaded 2-core machine)
@@ -61,7 +61,8 @@ def tiny_train_jobs():
 
 def test_figures_on_a_scheduler_write_the_same_result_files_as_a_local_run(tmp_path, address):
     jobs = all_jobs(["synthetic"], True, None)
-    run_sweep(jobs, tmp_path / "local", JOB_KINDS, log=None)
+    # The figures command records each job's origin (its reproducing command): so does the local run.
+    run_sweep(jobs, tmp_path / "local", JOB_KINDS, log=None, origin=lambda job: job_origin(job, "synthetic"))
     assert main(["figures", "--quick", "--only", "synthetic", "--recompute", "--scheduler", address,
                  "--results", str(tmp_path / "dask"), "--out", str(tmp_path / "figures")]) == 0
     assert len(list((tmp_path / "dask").glob("*.json"))) == len(jobs)
