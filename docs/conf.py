@@ -73,6 +73,9 @@ html_theme_options = {
     "footer_end": [],
 }
 html_static_path = []
+# The long single pages have no section navigation: give their width to the text and equations.
+html_sidebars = {page: [] for page in ("index", "METHOD", "derivations", "studies", "cli", "training", "vectors",
+                                       "performance", "protocol", "sweeps", "generated/figures")}
 html_show_sourcelink = False
 
 # --- sphinx-gallery: docs/examples/*.py, run at build time

@@ -20,11 +20,16 @@ def subcommands(parser: argparse.ArgumentParser) -> dict:
     return {}
 
 
+def plain(text: str) -> str:
+    """Help text as ``--help`` prints it, less the double backticks of inline literals."""
+    return (text or "").replace("``", "")
+
+
 def help_of(parser, action) -> str:
     """The action's help with ``%(default)s`` and the like filled in, as ``--help`` shows it."""
     if not action.help or action.help == argparse.SUPPRESS:
         return ""
-    return parser._get_formatter()._expand_help(action)
+    return plain(parser._get_formatter()._expand_help(action))
 
 
 def invocation(parser, action) -> str:
@@ -54,9 +59,9 @@ def command_section(name: str, parser, short: str) -> nodes.section:
     title = f"refprune {name}"
     section += nodes.title("", "", nodes.literal(title, title))
     if short:
-        section += nodes.paragraph(text=short[0].upper() + short[1:] + ".")
+        section += nodes.paragraph(text=plain(short[0].upper() + short[1:] + "."))
     if parser.description:
-        section += nodes.paragraph(text=parser.description)
+        section += nodes.paragraph(text=plain(parser.description))
     usage = parser.format_usage().strip()
     section += nodes.literal_block(usage, usage, language="text")
     section += options_list(parser)
@@ -70,7 +75,7 @@ class CliDirective(Directive):
         from refprune.cli.main import build_parser
 
         parser = build_parser()
-        out = [nodes.paragraph(text=parser.description or ""),
+        out = [nodes.paragraph(text=plain(parser.description)),
                nodes.literal_block(parser.format_usage().strip(), parser.format_usage().strip(), language="text"),
                options_list(parser)]
         helps = {}

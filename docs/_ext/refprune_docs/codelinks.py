@@ -225,7 +225,7 @@ class FillDerived(SphinxPostTransform):
             for i, (docname, anchor, title, row) in enumerate(sorted(set(places), key=order)):
                 if i:
                     para += nodes.Text("; ")
-                text = f"{row} ({title})" if row else title
+                text = row or title
                 uri = self.app.builder.get_relative_uri(self.env.docname, docname) + f"#{anchor}"
                 para += nodes.reference("", text, internal=True, refuri=uri)
             node.replace_self(para)

@@ -43,13 +43,13 @@ def page(root: Path) -> str:
              f"generated from `{INDEX}` when this site was built: each with the thesis's number, its "
              "caption, the command that redraws it from the committed results (and computes missing "
              "jobs), the seeds, run time and code versions of those results and, where the thesis gives "
-             "numbers, the table of its numbers beside ours. The reading below is `results/READING.md`, "
-             "as in `figures/README.md`.", ""]
-    reading = root / READING
-    if reading.is_file():
-        lines += [reading.read_text(encoding="utf-8").strip(), ""]
+             "numbers, the table of its numbers beside ours. The reading at the end is "
+             "`results/READING.md`, as in `figures/README.md`.", ""]
     for name, group in groups.items():
         lines += [f"## Group `{name}`", "", f"**Protocol.** {group['protocol']}", ""]
         for entry in group["entries"]:
             lines += entry_lines(entry, root, results)
+    reading = root / READING
+    if reading.is_file():
+        lines += [reading.read_text(encoding="utf-8").strip(), ""]
     return "\n".join(lines) + "\n"
