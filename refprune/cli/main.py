@@ -36,6 +36,7 @@ def positive_int(text: str) -> int:
 
 
 def add_gradcheck_parser(sub) -> None:
+    """The ``gradcheck`` command: one oracle case (options from :class:`refprune.oracle.case.Case`)."""
     from refprune.oracle.case import Case
     from refprune.oracle.gradcheck import MAX_COORDS
 
@@ -50,6 +51,7 @@ def add_gradcheck_parser(sub) -> None:
 
 
 def run_gradcheck(args) -> int:
+    """Run ``refprune gradcheck``: print the rows; 0 if every gradient passes, 1 otherwise."""
     from refprune.oracle.case import Case
     from refprune.oracle.gradcheck import FD_RTOL, MAX_COORDS, gradcheck, prepare
 
@@ -80,6 +82,7 @@ def run_gradcheck(args) -> int:
 
 
 def add_train_parser(sub) -> None:
+    """The ``train`` command: options from the task and :class:`refprune.train.loop.TrainConfig`."""
     from refprune.data.tasks import TaskSpec
     from refprune.train.loop import TrainConfig
 
@@ -135,6 +138,7 @@ def train_plan(args):
 
 
 def run_train(args) -> int:
+    """Run ``refprune train``: check every option, train, write the run directory; return the exit status."""
     from refprune.train.checkpoint import CHECKPOINT
     from refprune.train.loop import Diverged
     from refprune.train.progress import Progress
@@ -169,6 +173,7 @@ def run_train(args) -> int:
 
 
 def add_plot_parser(sub) -> None:
+    """The ``plot`` command: a run directory's curves as ``run.png``."""
     p = sub.add_parser("plot", help="draw a run directory's curves as PNG",
                        description="Draw the curves of a run directory written by 'refprune train' into it "
                                    "as run.png: loss and accuracy or R² per epoch under the soft and the hard "
@@ -178,6 +183,7 @@ def add_plot_parser(sub) -> None:
 
 
 def run_plot(args) -> int:
+    """Run ``refprune plot``: draw ``RUN_DIR/run.png`` and say where it is."""
     from refprune.experiments.plot_run import load_run, plot_run
 
     with user_input():
@@ -187,6 +193,7 @@ def run_plot(args) -> int:
 
 
 def add_figures_parser(sub) -> None:
+    """The ``figures`` command: redraw (and with ``--recompute`` first compute) the thesis's figures."""
     p = sub.add_parser("figures", help="redraw the thesis's figures and tables from results/",
                        description="Redraw every figure and table of the thesis from the results "
                                    "directory; with --recompute, first run the jobs whose results are missing.")
@@ -218,6 +225,7 @@ def check_results_folder(results: Path) -> None:
 
 
 def run_figures_cmd(args) -> int:
+    """Run ``refprune figures``: the jobs asked for, then the figures, tables and index."""
     import tempfile
 
     from refprune.experiments.figures import GROUPS, run_figures
@@ -247,6 +255,7 @@ def run_figures_cmd(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The parser of the ``refprune`` command and all its subcommands."""
     parser = Parser(prog="refprune", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"refprune {__version__}")
     parser.add_argument("--debug", action="store_true", help="show the traceback of an internal error")
@@ -264,6 +273,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    """Run one ``refprune`` command; return its exit status (0, or 1, 2, 3, 130 as the module says)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     args = parser.parse_args(argv)

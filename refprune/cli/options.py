@@ -27,6 +27,7 @@ class Parser(argparse.ArgumentParser):
     """argparse with one-line errors (no usage block) and exit status 2."""
 
     def error(self, message):
+        """Print ``prog: error: message`` on one line and exit with status 2."""
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
@@ -102,6 +103,7 @@ def show(default) -> str | None:
 
 
 def field_default(f):
+    """A dataclass field's default (its factory called), or None when it has none."""
     if f.default is not dataclasses.MISSING:
         return f.default
     if f.default_factory is not dataclasses.MISSING:

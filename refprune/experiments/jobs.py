@@ -60,6 +60,7 @@ MAX_TRACE = 2000  # per-step traces kept: enough to draw r and τ per backward p
 
 
 def job_data(job: dict) -> Dataset:
+    """The job's data set: its ``data`` (with ``alpha``, ``data_dir``, ``split_seed``), or the tiny stand-in."""
     if job["data"] == "tiny_mnist":
         return tiny_mnist()
     return load_task(job["data"], alpha=job.get("alpha", 20), data_dir=job.get("data_dir"),
@@ -121,11 +122,13 @@ def job_origin(job: dict, group: str | None = None) -> dict:
 
 
 def job_layers(job: dict) -> tuple:
+    """The job's layer sizes: its ``layers``, or the default of its data set."""
     base = "mnist" if job["data"] in MNIST_SHAPED else "synthetic"
     return tuple(job.get("layers") or DEFAULT_LAYERS[base])
 
 
 def job_config(job: dict) -> TrainConfig:
+    """The job's :class:`~refprune.train.loop.TrainConfig`: its ``config`` fields, its ``seed``, the task's loss."""
     base = "mnist" if job["data"] in MNIST_SHAPED else "synthetic"
     fields = {k: v for k, v in job.get("config", {}).items()}
     fields.setdefault("loss", LOSS_OF_TASK[base])
@@ -162,6 +165,7 @@ def job_checkpoint(job: dict) -> Path | None:
 
 
 def run_train_job(job: dict):
+    """Kind ``train``: one training run; (record, arrays) with the summary, per-epoch history and per-step traces."""
     data, layers, cfg = job_data(job), job_layers(job), job_config(job)
     log = (lambda line: print(f"    {job['name']}: {line}", flush=True)) if job.get("progress") else None
     checkpoint = job_checkpoint(job)
@@ -210,6 +214,7 @@ def first_batch(data: Dataset, size: int) -> Dataset:
 
 
 def run_overfit_job(job: dict):
+    """Kind ``overfit``: a dense network trained on the first batch alone; (record with final loss and R², {})."""
     data = first_batch(job_data(job), job.get("points", job["batch_size"]))
     result = train(data, job_layers(job), dense_config(job), log=None)
     last = result["history"].epochs[-1]
@@ -245,6 +250,7 @@ def run_post_pruning_job(job: dict):
 
 
 def run_pre_pruning_job(job: dict):
+    """Kind ``pre_pruning``: pruning at initialisation at ``job["ratio"]``, then training with the mask fixed."""
     data = job_data(job)
     splits = ("train", "val", "test") if job["data"] in MNIST_SHAPED else ("train", "val")
     start = time.perf_counter()
@@ -254,6 +260,7 @@ def run_pre_pruning_job(job: dict):
 
 
 def run_finetune_pruning_job(job: dict):
+    """Kind ``finetune_pruning`` (MNIST-shaped data): prune a trained network at each ratio, then fine-tune."""
     if job["data"] not in MNIST_SHAPED:
         raise ValueError(f"finetune_pruning is for MNIST-shaped data {list(MNIST_SHAPED)}, got {job['data']!r}")
     rec = fine_tuned_pruning(job_data(job), job_layers(job), dense_config(job), job["ratios"],

@@ -36,6 +36,7 @@ def first_images(data: str, data_dir, count: int) -> tuple[np.ndarray, np.ndarra
 
 
 def run_data_samples_job(job: dict):
+    """Kind ``data_samples``: the first ``job["count"]`` images and labels of a data set, for Fig. 3.3."""
     images, labels = first_images(job["data"], job.get("data_dir"), job["count"])
     names = (dataset_info(job["data"]).class_names if job["data"] != "tiny_mnist"
              else dataset_info("mnist").class_names)

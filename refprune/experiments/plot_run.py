@@ -47,6 +47,7 @@ def load_run(run_dir: Path) -> dict:
 
 
 def curve(history, key) -> np.ndarray:
+    """One key of every epoch record as floats (NaN where the record has none)."""
     return np.array([np.nan if rec.get(key) is None else rec[key] for rec in history], float)
 
 
@@ -66,6 +67,7 @@ def plot_epochs(ax, history, quantity: str, modes) -> None:
 
 
 def plot_steps(ax, steps, key: str, label: str) -> None:
+    """One per-step trace (r, τ or t) on ``ax``; τ on a log scale when it spans more than a decade."""
     values = np.asarray(steps.get(key, []), float)
     ax.plot(np.arange(1, values.size + 1), values, linewidth=0.8)
     ax.set_xlabel("step")

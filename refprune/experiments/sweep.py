@@ -62,10 +62,12 @@ def parse_shard(text: str | None) -> tuple[int, int]:
 
 
 def result_path(results: Path, job: dict) -> Path:
+    """Where a job's result record goes: ``results/<job name>.json``."""
     return Path(results) / f"{job['name']}.json"
 
 
 def is_done(results: Path, job: dict) -> bool:
+    """Whether the job's result record exists (a sweep skips the job then)."""
     return result_path(results, job).exists()
 
 

@@ -252,6 +252,7 @@ class Report:
         return any(row.status == "pass" for row in self.rows) and all(row.passed for row in self.rows)
 
     def as_dicts(self) -> list[dict]:
+        """The rows as plain dicts (``shape`` a list), as ``refprune gradcheck --json`` prints them."""
         return [{**asdict(row), "shape": list(row.shape)} for row in self.rows]
 
 

@@ -163,6 +163,7 @@ def new_history(cfg: "TrainConfig") -> History:
 
 
 def metric_name(task: str) -> str:
+    """The quality metric of a task: ``accuracy`` (classification) or ``r2`` (regression)."""
     return "accuracy" if task == "classification" else "r2"
 
 
@@ -231,6 +232,7 @@ def epoch_record(epoch: int, state: TrainState, data: Dataset, cfg: TrainConfig,
 
 
 def progress_line(rec: dict, task: str, method: str) -> str:
+    """The one line an epoch prints: loss and metric (hard mask for LRP), r, τ, sparsity, seconds."""
     name = "acc" if task == "classification" else "R2"
     key = "accuracy" if task == "classification" else "r2"
     mode = "dense" if method == "dense" else "hard"
@@ -322,6 +324,7 @@ class EarlyStopper(EarlyStopOnR):
     stopped: bool = False
 
     def update(self, value: float) -> bool:
+        """Record this epoch's r; True once the rule has stopped the run (it stays stopped)."""
         self.stopped = super().update(value) or self.stopped
         return self.stopped
 

@@ -100,5 +100,6 @@ def write_npz(path, **arrays) -> Path:
 
 
 def read_json(path):
+    """The JSON value of a UTF-8 file."""
     with open(path, encoding="utf-8") as fh:
         return json.load(fh)

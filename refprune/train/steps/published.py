@@ -152,6 +152,7 @@ class PublishedPath:
             raise ValueError(f"deviations must be a subset of {list(DEVIATIONS)}, got {sorted(unknown)}")
 
     def has(self, name: str) -> bool:
+        """Whether deviation ``name`` (``"P1"`` … ``"P5"``) is applied."""
         return name in self.deviations
 
 
