@@ -17,11 +17,20 @@ from pathlib import Path
 import numpy as np
 
 from refprune import __version__
-from refprune.util.io import atomic_write
+from refprune.util.io import (
+    UnreadableFile,
+    atomic_write,
+    check_dtype,
+    read_bytes,
+    read_json,
+    read_npz,
+    reading,
+)
 from refprune.vectors.cases import CASE_NAMES, CASES, VectorCase, case_by_name, make_vectors
 from refprune.vectors.schema import (
     KDE_KEYS,
     SCHEMA_VERSION,
+    STRING_INPUTS,
     granularity_of,
     layer_keys,
     n_layers_of,
@@ -41,28 +50,34 @@ ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 # reading a case back
 
 
+# Keys of a case file that hold text; every other key holds numbers.
+TEXT_KEYS = (*STRING_INPUTS, "kde_method", "kde_rule", "kde_binning", "kde_point", "granularity", "layout")
+VECTORS_FILE = "a golden-vectors case file of 'refprune vectors'"
+
+
 def load_vectors(path) -> dict:
-    """Read a case file; check its schema version and that every key is present.
+    """Read a case file; check its schema version, that every key is present and holds numbers or text.
 
     Raises
     ------
-    ValueError
-        If the file is not a vectors file of this schema.
-    OSError
-        If it cannot be read.
+    refprune.util.io.UnreadableFile
+        A ValueError naming the file: missing, damaged or truncated, not a
+        vectors file of this schema, lacking keys, or a key of the wrong dtype.
     """
     path = Path(path)
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            data = {key: npz[key] for key in npz.files}
-    except (zipfile.BadZipFile, ValueError, EOFError) as exc:
-        raise ValueError(f"{path} is not a readable vectors .npz file ({exc})") from None
-    if "schema_version" not in data or int(data["schema_version"]) != SCHEMA_VERSION:
-        raise ValueError(f"{path}: not a vectors file of schema version {SCHEMA_VERSION}")
-    L = n_layers_of(data["layers"])
-    missing = [key for key in required_input_keys(L, granularity_of(data)) + output_keys(L) if key not in data]
+    data = read_npz(path, VECTORS_FILE)
+    with reading(path, f"{VECTORS_FILE} of schema version {SCHEMA_VERSION}"):
+        if "schema_version" not in data or int(data["schema_version"]) != SCHEMA_VERSION:
+            raise UnreadableFile(path, f"not a vectors file of schema version {SCHEMA_VERSION}")
+        for key, value in data.items():
+            if key in TEXT_KEYS:
+                check_dtype(path, key, value, "US", "text")
+            else:
+                check_dtype(path, key, value)
+        L = n_layers_of(data["layers"])
+        missing = [key for key in required_input_keys(L, granularity_of(data)) + output_keys(L) if key not in data]
     if missing:
-        raise ValueError(f"{path}: vectors file lacks keys {', '.join(missing)}")
+        raise UnreadableFile(path, f"vectors file lacks keys {', '.join(missing)}")
     return data
 
 
@@ -115,7 +130,7 @@ def merged_entries(manifest_path: Path, entries: list) -> list:
     """``entries`` plus those of an existing manifest whose case files are still there, in case order."""
     new = {e["name"]: e for e in entries}
     if manifest_path.is_file():
-        old = json.loads(manifest_path.read_text(encoding="utf-8")).get("cases", [])
+        old = manifest_cases(manifest_path, read_json(manifest_path, dict, MANIFEST_FILE))
         for e in old:
             if e.get("name") not in new and (manifest_path.parent / f"{e.get('name')}.npz").is_file():
                 new[e["name"]] = e
@@ -154,16 +169,28 @@ def write_vectors(out_dir, names=None) -> dict:
     return manifest
 
 
+MANIFEST_FILE = "a golden-vectors manifest (manifest.json of 'refprune vectors')"
+
+
+def manifest_cases(path, manifest: dict) -> list:
+    """A manifest's ``cases``, checked: a list of objects, each naming its case and file."""
+    cases = manifest.get("cases")
+    if not isinstance(cases, list):
+        raise UnreadableFile(path, f"lacks a list of 'cases': not {MANIFEST_FILE}")
+    for i, e in enumerate(cases, start=1):
+        if not (isinstance(e, dict) and isinstance(e.get("name"), str) and isinstance(e.get("file"), str)):
+            raise UnreadableFile(path, f"case entry {i} is not an object with a 'name' and a 'file': not "
+                                       f"{MANIFEST_FILE}")
+    return cases
+
+
 def read_manifest(vectors_dir) -> dict:
-    """``manifest.json`` of a vectors directory, checked for the schema version."""
+    """``manifest.json`` of a vectors directory, checked for the schema version and its case entries."""
     path = Path(vectors_dir) / MANIFEST
-    with open(path, encoding="utf-8") as fh:
-        try:
-            manifest = json.load(fh)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{path} is not valid JSON ({exc})") from None
-    if manifest.get("schema_version") != SCHEMA_VERSION or "cases" not in manifest:
-        raise ValueError(f"{path}: not a vectors manifest of schema version {SCHEMA_VERSION}")
+    manifest = read_json(path, dict, MANIFEST_FILE)
+    if manifest.get("schema_version") != SCHEMA_VERSION:
+        raise UnreadableFile(path, f"not a vectors manifest of schema version {SCHEMA_VERSION}")
+    manifest_cases(path, manifest)
     return manifest
 
 
@@ -184,7 +211,7 @@ def reference_for(name: str, vectors_dir=None) -> tuple[dict, str]:
         known = ", ".join(e.get("name", "?") for e in manifest["cases"])
         raise ValueError(f"case {name!r} does not exist in {vectors_dir}; known cases: {known}")
     path = Path(vectors_dir) / entry["file"]
-    blob = path.read_bytes()
+    blob = read_bytes(path)
     if hashlib.sha256(blob).hexdigest() != entry.get("sha256"):
         raise ValueError(f"{path} does not match the sha256 in {MANIFEST} (modified or mixed versions)")
     data = load_vectors(path)
