@@ -16,6 +16,7 @@ import argparse
 import dataclasses
 from contextlib import contextmanager
 
+from refprune.util.io import UnreadableFile
 from refprune.util.options import Range, applies
 
 
@@ -55,6 +56,8 @@ def user_input(names=()):
         yield
     except BadInput:
         raise
+    except UnreadableFile as exc:  # names its file, not an option
+        raise BadInput(str(exc)) from None
     except (ValueError, OSError) as exc:
         raise BadInput(name_options(str(exc), names)) from None
 

@@ -122,10 +122,16 @@ def run_vectors_from(args) -> int:
 def run_compare(args) -> int:
     """``refprune compare``: print the report (text or JSON); 0 if all match, else 1."""
     from refprune.cli.options import user_input
+    from refprune.util.io import UnreadableFile
     from refprune.vectors.compare import compare_candidate, comparison_dict, format_comparison
 
     with user_input():  # a bad candidate or vectors folder is the user's input (exit 2)
-        comp = compare_candidate(args.candidate, args.vectors, args.tier)
+        try:
+            comp = compare_candidate(args.candidate, args.vectors, args.tier)
+        except UnreadableFile:
+            raise
+        except ValueError as exc:  # what is wrong with the candidate's content: name the file
+            raise ValueError(f"{args.candidate}: {exc}") from None
     if args.json:
         print(json.dumps(comparison_dict(comp), indent=2))
     else:

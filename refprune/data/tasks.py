@@ -54,7 +54,7 @@ class TaskSpec:
     split_seed: int = option(0, "seed of the 80/20 train/validation split of the 60k training images (the "
                              "same split for every --seed, as in every figure's runs)", applies={"data": IDX_TASKS},
                              range=Range(0, integer=True))
-    layers: tuple | None = option(None, "layer sizes", parse=parse_layers,
+    layers: tuple | None = option(None, "layer sizes, comma-separated, at least two, each >= 1", parse=parse_layers,
                                   show="1,32,32,32,1 for synthetic, 784,512,512,10 for mnist and fashion-mnist")
 
     def __post_init__(self):

@@ -30,7 +30,15 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
-from refprune.util.io import UnreadableFile, check_dtype, read_json, read_npz, write_json, write_npz
+from refprune.util.io import (
+    UnreadableFile,
+    check_dtype,
+    json_type,
+    read_json,
+    read_npz,
+    write_json,
+    write_npz,
+)
 from refprune.util.provenance import code_version
 
 # Fields of a job that say where things lie on the machine that ran it: used to run the job, not
@@ -272,6 +280,9 @@ def read_result(path) -> dict:
         raise UnreadableFile(path, f"lacks its 'job' (an object naming the job): not {RESULT}")
     if job["name"] != path.stem:
         raise UnreadableFile(path, f"holds the result of job {job['name']!r}, not of {path.stem!r}")
+    seconds = rec.get("seconds", 0.0)
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
+        raise UnreadableFile(path, f"'seconds' is a JSON {json_type(seconds)} where a number is expected")
     return rec
 
 

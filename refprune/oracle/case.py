@@ -40,7 +40,7 @@ TAU_MIN_CHECKABLE = 1e-140
 class Case:
     """One gradient-check case: everything needed to rebuild its inputs."""
 
-    layers: tuple = option((6, 5, 4, 3), "layer sizes", parse=parse_layers)
+    layers: tuple = option((6, 5, 4, 3), "layer sizes, comma-separated, at least two, each >= 1", parse=parse_layers)
     batch: int = option(8, "batch size", range=Range(1, integer=True))
     loss: str = option("ce", "loss", choices=LOSSES)
     r: float = option(0.5, "pruning ratio", range=RATIO)

@@ -226,9 +226,10 @@ def read_npz(path, what: str = "an .npz archive of named arrays") -> dict:
 
 def damage(key, exc: BaseException) -> str:
     """What is wrong with an archive that np.load could not read (``key``: the member being read)."""
+    why = str(exc) or type(exc).__name__
     if key is None:
-        return f"is damaged or truncated: not a complete .npz (zip) archive ({exc})"
-    return f"is damaged or truncated: key {key!r} cannot be read ({exc})"
+        return f"is damaged or truncated: not a complete .npz (zip) archive ({why})"
+    return f"is damaged or truncated: key {key!r} cannot be read ({why})"
 
 
 def require_keys(data: dict, keys, path, what: str) -> None:

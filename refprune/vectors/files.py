@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import re
 import zipfile
 from pathlib import Path
 
@@ -29,6 +30,8 @@ from refprune.util.io import (
 from refprune.vectors.cases import CASE_NAMES, CASES, VectorCase, case_by_name, make_vectors
 from refprune.vectors.schema import (
     KDE_KEYS,
+    SCALAR_INPUTS,
+    SCALAR_OUTPUTS,
     SCHEMA_VERSION,
     STRING_INPUTS,
     granularity_of,
@@ -53,6 +56,21 @@ ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 # Keys of a case file that hold text; every other key holds numbers.
 TEXT_KEYS = (*STRING_INPUTS, "kde_method", "kde_rule", "kde_binning", "kde_point", "granularity", "layout")
 VECTORS_FILE = "a golden-vectors case file of 'refprune vectors'"
+# Keys of a case file that hold numbers: these, and the per-layer keys LAYER_KEY matches.
+NUMERIC_KEYS = ("schema_version", "layers", "x", "y", *SCALAR_INPUTS, *SCALAR_OUTPUTS, "kde_grid_size",
+                "kde_reflect", "kde_renormalize", "kde_ddof")
+LAYER_KEY = r"(W|b|W_prev|b_prev|mask|grad_masked_W|grad_W|grad_b)\d+"
+
+
+def check_key_dtypes(path, data: dict) -> None:
+    """Raise UnreadableFile naming ``path`` for a key of a vectors or inputs file that does not hold
+    what the schema says: text for :data:`TEXT_KEYS`, numbers for the numeric keys (keys the schema
+    does not know are left alone)."""
+    for key, value in data.items():
+        if key in TEXT_KEYS:
+            check_dtype(path, key, value, "US", "text")
+        elif key in NUMERIC_KEYS or re.fullmatch(LAYER_KEY, key):
+            check_dtype(path, key, value)
 
 
 def load_vectors(path) -> dict:
@@ -69,11 +87,7 @@ def load_vectors(path) -> dict:
     with reading(path, f"{VECTORS_FILE} of schema version {SCHEMA_VERSION}"):
         if "schema_version" not in data or int(data["schema_version"]) != SCHEMA_VERSION:
             raise UnreadableFile(path, f"not a vectors file of schema version {SCHEMA_VERSION}")
-        for key, value in data.items():
-            if key in TEXT_KEYS:
-                check_dtype(path, key, value, "US", "text")
-            else:
-                check_dtype(path, key, value)
+        check_key_dtypes(path, data)
         L = n_layers_of(data["layers"])
         missing = [key for key in required_input_keys(L, granularity_of(data)) + output_keys(L) if key not in data]
     if missing:
@@ -211,10 +225,9 @@ def reference_for(name: str, vectors_dir=None) -> tuple[dict, str]:
         known = ", ".join(e.get("name", "?") for e in manifest["cases"])
         raise ValueError(f"case {name!r} does not exist in {vectors_dir}; known cases: {known}")
     path = Path(vectors_dir) / entry["file"]
-    blob = read_bytes(path)
-    if hashlib.sha256(blob).hexdigest() != entry.get("sha256"):
-        raise ValueError(f"{path} does not match the sha256 in {MANIFEST} (modified or mixed versions)")
-    data = load_vectors(path)
+    data = load_vectors(path)  # a damaged file is named as damaged, before its digest is compared
+    if hashlib.sha256(read_bytes(path)).hexdigest() != entry.get("sha256"):
+        raise UnreadableFile(path, f"does not match the sha256 in {MANIFEST} (modified or mixed versions)")
     if text(data, "case") != name:
-        raise ValueError(f"{path} holds case {text(data, 'case')!r}, not {name!r}")
+        raise UnreadableFile(path, f"holds case {text(data, 'case')!r}, not {name!r}")
     return data, str(path)

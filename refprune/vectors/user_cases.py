@@ -21,9 +21,9 @@ import numpy as np
 from refprune import __version__
 from refprune.core.validation import check_choice
 from refprune.lrp.reference import lrp_gradients
-from refprune.util.io import atomic_write, read_npz
+from refprune.util.io import UnreadableFile, atomic_write, read_npz
 from refprune.vectors.cases import CASE_NAMES, assemble_vectors
-from refprune.vectors.files import MANIFEST, npz_bytes, read_manifest
+from refprune.vectors.files import MANIFEST, check_key_dtypes, npz_bytes, read_manifest
 from refprune.vectors.schema import (
     KDE_KEYS,
     LAYOUTS,
@@ -187,7 +187,12 @@ def add_user_case(inputs_path, out_dir, name: str | None = None, overwrite: bool
         The case's manifest entry.
     """
     inputs_path = Path(inputs_path)
-    data = reference_from_inputs(read_npz(inputs_path, "an inputs .npz (docs/vectors.md, Inputs)"), name)
+    inputs = read_npz(inputs_path, "an inputs .npz (docs/vectors.md, Inputs)")
+    check_key_dtypes(inputs_path, inputs)
+    try:
+        data = reference_from_inputs(inputs, name)
+    except ValueError as exc:  # the inputs' content: name the file
+        raise UnreadableFile(inputs_path, str(exc)) from None
     case = text(data, "case")
     if not case or "/" in case or case.startswith("."):
         raise ValueError(f"case name {case!r} is not a usable file name")
@@ -199,7 +204,11 @@ def add_user_case(inputs_path, out_dir, name: str | None = None, overwrite: bool
     else:
         manifest = {"schema_version": SCHEMA_VERSION, "generator": f"refprune {__version__}",
                     "format": "docs/vectors.md", "tolerances": tolerance_table(), "cases": []}
-    taken = any(e.get("name") == case for e in manifest["cases"]) or (out_dir / f"{case}.npz").exists()
+    target = out_dir / f"{case}.npz"
+    if target.exists() and target.resolve() == inputs_path.resolve():
+        raise ValueError(f"the case file {target} would replace the inputs file itself: choose another --name "
+                         "or another --out")
+    taken = any(e.get("name") == case for e in manifest["cases"]) or target.exists()
     if taken and not overwrite:
         kind = "a built-in case" if case in CASE_NAMES else "a case"
         raise ValueError(f"{out_dir} already holds {kind} named {case!r}: choose another --name, or pass "
