@@ -8,6 +8,7 @@ import os
 import signal
 import threading
 import time
+from contextlib import contextmanager
 
 import pytest
 
@@ -16,21 +17,24 @@ pytestmark = pytest.mark.slow
 
 distributed = pytest.importorskip(
     "distributed", reason="the cluster tests need Dask, the optional extra: pip install -e \".[cluster]\"")
-
+import dask  # noqa: E402  (installed with distributed)
 from sweep_kinds import KINDS, interrupt_after, make_jobs, starts  # noqa: E402
 
 from refprune.cli.main import main
 from refprune.experiments.figures import all_jobs
-from refprune.experiments.jobs import JOB_KINDS
+from refprune.experiments.jobs import JOB_KINDS, job_origin
 from refprune.experiments.sweep import run_sweep
 
 WAIT = 120.0  # s; the longest any step of these tests may wait (a few seconds on a loaded 2-core machine)
 
 
+@contextmanager
 def local_cluster(scratch):
-    """The cluster, its workers' scratch space in ``scratch`` (not left in the temporary directory)."""
-    return distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                    dashboard_address="127.0.0.1:0", local_directory=str(scratch))
+    """The cluster, with Dask's scratch space in ``scratch`` (nothing is left in the temporary directory)."""
+    with dask.config.set({"temporary-directory": str(scratch)}), distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address="127.0.0.1:0",
+            local_directory=str(scratch)) as cluster:
+        yield cluster
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +66,7 @@ def tiny_train_jobs():
 
 def test_figures_on_a_scheduler_write_the_same_result_files_as_a_local_run(tmp_path, address):
     jobs = all_jobs(["synthetic"], True, None)
-    run_sweep(jobs, tmp_path / "local", JOB_KINDS, log=None)
+    run_sweep(jobs, tmp_path / "local", JOB_KINDS, log=None, origin=lambda job: job_origin(job, "synthetic"))
     assert main(["figures", "--quick", "--only", "synthetic", "--recompute", "--scheduler", address,
                  "--results", str(tmp_path / "dask"), "--out", str(tmp_path / "figures")]) == 0
     assert len(list((tmp_path / "dask").glob("*.json"))) == len(jobs)

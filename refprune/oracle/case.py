@@ -44,8 +44,8 @@ class Case:
     batch: int = option(8, "batch size", range=Range(1, integer=True))
     loss: str = option("ce", "loss", choices=LOSSES)
     r: float = option(0.5, "pruning ratio", range=RATIO)
-    tau0: float = option(0.1, f"τ = tau0 × std(weights), which must lie in [{TAU_MIN_CHECKABLE:g}, "
-                         f"{TAU_STABLE_MAX:g}] (checked when the case is built)", range=POSITIVE)
+    tau0: float = option(0.1, "τ as a multiple of std(weights) (τ itself must lie in "
+                         f"[{TAU_MIN_CHECKABLE:g}, {TAU_STABLE_MAX:g}], checked when the case is built)", range=POSITIVE)
     lam: float = option(0.0, "regulariser weight λ", range=NONNEGATIVE)
     seed: int = option(0, "seed of the case's weights and batch", range=Range(0, integer=True))
     threshold: str = option("empirical", "threshold rule", choices=THRESHOLD_RULES)

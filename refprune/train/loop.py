@@ -89,8 +89,8 @@ class TrainConfig:
                                applies={"method": "lrp", "variant": "published"})
     loss: str = option("ce", "loss (set by the task)", choices=LOSSES, cli=False)
     r0: float = option(0.5, "initial pruning ratio r", applies=LRP, range=RATIO)
-    tau0: float = option(1e-2, "initial temperature: τ = τ0 × std(initial weights), which must lie in "
-                         f"[{TAU_STABLE_MIN:g}, {TAU_STABLE_MAX:g}] where the soft mask is stable (checked before "
+    tau0: float = option(1e-2, "initial τ as a multiple of the std of the initial weights (τ itself must lie in "
+                         f"[{TAU_STABLE_MIN:g}, {TAU_STABLE_MAX:g}], where the soft mask is stable; checked before "
                          "the first step)", applies=LRP, range=POSITIVE)
     lr: float = option(1e-3, "Adam learning rate of the weights and biases", range=POSITIVE)
     lr_r: float = option(1e-4, "Adam learning rate of r", applies=LRP, range=POSITIVE)

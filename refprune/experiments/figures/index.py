@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 from refprune.experiments.sweep import load_results
-from refprune.util.io import UnreadableFile, atomic_write, read_json
+from refprune.util.io import UnreadableFile, atomic_write, read_bytes, read_json
 
 COMMAND = "refprune figures"
 INDEX_STATE = "index.json"  # each group's entries and protocol as last drawn (see the module docstring)
@@ -75,7 +75,10 @@ def write_index(entries, out: Path, results: Path, quick: bool = False, protocol
         lines += ["**Quick mode**: tiny sizes and stand-in data; not the thesis's protocol.", ""]
     reading = results / "READING.md"
     if reading.exists():
-        lines += [reading.read_text().strip(), ""]
+        try:
+            lines += [read_bytes(reading).decode("utf-8").strip(), ""]
+        except UnicodeDecodeError:
+            raise UnreadableFile(reading, "is not UTF-8 text (the results' reading notes)") from None
     if protocols:
         lines += ["## Protocols", ""]
         lines += [f"- **{group}**: {text}" for group, text in protocols.items()]
