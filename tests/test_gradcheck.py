@@ -215,8 +215,10 @@ def test_an_unresolvable_explicit_band_is_an_error():
 
 
 def test_band_must_be_a_non_negative_integer():
-    with pytest.raises(ValueError, match="band must be an integer"):
+    with pytest.raises(ValueError, match="band must be >= 0, got -1"):
         Case(band=-1)
+    with pytest.raises(ValueError, match="band must be an integer, got 1.5"):
+        Case(band=1.5)
 
 
 def test_float32_at_a_tau_it_cannot_resolve_is_a_clear_error(capsys):

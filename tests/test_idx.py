@@ -104,7 +104,8 @@ def header(code, dims):
         (header(0x07, [1]) + b"\x00", "unknown dtype code 0x07"),
         (b"\x00\x00\x08\x00", "number of dimensions is 0"),
         (b"\x00\x00\x08\x03\x00\x00\x00\x02\x00\x00", "truncated header"),
-        (header(0x08, [3, 4]) + bytes(11), "truncated: expected 12 bytes of data"),
+        (header(0x08, [3, 4]) + bytes(11), r"declares shape \(3, 4\) of unsigned byte, 12 bytes of data, but 11 "
+                                           "bytes follow it: the file is truncated"),
         (header(0x0C, [5]) + bytes(20) + b"\x00", "trailing data"),
     ],
 )
@@ -124,8 +125,8 @@ def test_truncated_message_format(tmp_path):
     with pytest.raises(IdxFormatError) as err:
         read_idx(path)
     msg = str(err.value)
-    assert msg.startswith(str(path) + ": truncated")
-    assert "expected 47040000 bytes of data" in msg and "found 1000" in msg
+    assert msg.startswith(str(path) + ": its header declares shape (60000, 28, 28)")
+    assert "47040000 bytes of data, but 1000 bytes follow it: the file is truncated" in msg
 
 
 def test_corrupt_gzip_flipped_byte(tmp_path):
@@ -149,7 +150,7 @@ def test_corrupt_gzip_truncated_stream(tmp_path):
 
 
 def test_reading_a_missing_idx_file_names_it(tmp_path):
-    with pytest.raises(FileNotFoundError, match="nothing-here"):
+    with pytest.raises(ValueError, match="nothing-here: no such file"):
         read_idx(tmp_path / "nothing-here")
 
 

@@ -8,6 +8,7 @@ import os
 import signal
 import threading
 import time
+from contextlib import contextmanager
 
 import pytest
 
@@ -16,7 +17,7 @@ pytestmark = pytest.mark.slow
 
 distributed = pytest.importorskip(
     "distributed", reason="the cluster tests need Dask, the optional extra: pip install -e \".[cluster]\"")
-
+import dask  # noqa: E402  (installed with distributed)
 from sweep_kinds import KINDS, interrupt_after, make_jobs, starts  # noqa: E402
 
 from refprune.cli.main import main
@@ -27,15 +28,19 @@ from refprune.experiments.sweep import run_sweep
 WAIT = 120.0  # s; the longest any step of these tests may wait (a few seconds on a loaded 2-core machine)
 
 
-def local_cluster():
-    return distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                    dashboard_address="127.0.0.1:0")
+@contextmanager
+def local_cluster(scratch):
+    """The cluster, with Dask's scratch space in ``scratch`` (nothing is left in the temporary directory)."""
+    with dask.config.set({"temporary-directory": str(scratch)}), distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address="127.0.0.1:0",
+            local_directory=str(scratch)) as cluster:
+        yield cluster
 
 
 @pytest.fixture(scope="module")
-def address():
+def address(tmp_path_factory):
     """A scheduler and two single-threaded worker processes on 127.0.0.1, shared by this module's tests."""
-    with local_cluster() as cluster:
+    with local_cluster(tmp_path_factory.mktemp("dask")) as cluster:
         yield cluster.scheduler_address
 
 
@@ -113,7 +118,8 @@ def test_a_killed_worker_costs_only_its_running_job(tmp_path):
     log, go = tmp_path / "starts.txt", tmp_path / "go"
     jobs = make_jobs(6, log, {0: {"kind": "blocked", "go": str(go)}, **{i: {"sleep": 0.2} for i in range(1, 6)}})
     outcome = {}
-    with local_cluster() as cluster:
+    (tmp_path / "dask").mkdir()
+    with local_cluster(tmp_path / "dask") as cluster:
         sweep = threading.Thread(target=lambda: outcome.update(run_sweep(
             jobs, tmp_path / "results", KINDS, scheduler=cluster.scheduler_address, log=None)))
         sweep.start()

@@ -98,12 +98,13 @@ def test_candidate_carrying_its_own_inputs_is_judged_against_them():
 def test_without_the_previous_step_the_stale_diagnosis_is_skipped_and_says_so(tmp_path):
     path = tmp_path / "noprev.npz"
     np.savez(path, **torch_inputs(with_previous=False, name="noprev"))
-    assert main(["vectors", "--from", str(path), "--out", str(tmp_path)]) == 0
-    data, _ = reference_for("noprev", tmp_path)
+    assert main(["vectors", "--from", str(path), "--out", str(tmp_path)]) == 2  # it would replace its inputs
+    assert main(["vectors", "--from", str(path), "--out", str(tmp_path / "v")]) == 0
+    data, _ = reference_for("noprev", tmp_path / "v")
     assert not any(k in data for k in layer_keys("W_prev", 2))
     cand = reference_candidate(data)
     cand["grad_W1"] = -cand["grad_W1"]
-    comp = compare_candidate(cand, tmp_path)
+    comp = compare_candidate(cand, tmp_path / "v")
     assert "stale-state diagnosis skipped" in format_comparison(comp)
 
 

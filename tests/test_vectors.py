@@ -179,10 +179,14 @@ def test_reference_for_generates_or_reads(tmp_path):
     with pytest.raises(ValueError, match="does not exist; known cases"):
         reference_for("nope")
     path = tmp_path / "ce-tiny.npz"
-    blob = bytearray(path.read_bytes())
+    good = path.read_bytes()
+    blob = bytearray(good)
     blob[len(blob) // 2] ^= 0xFF
     path.write_bytes(bytes(blob))
-    with pytest.raises(ValueError, match="sha256"):
+    with pytest.raises(ValueError, match="ce-tiny.npz: is damaged or truncated"):
+        reference_for("ce-tiny", tmp_path)
+    np.savez(path, **{**from_dir, "loss": from_dir["loss"] + 1})  # readable, but not the file the manifest lists
+    with pytest.raises(ValueError, match="ce-tiny.npz: does not match the sha256"):
         reference_for("ce-tiny", tmp_path)
 
 

@@ -18,21 +18,23 @@ import sys
 from pathlib import Path
 
 from refprune import __version__
-from refprune.cli.options import BadInput, Parser, add_options, check_applicable, given, show, user_input
+from refprune.cli.options import (
+    BadInput,
+    Parser,
+    add_options,
+    check_applicable,
+    given,
+    nonempty,
+    ranged,
+    show,
+    user_input,
+)
 from refprune.data.tasks import DEFAULT_FASHION_DIR
+from refprune.util.options import Range
 
 EXIT_INTERNAL, EXIT_BAD_INPUT, EXIT_DIVERGED, EXIT_INTERRUPTED = 1, 2, 3, 130
 
-
-def positive_int(text: str) -> int:
-    """argparse type: an integer >= 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}")
-    return value
+AT_LEAST_ONE = Range(1, integer=True)
 
 
 def add_gradcheck_parser(sub) -> None:
@@ -44,8 +46,8 @@ def add_gradcheck_parser(sub) -> None:
                        description="Check every LRP gradient of one case against float64 central "
                                    "differences; exit status 0 only if all pass.")
     add_options(p, Case)
-    p.add_argument("--max-coords", type=positive_int, default=None,
-                   help=f"coordinates checked per tensor (default: {MAX_COORDS})")
+    p.add_argument("--max-coords", type=ranged(int, AT_LEAST_ONE, "max_coords"), default=None,
+                   help=f"coordinates checked per tensor, must be {AT_LEAST_ONE.text()} (default: {MAX_COORDS})")
     p.add_argument("--json", action="store_true", help="print the rows as JSON")
     p.set_defaults(run=run_gradcheck)
 
@@ -92,8 +94,8 @@ def add_train_parser(sub) -> None:
                                    "to --out. Every option is checked before the first step.")
     add_options(p, TaskSpec)
     add_options(p, TrainConfig)
-    p.add_argument("--out", help="run directory (default: runs/<data>-<method>[-<variant>]-seed<seed>, "
-                                 "under the current directory)")
+    p.add_argument("--out", type=nonempty, help="run directory (default: runs/<data>-<method>[-<variant>]-seed<seed>, "
+                                                "under the current directory)")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--overwrite", action="store_true", help="replace an existing run directory whole")
     mode.add_argument("--resume", action="store_true",
@@ -130,7 +132,7 @@ def train_plan(args):
         cfg = TrainConfig(loss=LOSS_OF_TASK[task.data], **cfg_given)
         check_applicable(TaskSpec, task_given, task)
         check_applicable(TrainConfig, cfg_given, cfg)
-        out = Path(args.out).resolve() if args.out else default_out(cfg, task)
+        out = Path(args.out).resolve() if args.out is not None else default_out(cfg, task)
         try:
             return prepare_run(cfg, task, out, overwrite=args.overwrite, resume=args.resume)
         except MemoryError:
@@ -178,7 +180,7 @@ def add_plot_parser(sub) -> None:
                        description="Draw the curves of a run directory written by 'refprune train' into it "
                                    "as run.png: loss and accuracy or R² per epoch under the soft and the hard "
                                    "mask, r, τ and t per step, and sparsity per layer.")
-    p.add_argument("run_dir", help="run directory")
+    p.add_argument("run_dir", type=nonempty, help="run directory")
     p.set_defaults(run=run_plot)
 
 
@@ -197,19 +199,21 @@ def add_figures_parser(sub) -> None:
     p = sub.add_parser("figures", help="redraw the thesis's figures and tables from results/",
                        description="Redraw every figure and table of the thesis from the results "
                                    "directory; with --recompute, first run the jobs whose results are missing.")
-    p.add_argument("--only", action="append", help="figure group (masks, synthetic, mnist, deviations, protocols, "
+    p.add_argument("--only", action="append", type=nonempty,
+                   help="figure group (masks, synthetic, mnist, deviations, protocols, "
                                                    "matched); repeatable")
-    p.add_argument("--out", help="figures directory (default: figures/ of the checkout)")
-    p.add_argument("--results", help="results directory (default: results/ of the checkout)")
+    p.add_argument("--out", type=nonempty, help="figures directory (default: figures/ of the checkout)")
+    p.add_argument("--results", type=nonempty, help="results directory (default: results/ of the checkout)")
     p.add_argument("--recompute", action="store_true", help="run missing jobs before plotting")
     p.add_argument("--quick", action="store_true",
                    help="every pipeline at tiny size with stand-in data, in a temporary directory "
                         "unless --out/--results are given (a smoke test)")
-    p.add_argument("--data-dir", help="MNIST IDX directory, needed to compute the MNIST jobs")
-    p.add_argument("--fashion-dir", default=DEFAULT_FASHION_DIR,
+    p.add_argument("--data-dir", type=nonempty, help="MNIST IDX directory, needed to compute the MNIST jobs")
+    p.add_argument("--fashion-dir", type=nonempty, default=DEFAULT_FASHION_DIR,
                    help="Fashion-MNIST IDX directory, for the matched group's Fashion-MNIST jobs "
                         f"(default: {DEFAULT_FASHION_DIR})")
-    p.add_argument("--jobs", type=int, default=1, help="jobs run at once (default 1)")
+    p.add_argument("--jobs", type=ranged(int, AT_LEAST_ONE, "jobs"), default=1,
+                   help=f"jobs run at once, must be {AT_LEAST_ONE.text()} (default: 1)")
     p.add_argument("--shard", help="run only shard i of N of the jobs, as i/N")
     p.add_argument("--scheduler", help="run the jobs on this Dask scheduler (address), or on local:N worker "
                                        "processes (needs the cluster extra)")
@@ -234,17 +238,22 @@ def run_figures_cmd(args) -> int:
     with user_input():
         names = args.only or list(GROUPS)
         shard = parse_shard(args.shard)
-        if args.quick:
-            tmp = Path(tempfile.mkdtemp(prefix="refprune-quick-"))
-            results = Path(args.results) if args.results else tmp / "results"
-            out = Path(args.out) if args.out else tmp / "figures"
-            run_figures(names, results, out, quick=True, recompute=True, n_jobs=args.jobs, shard=shard,
-                        scheduler=args.scheduler)
+        if args.quick:  # a temporary directory only for what --out and --results do not place
+            tmp = Path(tempfile.mkdtemp(prefix="refprune-quick-")) if args.results is None or args.out is None else None
+            results = Path(args.results) if args.results is not None else tmp / "results"
+            out = Path(args.out) if args.out is not None else tmp / "figures"
+            try:
+                run_figures(names, results, out, quick=True, recompute=True, n_jobs=args.jobs, shard=shard,
+                            scheduler=args.scheduler)
+            except BaseException:
+                if tmp is not None and not any(tmp.iterdir()):
+                    tmp.rmdir()  # nothing was made: leave nothing behind
+                raise
         else:
             from refprune.experiments.figures.common import repo_root
 
-            results = Path(args.results) if args.results else repo_root() / "results"
-            out = Path(args.out) if args.out else repo_root() / "figures"
+            results = Path(args.results) if args.results is not None else repo_root() / "results"
+            out = Path(args.out) if args.out is not None else repo_root() / "figures"
             if not args.recompute and set(names) <= set(GROUPS):  # run_figures names unknown groups
                 check_results_folder(results.resolve())
             run_figures(names, results.resolve(), out.resolve(), recompute=args.recompute,

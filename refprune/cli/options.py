@@ -16,7 +16,8 @@ import argparse
 import dataclasses
 from contextlib import contextmanager
 
-from refprune.util.options import applies
+from refprune.util.io import UnreadableFile
+from refprune.util.options import Range, applies
 
 
 class BadInput(Exception):
@@ -56,15 +57,19 @@ def user_input(names=()):
         yield
     except BadInput:
         raise
+    except UnreadableFile as exc:  # names its file, not an option
+        raise BadInput(str(exc)) from None
     except (ValueError, OSError) as exc:
         raise BadInput(name_options(str(exc), names)) from None
 
 
 def typed(kind, name: str):
-    """A str → value parser for argparse whose errors name the option."""
+    """A str → value parser for argparse whose errors name the option; empty text is an error."""
     words = {int: "an integer", float: "a number", str: "text"}
 
     def parse(text: str):
+        if not text.strip():
+            raise argparse.ArgumentTypeError("must not be empty")
         try:
             return kind(text)
         except (ValueError, TypeError) as exc:
@@ -73,6 +78,26 @@ def typed(kind, name: str):
             raise argparse.ArgumentTypeError(name_options(str(exc), [name])) from None
     parse.__name__ = name
     return parse
+
+
+def ranged(kind, bounds: Range, name: str):
+    """A str → value parser for an option that is not a configuration field, checked against ``bounds``."""
+    parse = typed(kind, name)
+
+    def parse_in_range(text: str):
+        value = parse(text)
+        if bounds.problem(value):
+            raise argparse.ArgumentTypeError(f"must be {bounds.text()}, got {text!r}")
+        return value
+    parse_in_range.__name__ = name
+    return parse_in_range
+
+
+def nonempty(text: str) -> str:
+    """argparse type of a path or name option: any text but the empty one."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("must not be empty")
+    return text
 
 
 def int_tuple(text: str) -> tuple:
@@ -127,7 +152,8 @@ def add_options(parser, cls, fallback=None, skip=()) -> list[str]:
         if kind is None:
             continue
         shown = md.get("show") or show(default)
-        text = md.get("help", "") + (f" (default: {shown})" if shown is not None else "")
+        text = (md.get("help", "") + (f", must be {md['range'].text()}" if md.get("range") else "")
+                + (f" (default: {shown})" if shown is not None else ""))
         parser.add_argument(flag(f.name), dest=f.name, type=typed(kind, f.name), choices=md.get("choices"),
                             default=argparse.SUPPRESS, help=text.strip())
         added.append(f.name)

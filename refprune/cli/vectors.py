@@ -7,7 +7,18 @@ mismatch, 2 on a bad candidate or argument (one line on stderr, from
 
 from __future__ import annotations
 
+import argparse
 import json
+
+from refprune.cli.options import nonempty
+
+
+def case_names(text: str) -> list:
+    """argparse type of --cases: comma-separated names, at least one."""
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError(f"must name at least one case, got {text!r}")
+    return names
 
 
 def add_vectors_parsers(sub) -> None:
@@ -16,13 +27,16 @@ def add_vectors_parsers(sub) -> None:
                        description="Write every golden-vector case (inputs and reference outputs of one "
                                    "LRP pass) as DIR/<case>.npz, and DIR/manifest.json. Format: "
                                    "docs/vectors.md.")
-    p.add_argument("--out", help="output directory (needed unless --list); an existing one keeps its other "
-                                 "cases: the manifest lists them all")
-    p.add_argument("--cases", help="comma-separated case names (default: all)")
-    p.add_argument("--from", dest="inputs", metavar="INPUTS.npz",
+    p.add_argument("--out", type=nonempty, help="output directory (needed unless --list); an existing one keeps "
+                                                "its other cases: the manifest lists them all")
+    p.add_argument("--cases", type=case_names, help="comma-separated case names (default: all)")
+    p.add_argument("--from", dest="inputs", metavar="INPUTS.npz", type=nonempty,
                    help="compute the reference of your own inputs (docs/vectors.md, Inputs; "
                         "layout = 'out_in' for PyTorch weights) and add it to DIR's manifest")
-    p.add_argument("--name", help="case name for --from (default: the file's 'case' key, else 'user')")
+    p.add_argument("--name", type=nonempty,
+                   help="case name for --from (default: the file's 'case' key, else 'user')")
+    p.add_argument("--overwrite", action="store_true",
+                   help="with --from: replace a case of the same name already in --out (built-in or your own)")
     p.add_argument("--list", action="store_true", help="only list the cases")
     p.set_defaults(run=run_vectors)
 
@@ -30,9 +44,10 @@ def add_vectors_parsers(sub) -> None:
                        description="Compare the quantities a candidate .npz supplies with the reference "
                                    "of the case it names, per tolerance tier; diagnose mismatches. Exit "
                                    "status 0 if all match, 1 on a mismatch, 2 on a bad candidate.")
-    p.add_argument("candidate", help="candidate .npz (key 'case' plus any output keys; or carrying its own "
+    p.add_argument("candidate", type=nonempty,
+                   help="candidate .npz (key 'case' plus any output keys; or carrying its own "
                                      "inputs, judged against a reference computed from them)")
-    p.add_argument("--vectors", metavar="DIR",
+    p.add_argument("--vectors", metavar="DIR", type=nonempty,
                    help="directory written by 'refprune vectors' (default: generate the case's "
                         "reference in memory; generation is deterministic); a candidate carrying its "
                         "own inputs is then judged against DIR's case of its name, its inputs compared")
@@ -51,16 +66,16 @@ def run_vectors(args) -> int:
     from refprune.vectors.cases import CASE_NAMES, CASES, case_by_name
     from refprune.vectors.files import write_vectors
 
-    if args.inputs:
+    if args.inputs is not None:
         return run_vectors_from(args)
 
-    names = None
+    names = args.cases
     with user_input():  # bad names and a missing --out are the user's input, not internal failures
-        if args.cases:
-            names = [n.strip() for n in args.cases.split(",") if n.strip()]
-            for n in names:
-                case_by_name(n)
-        if not args.list and not args.out:
+        if args.overwrite:
+            raise ValueError("--overwrite applies only with --from (built-in cases are always rewritten)")
+        for n in names or ():
+            case_by_name(n)
+        if not args.list and args.out is None:
             raise ValueError("--out is required (only --list works without it)")
     if args.list:
         for case in CASES if names is None else [case_by_name(n) for n in names]:
@@ -91,10 +106,10 @@ def run_vectors_from(args) -> int:
     with user_input():  # these are the user's input, not internal failures
         if args.cases or args.list:
             raise ValueError("--from takes no --cases or --list")
-        if not args.out:
+        if args.out is None:
             raise ValueError("--out is required with --from")
         out = Path(args.out).resolve()
-        entry = add_user_case(Path(args.inputs).resolve(), out, args.name)
+        entry = add_user_case(Path(args.inputs).resolve(), out, args.name, overwrite=args.overwrite)
     print(f"{entry['name']:<18} {entry['tier']:<8} {','.join(map(str, entry['layers'])):<14} "
           f"{entry['loss_kind']:<4} r={entry['r']:.4g} tau={entry['tau']:.3g} t={entry['t']:.6g} "
           f"dt_dr={entry['dt_dr']:.6g}")
@@ -108,10 +123,16 @@ def run_vectors_from(args) -> int:
 def run_compare(args) -> int:
     """``refprune compare``: print the report (text or JSON); 0 if all match, else 1."""
     from refprune.cli.options import user_input
+    from refprune.util.io import UnreadableFile
     from refprune.vectors.compare import compare_candidate, comparison_dict, format_comparison
 
     with user_input():  # a bad candidate or vectors folder is the user's input (exit 2)
-        comp = compare_candidate(args.candidate, args.vectors, args.tier)
+        try:
+            comp = compare_candidate(args.candidate, args.vectors, args.tier)
+        except UnreadableFile:
+            raise
+        except ValueError as exc:  # what is wrong with the candidate's content: name the file
+            raise ValueError(f"{args.candidate}: {exc}") from None
     if args.json:
         print(json.dumps(comparison_dict(comp), indent=2))
     else:

@@ -25,6 +25,10 @@ EXPONENT_CAP = {np.float32: 80.0, np.float64: 700.0}
 # Relative rounding of a float32 number, 2⁻²⁴: the logit z = (w² − t²)/τ of a float32 weight
 # carries up to about 2t²/τ times it (the cancellation in w² − t²).
 FLOAT32_UNIT_ROUNDOFF = 2.0 ** -24
+# The temperatures the soft mask is derived and tested to be stable for (with |w|, t <= 1e3;
+# docs/derivations.md, "Why nothing overflows"; METHOD §2 asks for τ down to 1e-12). Above
+# 1e3, z = (w² − t²)/τ of weights of ordinary size is ~1e-3 or less: every mask is 1/2.
+TAU_STABLE_MIN, TAU_STABLE_MAX = 1e-12, 1e3
 
 
 def mask_logit(w: np.ndarray, t: float, tau: float) -> np.ndarray:

@@ -25,6 +25,8 @@ import zlib
 
 import numpy as np
 
+from refprune.util.io import UnreadableFile, read_bytes
+
 GZIP_MAGIC = b"\x1f\x8b"
 
 # dtype code -> (big-endian dtype, name used in messages)
@@ -39,13 +41,8 @@ IDX_DTYPES = {
 _CODE_OF_KIND = {(dt.kind, dt.itemsize): code for code, (dt, _) in IDX_DTYPES.items()}
 
 
-class IdxFormatError(ValueError):
+class IdxFormatError(UnreadableFile):
     """A file is not a well-formed IDX file (or has the wrong content for its role)."""
-
-    def __init__(self, path, problem: str):
-        self.path = os.fspath(path)
-        self.problem = problem
-        super().__init__(f"{self.path}: {problem}")
 
 
 def idx_code(dtype) -> int:
@@ -66,8 +63,7 @@ def idx_dtype_name(code: int) -> str:
 
 def _file_bytes(path) -> bytes:
     """Contents of ``path``, gunzipped if they start with the gzip magic bytes."""
-    with open(path, "rb") as fh:
-        raw = fh.read()
+    raw = read_bytes(path)
     if raw[:2] != GZIP_MAGIC:
         return raw
     try:
@@ -120,8 +116,8 @@ def read_idx(path) -> np.ndarray:
 
     Raises
     ------
-    FileNotFoundError
-        If ``path`` does not exist (the message names it).
+    refprune.util.io.UnreadableFile
+        If ``path`` does not exist or cannot be read (the message names it).
     IdxFormatError
         If the gzip stream is corrupt, the header is malformed (magic number,
         dtype code, dimensions), or the payload is not exactly
@@ -133,7 +129,9 @@ def read_idx(path) -> np.ndarray:
     found = len(buf) - header_len
     if found < expected:
         raise IdxFormatError(
-            path, f"truncated: expected {expected} bytes of data for shape {shape}, found {found}"
+            path,
+            f"its header declares shape {shape} of {IDX_DTYPES[idx_code(dtype)][1]}, {expected} bytes of data, but "
+            f"{found} bytes follow it: the file is truncated or its header is damaged",
         )
     if found > expected:
         raise IdxFormatError(

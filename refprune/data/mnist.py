@@ -230,6 +230,25 @@ def _read_only(*arrays):
     return arrays
 
 
+def read_mnist_files(data_dir, dataset: str = "mnist") -> tuple:
+    """Read and check the four IDX files of ``data_dir``: (paths, train images, train labels, test
+    images, test labels), as stored.
+
+    Every check :func:`load_mnist` makes of the files is made here (so a command can check a data
+    directory before any work); the errors are those of :func:`load_mnist`.
+    """
+    paths = find_mnist_files(data_dir, dataset)
+    train_images, train_labels = read_pair(paths["train_images"], paths["train_labels"])
+    test_images, test_labels = read_pair(paths["test_images"], paths["test_labels"])
+    if train_images.shape[1:] != test_images.shape[1:]:
+        raise MnistFormatError(
+            paths["train_images"],
+            f"images are {train_images.shape[1:]} but {paths['test_images']} holds "
+            f"{test_images.shape[1:]} images",
+        )
+    return paths, train_images, train_labels, test_images, test_labels
+
+
 def load_mnist(data_dir, val_fraction: float = 0.2, seed=0, dtype=np.float32,
                dataset: str = "mnist") -> MnistData:
     """Load MNIST (or Fashion-MNIST) from the four IDX files in ``data_dir``; split off validation.
@@ -280,15 +299,7 @@ def load_mnist(data_dir, val_fraction: float = 0.2, seed=0, dtype=np.float32,
     val_fraction = check_fraction(val_fraction, "val_fraction")
     dtype = _float_dtype(dtype)
     rng, seed_value = _split_rng(seed)
-    paths = find_mnist_files(data_dir, dataset)
-    train_images, train_labels = read_pair(paths["train_images"], paths["train_labels"])
-    test_images, test_labels = read_pair(paths["test_images"], paths["test_labels"])
-    if train_images.shape[1:] != test_images.shape[1:]:
-        raise MnistFormatError(
-            paths["train_images"],
-            f"images are {train_images.shape[1:]} but {paths['test_images']} holds "
-            f"{test_images.shape[1:]} images",
-        )
+    paths, train_images, train_labels, test_images, test_labels = read_mnist_files(data_dir, dataset)
     train_index, val_index = split_indices(
         train_images.shape[0], val_fraction, rng, n_name="training images"
     )

@@ -18,7 +18,7 @@ from pathlib import Path
 from refprune.data.dataset import Dataset
 from refprune.data.mnist import load_mnist
 from refprune.data.synthetic import make_synthetic
-from refprune.util.options import option
+from refprune.util.options import Range, check_ranges, option
 
 TASKS = ("synthetic", "mnist", "fashion-mnist")
 IDX_TASKS = ("mnist", "fashion-mnist")  # read from the four MNIST-format IDX files
@@ -49,19 +49,18 @@ class TaskSpec:
     data: str = option("synthetic", "task (synthetic needs no files)", choices=TASKS)
     data_dir: str | None = option(None, "directory with the four MNIST-format IDX files (gzip or raw)", parse=str,
                                   applies={"data": IDX_TASKS})
-    alpha: int = option(20, "frequency of the synthetic target, eq. (3.1)", applies={"data": "synthetic"})
+    alpha: int = option(20, "frequency of the synthetic target, eq. (3.1)", applies={"data": "synthetic"},
+                        range=Range(1, integer=True))
     split_seed: int = option(0, "seed of the 80/20 train/validation split of the 60k training images (the "
-                             "same split for every --seed, as in every figure's runs)", applies={"data": IDX_TASKS})
-    layers: tuple | None = option(None, "layer sizes", parse=parse_layers,
+                             "same split for every --seed, as in every figure's runs)", applies={"data": IDX_TASKS},
+                             range=Range(0, integer=True))
+    layers: tuple | None = option(None, "layer sizes, comma-separated, at least two, each >= 1", parse=parse_layers,
                                   show="1,32,32,32,1 for synthetic, 784,512,512,10 for mnist and fashion-mnist")
 
     def __post_init__(self):
         if self.data not in TASKS:
             raise ValueError(f"data must be one of {list(TASKS)}, got {self.data!r}")
-        if isinstance(self.alpha, bool) or not isinstance(self.alpha, int) or self.alpha < 1:
-            raise ValueError(f"alpha must be an integer >= 1, got {self.alpha!r}")
-        if isinstance(self.split_seed, bool) or not isinstance(self.split_seed, int) or self.split_seed < 0:
-            raise ValueError(f"split_seed must be an integer >= 0, got {self.split_seed!r}")
+        check_ranges(self)
         if self.data in IDX_TASKS:
             if self.data_dir is None:
                 raise ValueError(f"data_dir is required for --data {self.data} (a directory with the four IDX files)")

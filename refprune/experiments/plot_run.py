@@ -17,7 +17,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from refprune.util.io import atomic_write, read_json
+from refprune.train.rundir import CONFIG, read_config, read_history, read_steps
+from refprune.util.io import atomic_write
 
 PLOT = "run.png"
 STYLES = {("train", "soft"): ("-", "o"), ("val", "soft"): ("--", "s"),
@@ -30,19 +31,22 @@ PNG_METADATA = {"Software": None}
 
 
 def load_run(run_dir: Path) -> dict:
-    """history.json, steps.npz and config.json of a run directory (ValueError if it is not one)."""
+    """history.json, steps.npz and config.json of a run directory, each checked.
+
+    Raises ValueError if it is not a finished run's directory, and
+    :class:`refprune.util.io.UnreadableFile` naming the file that is damaged.
+    """
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise ValueError(f"run_dir {run_dir} is not a directory")
     for name in ("history.json", "steps.npz"):
         if not (run_dir / name).is_file():
             raise ValueError(f"run_dir {run_dir} has no {name}: not a finished run of 'refprune train'")
-    with np.load(run_dir / "steps.npz") as f:
-        steps = {k: f[k] for k in f.files}
-    config = read_json(run_dir / "config.json") if (run_dir / "config.json").is_file() else {}
-    history = read_json(run_dir / "history.json")
+    config = read_config(run_dir / CONFIG) if (run_dir / CONFIG).is_file() else {}
+    history = read_history(run_dir / "history.json")
     if not history:
         raise ValueError(f"run_dir {run_dir}: history.json holds no epoch")
+    steps = read_steps(run_dir / "steps.npz")
     return {"history": history, "steps": steps, "config": config}
 
 

@@ -25,15 +25,20 @@
 
 from __future__ import annotations
 
-import json
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
-import numpy as np
-
-from refprune.util.io import write_json, write_npz
+from refprune.util.io import (
+    UnreadableFile,
+    check_dtype,
+    json_type,
+    read_json,
+    read_npz,
+    write_json,
+    write_npz,
+)
 from refprune.util.provenance import code_version
 
 # Fields of a job that say where things lie on the machine that ran it: used to run the job, not
@@ -262,13 +267,53 @@ def summary_line(counts: dict) -> str:
     return line
 
 
+RESULT = "a sweep result (<job name>.json of 'refprune figures')"
+
+
+def read_result(path) -> dict:
+    """One job's result record, checked: a JSON object whose ``job`` names the file's job.
+
+    Raises :class:`refprune.util.io.UnreadableFile` naming the file otherwise.
+    """
+    path = Path(path)
+    rec = read_json(path, dict, RESULT)
+    job = rec.get("job")
+    if not isinstance(job, dict) or not isinstance(job.get("name"), str):
+        raise UnreadableFile(path, f"lacks its 'job' (an object naming the job): not {RESULT}")
+    if job["name"] != path.stem:
+        raise UnreadableFile(path, f"holds the result of job {job['name']!r}, not of {path.stem!r}")
+    seconds = rec.get("seconds", 0.0)
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
+        raise UnreadableFile(path, f"'seconds' is a JSON {json_type(seconds)} where a number is expected")
+    return rec
+
+
 def load_results(results, prefix: str = "") -> list[dict]:
-    """All result records whose job name starts with ``prefix``, in name order."""
-    paths = sorted(Path(results).glob(f"{prefix}*.json"))
-    return [json.loads(p.read_text()) for p in paths if not p.name.startswith(".")]
+    """All result records whose job name starts with ``prefix``, in name order.
+
+    With a ``prefix`` each is checked to be that job's result (:func:`read_result`); without one,
+    every JSON object of the folder is returned (other studies' records among them).
+    """
+    paths = [p for p in sorted(Path(results).glob(f"{prefix}*.json")) if not p.name.startswith(".")]
+    return [read_result(p) if prefix else read_json(p, dict, "a JSON object") for p in paths]
 
 
 def load_arrays(results, name: str) -> dict:
-    """The arrays of a job's .npz result."""
-    with np.load(Path(results) / f"{name}.npz") as f:
-        return {k: f[k] for k in f.files}
+    """The arrays of a job's .npz result, checked to hold numbers."""
+    path = Path(results) / f"{name}.npz"
+    arrays = read_npz(path, "a sweep result's arrays (<job name>.npz of 'refprune figures')")
+    for key, value in arrays.items():
+        check_dtype(path, key, value)
+    return arrays
+
+
+def check_results(results, jobs) -> None:
+    """Before any work: every result these jobs have in ``results`` reads and is the job's result.
+
+    Raises :class:`refprune.util.io.UnreadableFile` naming the first file that is damaged.
+    """
+    for job in jobs:
+        if is_done(results, job):
+            read_result(result_path(results, job))
+            if (Path(results) / f"{job['name']}.npz").exists():
+                load_arrays(results, job["name"])

@@ -18,13 +18,14 @@ import numpy as np
 
 from refprune.core.groups import GRANULARITIES, Grouping
 from refprune.core.losses import LOSSES
+from refprune.core.masks import TAU_STABLE_MAX
 from refprune.core.mlp import check_layer_sizes, init_mlp
-from refprune.core.validation import check_choice, check_positive, check_ratio
+from refprune.core.validation import check_choice
 from refprune.data.tasks import parse_layers
 from refprune.density.quantile import THRESHOLD_RULES
 from refprune.lrp.reference import LRPConfig
 from refprune.oracle.placement import BAND_AUTO_TAU0, DEFAULT_BAND, populate_band
-from refprune.util.options import option
+from refprune.util.options import NONNEGATIVE, POSITIVE, RATIO, Range, check_ranges, option
 
 DTYPES = ("float64", "float32")
 # Below this τ the analytic path is not accurate: the soft mask caps its
@@ -39,39 +40,34 @@ TAU_MIN_CHECKABLE = 1e-140
 class Case:
     """One gradient-check case: everything needed to rebuild its inputs."""
 
-    layers: tuple = option((6, 5, 4, 3), "layer sizes", parse=parse_layers)
-    batch: int = option(8, "batch size")
+    layers: tuple = option((6, 5, 4, 3), "layer sizes, comma-separated, at least two, each >= 1", parse=parse_layers)
+    batch: int = option(8, "batch size", range=Range(1, integer=True))
     loss: str = option("ce", "loss", choices=LOSSES)
-    r: float = option(0.5, "pruning ratio in [0, 1)")
-    tau0: float = option(0.1, "τ = tau0 × std(weights)")
-    lam: float = option(0.0, "regulariser weight λ")
-    seed: int = option(0, "seed of the case's weights and batch")
+    r: float = option(0.5, "pruning ratio", range=RATIO)
+    tau0: float = option(0.1, "τ as a multiple of std(weights) (τ itself must lie in "
+                         f"[{TAU_MIN_CHECKABLE:g}, {TAU_STABLE_MAX:g}], checked when the case is built)", range=POSITIVE)
+    lam: float = option(0.0, "regulariser weight λ", range=NONNEGATIVE)
+    seed: int = option(0, "seed of the case's weights and batch", range=Range(0, integer=True))
     threshold: str = option("empirical", "threshold rule", choices=THRESHOLD_RULES)
     dtype: str = option("float64", "dtype of the analytic gradients (finite differences are always float64)",
                         choices=DTYPES)
     band: int | None = option(None, "place N weights within the transition band of t", parse=int,
-                              show=f"{DEFAULT_BAND} when tau0 < {BAND_AUTO_TAU0:g}, else 0")
+                              show=f"{DEFAULT_BAND} when tau0 < {BAND_AUTO_TAU0:g}, else 0",
+                              range=Range(0, integer=True))
     granularity: str = option("global", "one r, τ and threshold for all weights, or one per layer "
                               "(docs/derivations.md §9)", choices=GRANULARITIES)
     r_spread: float = option(0.1, "layer-wise: r_l = r + r_spread × (l − (L + 1)/2), l = 1…L, so "
-                             "every layer has its own r_l", applies={"granularity": "layer"})
+                             "every layer has its own r_l (each must be in [0, 1))", applies={"granularity": "layer"},
+                             range=Range(-1.0, 1.0, low_open=True, high_open=True))
 
     def __post_init__(self):
         object.__setattr__(self, "layers", check_layer_sizes(self.layers))
-        if int(self.batch) < 1:
-            raise ValueError(f"batch must be >= 1, got {self.batch}")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)) or self.seed < 0:
-            raise ValueError(f"seed must be an integer >= 0, got {self.seed!r}")
-        check_ratio(self.r)
-        check_positive(self.tau0, "tau0")
+        check_ranges(self)
         check_choice(self.threshold, "threshold", THRESHOLD_RULES)
         check_choice(self.dtype, "dtype", DTYPES)
         check_choice(self.granularity, "granularity", GRANULARITIES)
         if self.granularity == "layer":
             layer_ratios(self)
-        if self.band is not None and (isinstance(self.band, bool) or not isinstance(self.band, int)
-                                      or self.band < 0):
-            raise ValueError(f"band must be an integer >= 0 (weights placed within the band), got {self.band!r}")
         LRPConfig(loss=self.loss, lam=self.lam, threshold=self.threshold)
 
 
@@ -161,16 +157,19 @@ def make_problem(case: Case) -> Problem:
             f"mask's capped exponent (s >= e^-700 for pruned weights) makes the analytic ∂L/∂w and "
             f"∂L/∂τ inexact, so no verdict would be meaningful (use tau0 >= "
             f"{TAU_MIN_CHECKABLE / max(tau / case.tau0, 1e-300):.1g})")
+    if tau > TAU_STABLE_MAX:
+        raise ValueError(f"tau0 = {case.tau0!r} gives τ = {tau:.3g}, above {TAU_STABLE_MAX:g}, beyond the range "
+                         f"where the soft mask is stable (use tau0 <= {TAU_STABLE_MAX / (tau / case.tau0):.3g})")
     config = LRPConfig(loss=case.loss, lam=case.lam, threshold=case.threshold)
     r, grouping = case.r, None
     if case.granularity == "layer":
         grouping = Grouping.of("layer", len(weights))
         r, tau = layer_ratios(case), layer_taus(weights, case.tau0)
         for l, tau_l in enumerate(tau, start=1):
-            if not tau_l >= TAU_MIN_CHECKABLE:
-                raise ValueError(f"tau0 = {case.tau0!r} gives τ_{l} = {tau_l:.3g}, below "
-                                 f"{TAU_MIN_CHECKABLE:g}: the analytic gradients are not exact there "
-                                 f"(refprune.oracle.case.TAU_MIN_CHECKABLE)")
+            if not TAU_MIN_CHECKABLE <= tau_l <= TAU_STABLE_MAX:
+                raise ValueError(f"tau0 = {case.tau0!r} gives τ_{l} = {tau_l:.3g}, outside [{TAU_MIN_CHECKABLE:g}, "
+                                 f"{TAU_STABLE_MAX:g}]: the analytic gradients are not exact below it "
+                                 f"(refprune.oracle.case.TAU_MIN_CHECKABLE), the soft mask not stable above it")
     count = band_count(case)
     if count:
         try:

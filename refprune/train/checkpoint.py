@@ -30,7 +30,15 @@ from pathlib import Path
 
 import numpy as np
 
-from refprune.util.io import write_npz
+from refprune.util.io import (
+    UnreadableFile,
+    check_dtype,
+    json_type,
+    read_npz,
+    reading,
+    require_keys,
+    write_npz,
+)
 
 CHECKPOINT = "checkpoint.npz"
 FORMAT_VERSION = 2  # 2: r, τ and t per group (rs, taus, ts); no selection bracket
@@ -78,7 +86,7 @@ def restore_state(obj, arrays, kinds: dict, prefix: str = "") -> None:
         key, current = prefix + f.name, getattr(obj, f.name)
         kind = kinds.get(key)
         if kind is None:
-            raise ValueError(f"checkpoint has no value for {key}: it was written by another version")
+            raise ValueError(f"it has no value for {key}: it was written by another version")
         if isinstance(kind, str) and kind.split(":")[0] == "dataclass":
             if current is None:  # state a step creates on first use (e.g. the published step's PublishedState)
                 current = new_dataclass(kind, key)
@@ -95,7 +103,9 @@ def restore_state(obj, arrays, kinds: dict, prefix: str = "") -> None:
         elif kind == "none":
             setattr(obj, f.name, None)
         elif kind == "array":
-            if isinstance(current, np.ndarray) and current.shape == arrays[key].shape:
+            if isinstance(current, np.ndarray) and current.shape != arrays[key].shape:
+                raise ValueError(f"{key} has shape {arrays[key].shape}, the run's is {current.shape}")
+            if isinstance(current, np.ndarray):
                 np.copyto(current, arrays[key])
             else:
                 setattr(obj, f.name, arrays[key].copy())
@@ -138,47 +148,81 @@ def save_checkpoint(path, state, rng: np.random.Generator, history, epoch: int, 
     return Path(path)
 
 
-def saved_epoch(path) -> int:
-    """Completed epochs in the checkpoint at ``path`` (0 if there is none yet); reads only its metadata."""
+CHECKPOINT_FILE = "a refprune training checkpoint"
+# The metadata every checkpoint holds, with its JSON type.
+META_TYPES = {"format": int, "epoch": int, "seconds": (int, float), "kinds": dict, "rng": dict, "epochs": list}
+
+
+def checkpoint_meta(path, arrays: dict) -> dict:
+    """The checked metadata of a checkpoint's arrays (its ``meta`` key): format, epoch, kinds…"""
+    require_keys(arrays, ["meta"], path, CHECKPOINT_FILE)
+    text = check_dtype(path, "meta", arrays["meta"], "U", "a JSON string")
     try:
-        with np.load(path, allow_pickle=False) as f:
-            return int(json.loads(str(f["meta"]))["epoch"])
-    except FileNotFoundError:
+        meta = json.loads(str(text))
+    except json.JSONDecodeError:
+        raise UnreadableFile(path, "its metadata ('meta') is not valid JSON: the checkpoint is damaged") from None
+    if not isinstance(meta, dict):
+        raise UnreadableFile(path, f"its metadata ('meta') is a JSON {json_type(meta)}, not an object: "
+                                   f"not {CHECKPOINT_FILE}")
+    check_format(meta, path)
+    for key, kind in META_TYPES.items():
+        if key not in meta:
+            raise UnreadableFile(path, f"its metadata lacks {key!r}: not {CHECKPOINT_FILE}")
+        if isinstance(meta[key], bool) or not isinstance(meta[key], kind):
+            raise UnreadableFile(path, f"its metadata's {key!r} is a JSON {json_type(meta[key])}: "
+                                       f"not {CHECKPOINT_FILE}")
+    return meta
+
+
+def read_checkpoint(path) -> tuple[dict, dict]:
+    """(metadata, arrays by key) of a checkpoint, every array read and checked to hold numbers.
+
+    Raises
+    ------
+    refprune.util.io.UnreadableFile
+        Missing, damaged, truncated, of another format, or holding non-numeric arrays.
+    """
+    arrays = read_npz(path, f"{CHECKPOINT_FILE} (.npz)")
+    meta = checkpoint_meta(path, arrays)
+    del arrays["meta"]
+    for key, value in arrays.items():
+        check_dtype(path, key, value)
+    return meta, arrays
+
+
+def saved_epoch(path) -> int:
+    """Completed epochs in the checkpoint at ``path`` (0 if there is none yet)."""
+    if not Path(path).exists():
         return 0
+    return int(read_checkpoint(path)[0]["epoch"])
 
 
 def check_format(meta: dict, path) -> None:
-    """Raise ValueError unless a checkpoint's metadata says it is of this version's format."""
+    """Raise UnreadableFile unless a checkpoint's metadata says it is of this version's format."""
     found = meta.get("format")
     if found != FORMAT_VERSION:
         older = isinstance(found, int) and found < FORMAT_VERSION
-        raise ValueError(f"{path}: checkpoint format {found}, expected {FORMAT_VERSION}"
-                         + ("; it was written by an earlier refprune and cannot be resumed: start the run again "
-                            "with --overwrite" if older else ""))
-
-
-def check_resumable(path) -> None:
-    """Before any work: raise ValueError if the checkpoint at ``path`` exists but cannot be resumed."""
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            meta = json.loads(str(f["meta"]))
-    except FileNotFoundError:
-        return
-    check_format(meta, path)
+        raise UnreadableFile(path, f"checkpoint format {found}, expected {FORMAT_VERSION}"
+                             + ("; it was written by an earlier refprune and cannot be resumed: start the run "
+                                "again with --overwrite" if older else ""))
 
 
 def load_checkpoint(path, state, rng: np.random.Generator, history) -> tuple[int, float]:
-    """Restore ``state``, ``rng`` and ``history`` in place; returns (completed epochs, seconds)."""
-    with np.load(path, allow_pickle=False) as f:
-        arrays = {k: f[k] for k in f.files}
-    meta = json.loads(str(arrays.pop("meta")))
-    check_format(meta, path)
-    restore_state(state, arrays, meta["kinds"], "state.")
-    rng.bit_generator.state = meta["rng"]
-    history.epochs[:] = meta["epochs"]
-    for key in history.steps:  # scalars per step, or (layer-wise) a list of L values per step
-        history.steps[key][:] = [float(v) if np.ndim(v) == 0 else [float(u) for u in v]
-                                 for v in arrays[f"steps.{key}"]]
+    """Restore ``state``, ``rng`` and ``history`` in place; returns (completed epochs, seconds).
+
+    ``state`` is a fresh state of the same run: a checkpoint whose arrays do not
+    fit it (another shape, a missing key) raises UnreadableFile naming the file.
+    """
+    meta, arrays = read_checkpoint(path)
+    with reading(path, f"{CHECKPOINT_FILE} of this run"):
+        restore_state(state, arrays, meta["kinds"], "state.")
+        rng.bit_generator.state = meta["rng"]
+        history.epochs[:] = meta["epochs"]
+        for key in history.steps:  # scalars per step, or (layer-wise) a list of L values per step
+            history.steps[key][:] = [float(v) if np.ndim(v) == 0 else [float(u) for u in v]
+                                     for v in arrays[f"steps.{key}"]]
+    if any(not isinstance(rec, dict) for rec in history.epochs):
+        raise UnreadableFile(path, f"its epoch records are not JSON objects: not {CHECKPOINT_FILE}")
     return int(meta["epoch"]), float(meta["seconds"])
 
 

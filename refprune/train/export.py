@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from refprune.util.io import write_npz
+from refprune.util.io import check_dtype, read_npz, reading, write_npz
 
 
 def to_csr(W: np.ndarray):
@@ -77,10 +77,17 @@ def save_sparse(path, weights, biases) -> dict:
 
 
 def load_sparse(path) -> tuple[list, list]:
-    """Read a file written by :func:`save_sparse`; returns dense (weights, biases)."""
-    with np.load(path) as f:
+    """Read a file written by :func:`save_sparse`; returns dense (weights, biases).
+
+    Raises :class:`refprune.util.io.UnreadableFile` naming the file if it is damaged or not such a file.
+    """
+    what = "a run's sparse model (model_sparse.npz of 'refprune train')"
+    f = read_npz(path, what)
+    with reading(path, what):
+        for key, value in f.items():
+            check_dtype(path, key, value)
         n = int(f["n_layers"])
-        first = 0 if "W0_data" in f.files else 1  # files written before layers were numbered from 1
+        first = 0 if "W0_data" in f else 1  # files written before layers were numbered from 1
         layers = range(first, first + n)
         weights = [from_csr(f[f"W{l}_data"], f[f"W{l}_indices"], f[f"W{l}_indptr"], tuple(f[f"W{l}_shape"]))
                    for l in layers]

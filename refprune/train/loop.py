@@ -18,10 +18,10 @@ import numpy as np
 
 from refprune.core.groups import GRANULARITIES, Grouping
 from refprune.core.losses import LOSSES, accuracy, loss_and_grad, r2_score
-from refprune.core.masks import hard_mask, sparsity
+from refprune.core.masks import TAU_STABLE_MAX, TAU_STABLE_MIN, hard_mask, sparsity
 from refprune.core.mlp import check_layer_sizes, init_mlp, mlp_forward
 from refprune.core.threshold import empirical_threshold
-from refprune.core.validation import check_choice, check_nonnegative, check_positive, check_ratio
+from refprune.core.validation import check_choice
 from refprune.data.dataset import Dataset
 from refprune.density.config import THESIS_DENSITY, DensityConfig
 from refprune.train.checkpoint import Checkpointer, load_checkpoint
@@ -45,7 +45,7 @@ from refprune.train.steps.common import (
 from refprune.train.steps.published import PublishedPath
 from refprune.train.steps.registry import STEPS, step_kind
 from refprune.train.threads import training_threads
-from refprune.util.options import applied_dict, option
+from refprune.util.options import NONNEGATIVE, POSITIVE, RATIO, Range, applied_dict, check_ranges, option
 
 METHODS = ("dense", "lrp")
 VARIANTS = ("exact", "published")
@@ -88,24 +88,30 @@ class TrainConfig:
                                "(comma-separated, or 'none')", parse=parse_deviations,
                                applies={"method": "lrp", "variant": "published"})
     loss: str = option("ce", "loss (set by the task)", choices=LOSSES, cli=False)
-    r0: float = option(0.5, "initial pruning ratio r", applies=LRP)
-    tau0: float = option(1e-2, "initial temperature τ0, times the std of the initial weights", applies=LRP)
-    lr: float = option(1e-3, "Adam learning rate of the weights and biases")
-    lr_r: float = option(1e-4, "Adam learning rate of r", applies=LRP)
-    lr_tau: float = option(1e-6, "Adam learning rate of τ", applies=LRP)
-    lam: float = option(0.0, "λ of the regulariser λ(1 − r)² (layer-wise: λ Σ_l (n_l/n)(1 − r_l)²)", applies=LRP)
+    r0: float = option(0.5, "initial pruning ratio r", applies=LRP, range=RATIO)
+    tau0: float = option(1e-2, "initial τ as a multiple of the std of the initial weights (τ itself must lie in "
+                         f"[{TAU_STABLE_MIN:g}, {TAU_STABLE_MAX:g}], where the soft mask is stable; checked before "
+                         "the first step)", applies=LRP, range=POSITIVE)
+    lr: float = option(1e-3, "Adam learning rate of the weights and biases", range=POSITIVE)
+    lr_r: float = option(1e-4, "Adam learning rate of r", applies=LRP, range=POSITIVE)
+    lr_tau: float = option(1e-6, "Adam learning rate of τ", applies=LRP, range=POSITIVE)
+    lam: float = option(0.0, "λ of the regulariser λ(1 − r)² (layer-wise: λ Σ_l (n_l/n)(1 − r_l)²)", applies=LRP,
+                        range=NONNEGATIVE)
     learn_r: bool = option(True, "False: r stays at r0 — a fixed-ratio soft mask; τ is still learned "
                            "(exact variant, global granularity)", parse=parse_bool, show="true", applies=LRP)
     granularity: str = option("global", "one r, τ and threshold for all weights, or one per layer "
                               "(docs/derivations.md §9; exact variant only)", choices=GRANULARITIES, applies=LRP)
-    epochs: int = option(25, "epochs")
-    batch_size: int = option(32, "minibatch size")
-    seed: int = option(0, "seed of the initialisation, the batch order and the MNIST split")
+    epochs: int = option(25, "epochs", range=Range(1, integer=True))
+    batch_size: int = option(32, "minibatch size, at most the training rows (of one process under ddp2)",
+                             range=Range(1, integer=True))
+    seed: int = option(0, "seed of the initialisation, the batch order and the MNIST split",
+                       range=Range(0, integer=True))
     dtype: str = option("float32", "floating-point type of the training", choices=("float32", "float64"))
     protocol: str = option("single", "batch order: one process, or two data-parallel processes of "
                            "--batch-size each (ddp2: 2x the examples per step; docs/protocol.md)", choices=PROTOCOLS)
     early_stop_r: int = option(0, "stop after this many epochs without r rising by more than "
-                               f"{EARLY_STOP_MIN_DELTA:g} (0: never; docs/protocol.md, H3)", applies=LRP)
+                               f"{EARLY_STOP_MIN_DELTA:g} (0: never; docs/protocol.md, H3)", applies=LRP,
+                               range=Range(0, integer=True))
     density: str = option("direct", "density for dt/dr: the direct KDE sum at t reflected at 0 (exact) or "
                           "the thesis's binned FFT estimate", choices=DENSITY_METHODS,
                           applies={"method": "lrp", "variant": "exact"})
@@ -123,17 +129,8 @@ class TrainConfig:
             raise ValueError(f"learn_r must be True or False, got {self.learn_r!r}")
         if not self.learn_r and (self.variant != "exact" or self.granularity != "global"):
             raise ValueError("learn_r False (a fixed-ratio soft mask) needs the exact variant and global granularity")
-        check_ratio(self.r0, "r0")
-        for name in ("tau0", "lr", "lr_r", "lr_tau"):
-            check_positive(getattr(self, name), name)
-        check_nonnegative(self.lam, "lam")
+        check_ranges(self)
         check_choice(self.protocol, "protocol", PROTOCOLS)
-        for name, low in (("epochs", 1), ("batch_size", 1), ("seed", 0), ("early_stop_r", 0)):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-                raise ValueError(f"{name} must be an integer, got {value!r}")
-            if value < low:
-                raise ValueError(f"{name} must be >= {low}, got {value!r}")
         object.__setattr__(self, "deviations", tuple(sorted(set(self.deviations))))
         PublishedPath(frozenset(self.deviations))
 

@@ -21,13 +21,12 @@ The error measure and the tiers are :mod:`refprune.vectors.tolerances`.
 
 from __future__ import annotations
 
-import zipfile
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
 from refprune.core.validation import check_choice
+from refprune.util.io import read_npz
 from refprune.vectors.diagnose import diagnose as run_diagnosis
 from refprune.vectors.files import reference_for
 from refprune.vectors.schema import (
@@ -65,27 +64,11 @@ def read_candidate(path) -> dict:
 
     Raises
     ------
-    ValueError
-        If the file is not an ``.npz`` archive or holds pickled objects.
-    OSError
-        If it cannot be opened.
+    refprune.util.io.UnreadableFile
+        A ValueError naming the file: missing, not an ``.npz`` archive (a text
+        file, a single array), damaged or truncated, or holding pickled objects.
     """
-    path = Path(path)
-    try:
-        loaded = np.load(path, allow_pickle=False)
-    except (zipfile.BadZipFile, ValueError, EOFError) as exc:
-        raise ValueError(f"{path} is not a readable .npz file ({exc})") from None
-    if not isinstance(loaded, np.lib.npyio.NpzFile):
-        raise ValueError(f"{path} holds a single array; a candidate is an .npz of named arrays")
-    data = {}
-    with loaded as npz:
-        for key in npz.files:
-            try:
-                data[key] = npz[key]
-            except ValueError:
-                raise ValueError(f"candidate key {key!r} holds Python objects; store numeric "
-                                 "arrays and plain strings only") from None
-    return data
+    return read_npz(path, "a candidate .npz (key 'case' plus output arrays; docs/vectors.md)")
 
 
 def candidate_case(candidate: dict) -> str:

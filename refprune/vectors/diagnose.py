@@ -31,8 +31,16 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from refprune.core.masks import FLOAT32_UNIT_ROUNDOFF
-from refprune.vectors.defects import DEFECTS, STALE, CaseInputs, case_inputs
-from refprune.vectors.diagnose_search import EXPLAINS, MAX_DEFECTS, MAX_POSITIONS, Fit, Search, defect_sets
+from refprune.vectors.defects import DEFECTS, OPTION_KEYS, STALE, CaseInputs, case_inputs
+from refprune.vectors.diagnose_search import (
+    EXPLAINS,
+    MAX_DEFECTS,
+    MAX_POSITIONS,
+    Fit,
+    Search,
+    defect_sets,
+    option_predictions,
+)
 from refprune.vectors.schema import output_keys, scalar
 from refprune.vectors.tolerances import TIER_ABS_FLOOR, TIER_RTOL, relative_errors, rtol_for
 
@@ -297,6 +305,8 @@ def statistics(cand: np.ndarray, ref: np.ndarray, scale: float, tier: str) -> st
 # --------------------------------------------------------------------------
 # cause-specific evidence
 
+TIES_SHOWN = 2  # equally fitting density models named as examples
+
 
 def ratio_text(values, ref, key) -> str:
     """``key: candidate c = c/r × reference r`` for a scalar key."""
@@ -330,14 +340,33 @@ def cause_evidence(fit: Fit, search: Search, checked) -> list:
             out.append(stale_text(ci, values, cause))
         if cause == "density" and fit.option is not None:
             ref_dt_dr = scalar(ref, "dt_dr")
-            out.append(f"dt/dr model: {fit.option.label} (dt/dr {fit.option.dt_dr:.6g} vs "
-                       f"reference {ref_dt_dr:.6g}, ratio {fit.option.dt_dr / ref_dt_dr:.6g})")
+            out.append(f"dt/dr model: {fit.option.label}: dt/dr {fit.option.dt_dr:.10g}, the reference's "
+                       f"{ref_dt_dr:.10g} ({fit.option.dt_dr / ref_dt_dr - 1:+.2g} relative)")
             if fit.option_ties:
-                shown = "; ".join(fit.option_ties[:MAX_POSITIONS])
-                more = len(fit.option_ties) - MAX_POSITIONS
-                out.append(f"{len(fit.option_ties)} other density model(s) fit as well: {shown}"
-                           + (f"; and {more} more" if more > 0 else ""))
+                out.append(density_ties_text(fit, search))
     return [line for line in out if line]
+
+
+def density_ties_text(fit: Fit, search: Search) -> str:
+    """What would tell apart the density models that fit the candidate as well as the one named."""
+    defects = frozenset(fit.defects)
+    labels = {fit.option.label, *fit.option_ties}
+    preds = [option_predictions(search.ci, fit.predictions, option, defects)
+             for option in search.options(defects) if option.label in labels]
+    matcher = search.matcher
+
+    def apart(key: str, rtol: float) -> bool:
+        values = [float(p[key][0]) for p in preds]
+        return max(values) - min(values) > rtol * max(matcher.scales[key], matcher.floor_of(key))
+
+    keys = [key for key in OPTION_KEYS if key not in search.values and apart(key, matcher.rtol_of(key))]
+    others = f"other density models (e.g. {'; '.join(fit.option_ties[:TIES_SHOWN])})"
+    if keys:
+        return f"{others} fit the supplied values as well: supply {', '.join(keys)} to tell them apart"
+    if any(apart(key, rtol_for(key, "float64")) for key in OPTION_KEYS):
+        return (f"{others} fit the supplied values as well, within this tier's tolerance: float64 values "
+                "judged at the float64 tier (--tier float64) tell them apart")
+    return f"{others} give the same dt/dr to float64 precision: no output tells them apart"
 
 
 def r_terms_text(ci: CaseInputs, values: dict) -> str:

@@ -11,17 +11,29 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import re
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
 from refprune import __version__
-from refprune.util.io import atomic_write
+from refprune.util.io import (
+    UnreadableFile,
+    atomic_write,
+    check_dtype,
+    read_bytes,
+    read_json,
+    read_npz,
+    reading,
+)
 from refprune.vectors.cases import CASE_NAMES, CASES, VectorCase, case_by_name, make_vectors
 from refprune.vectors.schema import (
     KDE_KEYS,
+    SCALAR_INPUTS,
+    SCALAR_OUTPUTS,
     SCHEMA_VERSION,
+    STRING_INPUTS,
     granularity_of,
     layer_keys,
     n_layers_of,
@@ -41,28 +53,45 @@ ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 # reading a case back
 
 
+# Keys of a case file that hold text; every other key holds numbers.
+TEXT_KEYS = (*STRING_INPUTS, "kde_method", "kde_rule", "kde_binning", "kde_point", "granularity", "layout")
+VECTORS_FILE = "a golden-vectors case file of 'refprune vectors'"
+# Keys of a case file that hold numbers: these, and the per-layer keys LAYER_KEY matches.
+NUMERIC_KEYS = ("schema_version", "layers", "x", "y", *SCALAR_INPUTS, *SCALAR_OUTPUTS, "kde_grid_size",
+                "kde_reflect", "kde_renormalize", "kde_ddof")
+LAYER_KEY = r"(W|b|W_prev|b_prev|mask|grad_masked_W|grad_W|grad_b)\d+"
+
+
+def check_key_dtypes(path, data: dict) -> None:
+    """Raise UnreadableFile naming ``path`` for a key of a vectors or inputs file that does not hold
+    what the schema says: text for :data:`TEXT_KEYS`, numbers for the numeric keys (keys the schema
+    does not know are left alone)."""
+    for key, value in data.items():
+        if key in TEXT_KEYS:
+            check_dtype(path, key, value, "US", "text")
+        elif key in NUMERIC_KEYS or re.fullmatch(LAYER_KEY, key):
+            check_dtype(path, key, value)
+
+
 def load_vectors(path) -> dict:
-    """Read a case file; check its schema version and that every key is present.
+    """Read a case file; check its schema version, that every key is present and holds numbers or text.
 
     Raises
     ------
-    ValueError
-        If the file is not a vectors file of this schema.
-    OSError
-        If it cannot be read.
+    refprune.util.io.UnreadableFile
+        A ValueError naming the file: missing, damaged or truncated, not a
+        vectors file of this schema, lacking keys, or a key of the wrong dtype.
     """
     path = Path(path)
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            data = {key: npz[key] for key in npz.files}
-    except (zipfile.BadZipFile, ValueError, EOFError) as exc:
-        raise ValueError(f"{path} is not a readable vectors .npz file ({exc})") from None
-    if "schema_version" not in data or int(data["schema_version"]) != SCHEMA_VERSION:
-        raise ValueError(f"{path}: not a vectors file of schema version {SCHEMA_VERSION}")
-    L = n_layers_of(data["layers"])
-    missing = [key for key in required_input_keys(L, granularity_of(data)) + output_keys(L) if key not in data]
+    data = read_npz(path, VECTORS_FILE)
+    with reading(path, f"{VECTORS_FILE} of schema version {SCHEMA_VERSION}"):
+        if "schema_version" not in data or int(data["schema_version"]) != SCHEMA_VERSION:
+            raise UnreadableFile(path, f"not a vectors file of schema version {SCHEMA_VERSION}")
+        check_key_dtypes(path, data)
+        L = n_layers_of(data["layers"])
+        missing = [key for key in required_input_keys(L, granularity_of(data)) + output_keys(L) if key not in data]
     if missing:
-        raise ValueError(f"{path}: vectors file lacks keys {', '.join(missing)}")
+        raise UnreadableFile(path, f"vectors file lacks keys {', '.join(missing)}")
     return data
 
 
@@ -115,7 +144,7 @@ def merged_entries(manifest_path: Path, entries: list) -> list:
     """``entries`` plus those of an existing manifest whose case files are still there, in case order."""
     new = {e["name"]: e for e in entries}
     if manifest_path.is_file():
-        old = json.loads(manifest_path.read_text(encoding="utf-8")).get("cases", [])
+        old = manifest_cases(manifest_path, read_json(manifest_path, dict, MANIFEST_FILE))
         for e in old:
             if e.get("name") not in new and (manifest_path.parent / f"{e.get('name')}.npz").is_file():
                 new[e["name"]] = e
@@ -154,16 +183,28 @@ def write_vectors(out_dir, names=None) -> dict:
     return manifest
 
 
+MANIFEST_FILE = "a golden-vectors manifest (manifest.json of 'refprune vectors')"
+
+
+def manifest_cases(path, manifest: dict) -> list:
+    """A manifest's ``cases``, checked: a list of objects, each naming its case and file."""
+    cases = manifest.get("cases")
+    if not isinstance(cases, list):
+        raise UnreadableFile(path, f"lacks a list of 'cases': not {MANIFEST_FILE}")
+    for i, e in enumerate(cases, start=1):
+        if not (isinstance(e, dict) and isinstance(e.get("name"), str) and isinstance(e.get("file"), str)):
+            raise UnreadableFile(path, f"case entry {i} is not an object with a 'name' and a 'file': not "
+                                       f"{MANIFEST_FILE}")
+    return cases
+
+
 def read_manifest(vectors_dir) -> dict:
-    """``manifest.json`` of a vectors directory, checked for the schema version."""
+    """``manifest.json`` of a vectors directory, checked for the schema version and its case entries."""
     path = Path(vectors_dir) / MANIFEST
-    with open(path, encoding="utf-8") as fh:
-        try:
-            manifest = json.load(fh)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{path} is not valid JSON ({exc})") from None
-    if manifest.get("schema_version") != SCHEMA_VERSION or "cases" not in manifest:
-        raise ValueError(f"{path}: not a vectors manifest of schema version {SCHEMA_VERSION}")
+    manifest = read_json(path, dict, MANIFEST_FILE)
+    if manifest.get("schema_version") != SCHEMA_VERSION:
+        raise UnreadableFile(path, f"not a vectors manifest of schema version {SCHEMA_VERSION}")
+    manifest_cases(path, manifest)
     return manifest
 
 
@@ -184,10 +225,9 @@ def reference_for(name: str, vectors_dir=None) -> tuple[dict, str]:
         known = ", ".join(e.get("name", "?") for e in manifest["cases"])
         raise ValueError(f"case {name!r} does not exist in {vectors_dir}; known cases: {known}")
     path = Path(vectors_dir) / entry["file"]
-    blob = path.read_bytes()
-    if hashlib.sha256(blob).hexdigest() != entry.get("sha256"):
-        raise ValueError(f"{path} does not match the sha256 in {MANIFEST} (modified or mixed versions)")
-    data = load_vectors(path)
+    data = load_vectors(path)  # a damaged file is named as damaged, before its digest is compared
+    if hashlib.sha256(read_bytes(path)).hexdigest() != entry.get("sha256"):
+        raise UnreadableFile(path, f"does not match the sha256 in {MANIFEST} (modified or mixed versions)")
     if text(data, "case") != name:
-        raise ValueError(f"{path} holds case {text(data, 'case')!r}, not {name!r}")
+        raise UnreadableFile(path, f"holds case {text(data, 'case')!r}, not {name!r}")
     return data, str(path)

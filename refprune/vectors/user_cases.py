@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -22,9 +21,9 @@ import numpy as np
 from refprune import __version__
 from refprune.core.validation import check_choice
 from refprune.lrp.reference import lrp_gradients
-from refprune.util.io import atomic_write
-from refprune.vectors.cases import assemble_vectors
-from refprune.vectors.files import MANIFEST, npz_bytes, read_manifest
+from refprune.util.io import UnreadableFile, atomic_write, read_npz
+from refprune.vectors.cases import CASE_NAMES, assemble_vectors
+from refprune.vectors.files import MANIFEST, check_key_dtypes, npz_bytes, read_manifest
 from refprune.vectors.schema import (
     KDE_KEYS,
     LAYOUTS,
@@ -55,16 +54,6 @@ DEFAULTS = {"lam": 0.0, "threshold_rule": "empirical", "tier": "float64", "kde_m
 USER_CASE = "user"
 
 
-def read_npz(path) -> dict:
-    """Every array of an ``.npz`` file, by key (no pickled objects)."""
-    path = Path(path)
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            return {key: npz[key] for key in npz.files}
-    except (zipfile.BadZipFile, ValueError, EOFError) as exc:
-        raise ValueError(f"{path} is not a readable .npz file of numeric arrays ({exc})") from None
-
-
 def layout_of(data: dict) -> str:
     """The file's weight layout: its ``layout`` key, "in_out" by default."""
     return check_choice(text(data, "layout"), "layout", LAYOUTS) if "layout" in data else "in_out"
@@ -90,6 +79,7 @@ def normalised_inputs(data: dict, name: str | None = None) -> dict:
     missing = [key for key in REQUIRED if key not in data]
     if missing:
         raise ValueError(f"inputs lack {', '.join(missing)} (see docs/vectors.md, Inputs)")
+    check_labels(data)
     layers = tuple(int(d) for d in np.asarray(data["layers"]).ravel())
     L = n_layers_of(layers)
     out = {**{k: np.asarray(v) for k, v in DEFAULTS.items()}, **data, "layers": np.array(layers, np.int64)}
@@ -109,6 +99,22 @@ def normalised_inputs(data: dict, name: str | None = None) -> dict:
         raise ValueError(f"inputs lack {', '.join(absent)} for layers {layers}")
     check_choice(text(out, "tier"), "tier", TIERS)
     return out
+
+
+def check_labels(data: dict) -> None:
+    """For a ``ce`` case, raise unless ``y`` holds whole-number class labels (nothing is truncated)."""
+    if text(data, "loss_kind") != "ce":
+        return
+    y = np.asarray(data["y"])
+    if y.dtype.kind in "iu":
+        return
+    if y.dtype.kind != "f":
+        raise ValueError(f"y has dtype {y.dtype}; a ce case needs integer class labels")
+    flat = y.ravel()
+    bad = np.flatnonzero(flat != np.round(flat))
+    if bad.size:
+        raise ValueError(f"y holds {bad.size} non-integer value(s) (first {float(flat[bad[0]]):g} at index {bad[0]}); "
+                         "a ce case needs integer class labels 0, 1, …, D_L − 1")
 
 
 def weight_in_out(key: str, value, shape: tuple, out_in: bool) -> np.ndarray:
@@ -204,11 +210,12 @@ def user_manifest_entry(data: dict, blob: bytes, source: str) -> dict:
             "previous_step": has_previous_step(data), "source": source}
 
 
-def add_user_case(inputs_path, out_dir, name: str | None = None) -> dict:
+def add_user_case(inputs_path, out_dir, name: str | None = None, overwrite: bool = False) -> dict:
     """``refprune vectors --from``: write the reference of a user's inputs into ``out_dir``.
 
-    The case file is ``out_dir/<name>.npz``; ``manifest.json`` gets (or has
-    replaced) its entry, and is created if ``out_dir`` has none.
+    The case file is ``out_dir/<name>.npz``; ``manifest.json`` gets its entry,
+    and is created if ``out_dir`` has none. A case of that name already in
+    ``out_dir`` (built-in or a user's) is a ValueError unless ``overwrite``.
 
     Returns
     -------
@@ -216,7 +223,12 @@ def add_user_case(inputs_path, out_dir, name: str | None = None) -> dict:
         The case's manifest entry.
     """
     inputs_path = Path(inputs_path)
-    data = reference_from_inputs(read_npz(inputs_path), name)
+    inputs = read_npz(inputs_path, "an inputs .npz (docs/vectors.md, Inputs)")
+    check_key_dtypes(inputs_path, inputs)
+    try:
+        data = reference_from_inputs(inputs, name)
+    except ValueError as exc:  # the inputs' content: name the file
+        raise UnreadableFile(inputs_path, str(exc)) from None
     case = text(data, "case")
     if not case or "/" in case or case.startswith("."):
         raise ValueError(f"case name {case!r} is not a usable file name")
@@ -228,6 +240,15 @@ def add_user_case(inputs_path, out_dir, name: str | None = None) -> dict:
     else:
         manifest = {"schema_version": SCHEMA_VERSION, "generator": f"refprune {__version__}",
                     "format": "docs/vectors.md", "tolerances": tolerance_table(), "cases": []}
+    target = out_dir / f"{case}.npz"
+    if target.exists() and target.resolve() == inputs_path.resolve():
+        raise ValueError(f"the case file {target} would replace the inputs file itself: choose another --name "
+                         "or another --out")
+    taken = any(e.get("name") == case for e in manifest["cases"]) or target.exists()
+    if taken and not overwrite:
+        kind = "a built-in case" if case in CASE_NAMES else "a case"
+        raise ValueError(f"{out_dir} already holds {kind} named {case!r}: choose another --name, or pass "
+                         "--overwrite to replace it")
     manifest["cases"] = [e for e in manifest["cases"] if e.get("name") != case] + [entry]
     atomic_write(out_dir / f"{case}.npz", lambda fh: fh.write(blob))
     text_ = json.dumps(manifest, indent=2, ensure_ascii=False) + "\n"

@@ -18,6 +18,8 @@ from __future__ import annotations
 import inspect
 from pathlib import Path
 
+from refprune.data.mnist import read_mnist_files
+from refprune.data.tasks import IDX_TASKS
 from refprune.experiments.figures import collapse, deviations, masks, matched, mnist, protocols, synthetic
 from refprune.experiments.figures.index import kept_groups, write_index, write_index_state
 
@@ -46,8 +48,17 @@ def all_jobs(names, quick: bool, data_dir, **extra) -> list:
 
 def check_data_dirs(jobs) -> None:
     """An MNIST or Fashion-MNIST job without a data directory is an error before anything runs."""
-    if any(j.get("data") in ("mnist", "fashion-mnist") and not j.get("data_dir") for j in jobs):
+    if any(j.get("data") in IDX_TASKS and not j.get("data_dir") for j in jobs):
         raise ValueError("--data-dir (the MNIST IDX files) is needed to compute the MNIST figures")
+
+
+def check_data_files(jobs, checked: set) -> None:
+    """Before the jobs run: each data directory they read passes the checks ``refprune train`` makes of
+    its files, once (``checked`` holds the (data set, directory) pairs already read, and gets these)."""
+    for data, data_dir in sorted({(j["data"], str(j["data_dir"])) for j in jobs if j.get("data") in IDX_TASKS}
+                                 - checked):
+        read_mnist_files(data_dir, data)
+        checked.add((data, data_dir))
 
 
 def run_stages(names, results: Path, quick, data_dir, fashion_dir, log, **sweep) -> None:
@@ -57,9 +68,9 @@ def run_stages(names, results: Path, quick, data_dir, fashion_dir, log, **sweep)
     argument) gets them in the same command; at most :data:`MAX_STAGES` rounds.
     """
     from refprune.experiments.jobs import JOB_KINDS, job_origin
-    from refprune.experiments.sweep import SweepFailed, run_sweep, summary_line
+    from refprune.experiments.sweep import SweepFailed, is_done, run_sweep, summary_line
 
-    seen = set()
+    seen, checked = set(), set()
     for _ in range(MAX_STAGES):
         extra = {"results": Path(results), "fashion_dir": fashion_dir}
         group_of = {job["name"]: name for name in reversed(names) for job in group_jobs(name, quick, data_dir, **extra)}
@@ -67,6 +78,7 @@ def run_stages(names, results: Path, quick, data_dir, fashion_dir, log, **sweep)
         if seen and {j["name"] for j in jobs} <= seen:
             return
         check_data_dirs(jobs)
+        check_data_files([j for j in jobs if not is_done(results, j)], checked)
         seen |= {j["name"] for j in jobs}
         counts = run_sweep(jobs, results, JOB_KINDS, log=log, origin=lambda job: job_origin(job, group_of[job["name"]]),
                            **sweep)
@@ -87,6 +99,10 @@ def run_figures(names, results: Path, out: Path, *, quick=False, recompute=False
     unknown = set(names) - set(GROUPS)
     if unknown:
         raise ValueError(f"unknown figure group(s) {sorted(unknown)}; choose from {sorted(GROUPS)}")
+    if Path(results).is_dir():  # a damaged result file is named before any work
+        from refprune.experiments.sweep import check_results
+
+        check_results(results, all_jobs(names, quick, data_dir, results=Path(results), fashion_dir=fashion_dir))
     if recompute:
         run_stages(names, results, quick, data_dir, fashion_dir, log, n_jobs=n_jobs, shard=shard,
                    scheduler=scheduler)

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 from refprune.experiments.sweep import load_results
-from refprune.util.io import atomic_write
+from refprune.util.io import UnreadableFile, atomic_write, read_bytes, read_json
 
 COMMAND = "refprune figures"
 INDEX_STATE = "index.json"  # each group's entries and protocol as last drawn (see the module docstring)
@@ -75,7 +75,10 @@ def write_index(entries, out: Path, results: Path, quick: bool = False, protocol
         lines += ["**Quick mode**: tiny sizes and stand-in data; not the thesis's protocol.", ""]
     reading = results / "READING.md"
     if reading.exists():
-        lines += [reading.read_text().strip(), ""]
+        try:
+            lines += [read_bytes(reading).decode("utf-8").strip(), ""]
+        except UnicodeDecodeError:
+            raise UnreadableFile(reading, "is not UTF-8 text (the results' reading notes)") from None
     if protocols:
         lines += ["## Protocols", ""]
         lines += [f"- **{group}**: {text}" for group, text in protocols.items()]
@@ -101,14 +104,18 @@ def write_index(entries, out: Path, results: Path, quick: bool = False, protocol
 def kept_groups(out: Path, drawn) -> dict:
     """The groups of the index's state file not among ``drawn``: {group: {"protocol": ..., "entries": [...]}}.
 
-    No state file (a new folder) or one that is not valid JSON: nothing is kept.
+    No state file (a new folder) or a damaged one: nothing is kept (the file is only a record of
+    what was drawn; the index is rewritten from what is drawn now).
     """
-    path = out / INDEX_STATE
     try:
-        state = json.loads(path.read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
+        groups = read_json(out / INDEX_STATE, dict).get("groups", {})
+    except UnreadableFile:
         return {}
-    return {group: value for group, value in state.get("groups", {}).items() if group not in drawn}
+    if not isinstance(groups, dict):
+        return {}
+    return {group: value for group, value in groups.items()
+            if group not in drawn and isinstance(value, dict) and "protocol" in value
+            and isinstance(value.get("entries"), list) and all(isinstance(e, dict) for e in value["entries"])}
 
 
 # What of an entry the index uses: the state file keeps only these.
