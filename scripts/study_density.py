@@ -1,4 +1,4 @@
-"""Study: how good is dt/dr = 1/f(t)? (issue: derivations and studies, study 2)
+"""Study: how good is dt/dr = 1/f(t)?
 
 Compute (writes results/study_density.json):
   1. Known distributions — |N(0,1)|, |Laplace(0,1)| = Exp(1), Uniform(0,1) — at

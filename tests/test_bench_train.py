@@ -17,7 +17,7 @@ def load_script(name):
 
 
 @pytest.mark.slow
-def test_bench_train_quick_json_has_the_issue_keys(tmp_path, capsys):
+def test_bench_train_quick_json_has_the_reported_keys(tmp_path, capsys):
     bench = load_script("bench_train")
     assert bench.main(["--quick", "--json", "--data-dir", str(tmp_path / "absent")]) == 0
     report = json.loads(capsys.readouterr().out)

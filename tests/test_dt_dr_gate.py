@@ -1,9 +1,9 @@
-"""dt/dr = 1/f(t) is refused exactly where it is not a finite positive number (issue 15, point 5).
+"""dt/dr = 1/f(t) is refused exactly where it is not a finite positive number.
 
 `refprune.core.gradients.threshold_derivative` is the last step of every dt/dr route.
 The rule (docs/derivations.md §5): f(t) must be a finite, positive, normal float of
-its own dtype. Before issue 15 it refused only f <= 0 (and NaN): f = inf gave
-dt/dr = 0 silently, and a subnormal f gave dt/dr = inf.
+its own dtype. Refusing only f <= 0 (and NaN) would let f = inf give dt/dr = 0
+silently, and a subnormal f give dt/dr = inf.
 """
 
 import numpy as np

@@ -1,4 +1,4 @@
-"""The KDE-free cross-check of dt/dr (issue 15, "quantile section made precise").
+"""The KDE-free cross-check of dt/dr.
 
 q̂_j(r) = n(a_{k+j} − a_{k−j})/(2j) estimates the quantile density
 q(r) = 1/f(F⁻¹(r)) (Parzen 1979) from two order statistics, with no kernel and no

@@ -1,4 +1,4 @@
-"""Long runs a user can trust (issue 12): checks before work, checkpoints and --resume, Ctrl-C,
+"""Long runs a user can trust: checks before work, checkpoints and --resume, Ctrl-C,
 divergence, ignored options, generated options, file modes, byte-stable figures, run plots."""
 
 import json

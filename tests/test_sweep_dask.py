@@ -1,4 +1,4 @@
-"""Sweeps on a Dask scheduler (issue 14): a scheduler and two worker processes on 127.0.0.1.
+"""Sweeps on a Dask scheduler: a scheduler and two worker processes on 127.0.0.1.
 
 Skipped without the optional ``cluster`` extra; ``.ci/run`` installs it and runs these.
 """

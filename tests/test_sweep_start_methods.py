@@ -1,4 +1,4 @@
-"""`--jobs N` under every multiprocessing start method (issue 13, point 1).
+"""`--jobs N` under every multiprocessing start method.
 
 Job kinds are found through the explicit registry ``refprune.experiments.jobs.JOB_KINDS``,
 which a worker imports by name; registering them as a side effect of importing

@@ -1,4 +1,4 @@
-"""Golden vectors: the case set spans what the issue asks, files are complete and reproducible."""
+"""Golden vectors: the case set spans the situations a port must get right, files are complete and reproducible."""
 
 import hashlib
 import json
@@ -51,7 +51,7 @@ def n_weights(layers):
     return sum(a * b for a, b in zip(layers[:-1], layers[1:]))
 
 
-def test_cases_span_what_the_issue_asks():
+def test_cases_span_the_situations_a_port_must_get_right():
     covers = {tag for case in CASES for tag in case.covers}
     assert {"classification", "regression", "tiny", "medium", "moderate-tau", "extreme-tau",
             "r-near-0", "r-near-1", "lam0", "lam>0", "float64", "float32", "k=0"} <= covers
