@@ -116,8 +116,9 @@ def adopted_jobs(s: dict, base: dict) -> list:
                 "config": {"method": "lrp", **config, **extra}}
 
     first = sorted(TABLE_RUNS, key=lambda run: run != (0.95, 0.0))  # the row the protocols disagree on
-    out = [train_job(run_name(variant, r0, lam, seed), seed,
-                     {"variant": variant, "r0": r0, "lam": lam, "epochs": s["epochs"]})
+    out = [{**train_job(run_name(variant, r0, lam, seed), seed,
+                        {"variant": variant, "r0": r0, "lam": lam, "epochs": s["epochs"]}),
+            **({"keep_masks": True} if seed == 0 else {})}  # seed 0's masks: Figs. 4.15/4.16, App. A
            for variant in ("published", "exact") for r0, lam in first for seed in seeds]
     out += [{**base, "name": under(ADOPTED, dense_name(seed)), "seed": seed,
              "config": {"method": "dense", "epochs": s["epochs"], **extra}} for seed in seeds]
