@@ -49,8 +49,8 @@ group: Table 4.6 and the r0 sweeps) and for the full protocol.
 predicted seconds by part beside its committed ``seconds`` and the relative error.
 ``--run NAME...`` runs those jobs here and now, one at a time, as a sweep computes them
 (:func:`refprune.experiments.sweep.compute`, whose time is a result's ``seconds``; nothing
-is written; MNIST from ``--data-dir``), and prints each one's measured seconds beside its
-prediction.
+is written, no checkpoint either; MNIST from ``--data-dir``), and prints each one's measured
+seconds beside its prediction and the load average before and after.
 """
 
 from __future__ import annotations
@@ -62,6 +62,7 @@ import heapq
 import importlib.util
 import json
 import math
+import os
 import re
 import sys
 from pathlib import Path
@@ -69,7 +70,14 @@ from pathlib import Path
 from refprune.data.tasks import DEFAULT_FASHION_DIR, IDX_TASKS
 from refprune.experiments.figures import GROUPS, all_jobs, matched, mnist
 from refprune.experiments.figures.protocol_settings import ADOPTED, SEEDS, under
-from refprune.experiments.jobs import JOB_KINDS, MNIST_SHAPED, job_config, job_data, job_layers
+from refprune.experiments.jobs import (
+    JOB_CHECKPOINTS_ENV,
+    JOB_KINDS,
+    MNIST_SHAPED,
+    job_config,
+    job_data,
+    job_layers,
+)
 from refprune.experiments.sweep import compute, load_results
 from refprune.train.protocol import world_size
 from refprune.train.steps.common import DEVIATIONS
@@ -329,18 +337,20 @@ def matching(records: dict, patterns) -> list[str]:
 def check_lines(model: CostModel, results, patterns) -> list[str]:
     """Predicted against committed seconds for the committed jobs named."""
     records = committed_records(results)
-    lines = [f"{'job':<52}{'how':>14}{'steps':>8}{'evals':>7}{'other':>6}{'predicted':>10}{'committed':>10}"
+    names = matching(records, patterns)
+    w = max(map(len, names), default=3) + 2
+    lines = [f"{'job':<{w}}{'how':>14}{'steps':>8}{'evals':>7}{'other':>6}{'predicted':>10}{'committed':>10}"
              f"{'error':>8}"]
     errors = []
-    for name in matching(records, patterns):
+    for name in names:
         rec = records[name]
         cost = model.predict(rec["job"], epochs_run(rec))
         if cost is None:
-            lines.append(f"{name:<52}{'not modelled':>14}{'':>31}{rec['seconds']:>10.1f}")
+            lines.append(f"{name:<{w}}{'not modelled':>14}{'':>31}{rec['seconds']:>10.1f}")
             continue
         error = cost["total_s"] / rec["seconds"] - 1.0
         errors.append(error)
-        lines.append(f"{name:<52}{cost['how']:>14}{cost['steps_s']:>8.1f}{cost['evaluations_s']:>7.1f}"
+        lines.append(f"{name:<{w}}{cost['how']:>14}{cost['steps_s']:>8.1f}{cost['evaluations_s']:>7.1f}"
                      f"{cost['overhead_s']:>6.1f}{cost['total_s']:>10.1f}{rec['seconds']:>10.1f}"
                      f"{100 * error:>7.1f}%")
     if errors:
@@ -351,28 +361,39 @@ def check_lines(model: CostModel, results, patterns) -> list[str]:
 
 
 def run_job_now(record: dict, data_dir, fashion_dir) -> float:
-    """Seconds of a committed job run here now, as a sweep computes it (refprune.experiments.sweep.compute)."""
+    """Seconds of a committed job run here now, as a sweep computes it (refprune.experiments.sweep.compute).
+
+    Without checkpoints (``REFPRUNE_JOB_CHECKPOINTS`` is ignored): a sweep's checkpoint of the same
+    job is neither resumed nor removed, and the job starts from its first epoch.
+    """
     job = copy.deepcopy(record["job"])
     if job.get("data") in IDX_TASKS:
         job["data_dir"] = str(fashion_dir if job["data"] == "fashion-mnist" else data_dir)
-    return compute(JOB_KINDS[job["kind"]], job)[2]
+    saved = os.environ.pop(JOB_CHECKPOINTS_ENV, None)
+    try:
+        return compute(JOB_KINDS[job["kind"]], job)[2]
+    finally:
+        if saved is not None:
+            os.environ[JOB_CHECKPOINTS_ENV] = saved
 
 
 def run_lines(model: CostModel, results, patterns, data_dir, fashion_dir, log=None) -> list[str]:
     """Run the committed jobs named, one at a time; their measured seconds beside the prediction."""
     records = committed_records(results)
-    lines = [f"{'job':<52}{'predicted':>10}{'measured':>10}{'error':>8}{'committed':>10}  load average"]
-    for name in matching(records, patterns):
+    names = matching(records, patterns)
+    w = max(map(len, names), default=3) + 2
+    lines = [f"{'job':<{w}}{'predicted':>10}{'measured':>10}{'error':>8}{'committed':>10}  load average"]
+    for name in names:
         rec = records[name]
         cost = model.predict(rec["job"], epochs_run(rec))
         before = bench_train.load_average()
         seconds = run_job_now(rec, data_dir, fashion_dir)
         load = f"{before} → {bench_train.load_average()}"
         if cost is None:
-            line = f"{name:<52}{'—':>10}{seconds:>10.1f}{'':>8}{rec['seconds']:>10.1f}  {load}"
+            line = f"{name:<{w}}{'—':>10}{seconds:>10.1f}{'':>8}{rec['seconds']:>10.1f}  {load}"
         else:
             error = cost["total_s"] / seconds - 1
-            line = (f"{name:<52}{cost['total_s']:>10.1f}{seconds:>10.1f}{100 * error:>7.1f}%"
+            line = (f"{name:<{w}}{cost['total_s']:>10.1f}{seconds:>10.1f}{100 * error:>7.1f}%"
                     f"{rec['seconds']:>10.1f}  {load}")
         lines.append(line)
         if log:

@@ -193,3 +193,13 @@ def test_calibrate_quick_then_check_and_run_a_committed_tiny_job(tmp_path, capsy
     check = [line for line in again.splitlines() if line.startswith("tiny_exact_s0")]
     predicted = script.CostModel(report).predict(job)["total_s"]
     assert len(check) == 1 and f"{predicted:.1f}" in check[0]
+
+
+def test_a_job_run_now_neither_resumes_nor_leaves_a_checkpoint(tmp_path, monkeypatch):
+    script = load_script()
+    checkpoints = tmp_path / "checkpoints"
+    monkeypatch.setenv(script.JOB_CHECKPOINTS_ENV, str(checkpoints))
+    job = {"kind": "train", "data": "tiny_mnist", "name": "tiny_dense_s0", "seed": 0, "layers": [784, 8, 10],
+           "config": {"method": "dense", "epochs": 1}}
+    assert script.run_job_now({"job": job, "seconds": 1.0}, tmp_path / "absent", tmp_path / "absent") > 0
+    assert not checkpoints.exists() and script.os.environ[script.JOB_CHECKPOINTS_ENV] == str(checkpoints)
