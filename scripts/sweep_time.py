@@ -3,8 +3,8 @@
 Usage: python scripts/sweep_time.py [--results DIR] [--seeds 5] [--workers 1,2,4,...]
        [--calibrate] [--calibration FILE] [--check NAME...] [--run NAME...] [--data-dir DIR] [--quick]
 
-Reads only result files (no training). The full protocol is every figure
-group's jobs: the mnist group lists the r0 sweeps (Figs. 4.17/4.18, both
+Without ``--calibrate`` or ``--run`` it reads only result files (no training). The
+full protocol is every figure group's jobs: the mnist group lists the r0 sweeps (Figs. 4.17/4.18, both
 variants, both λ) and Table 4.6 runs with five seeds under the adopted
 protocol, and the stated protocol's with seed 0; ``--seeds N`` adds seeds
 1..N−1 of the stated protocol's too, each given seed 0's measured run time. The
@@ -39,7 +39,7 @@ layer-wise, fixed-ratio and FFT-density exact LRP as exact; the published varian
 fewer deviations as the full published step; pruning at initialisation as dense training;
 fine-tuning as dense training of its epochs plus each ratio's fine-tuning epochs; an early
 stopped run with the epochs its committed result ran. The other jobs (the synthetic task's,
-the sample images) keep their committed time. Two jobs at once each take
+the sample images) keep their committed (or estimated) time. Two jobs at once each take
 :data:`TWO_JOBS_SLOWDOWN` times as long as one alone, so the ``--jobs 2`` wall time is the
 list schedule of the predicted times × that factor. The prediction is printed beside the
 committed times for the thesis protocol (the adopted protocol's LRP jobs of the mnist
