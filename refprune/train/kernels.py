@@ -334,17 +334,17 @@ def soft_mask_and_slope_into(w: np.ndarray, t: float, tau: float, out=None, cuto
 
 
 def soft_mask_and_slope_of_magnitudes(a: np.ndarray, t: float, tau: float, out, cutoff: float | None = None):
-    """Mask, slope and logit of magnitudes a = |w| whose difference a − t is already computed.
+    """Mask, slope and logit of magnitudes a = |w|, with the cutoff only where it can bind.
 
     The full route's form of :func:`soft_mask_and_slope_into`
     (:func:`refprune.train.steps.softband.part_masks`): it equals
     ``soft_mask_and_slope_into(w, t, tau, cutoff=C)`` bit for bit (a = |w|), where C is
     ``cutoff`` if :func:`cutoff_binds` holds for the largest magnitude and None otherwise
     (tests/test_kernels.py::test_mask_of_magnitudes_equals_the_mask_into_buffers,
-    tests/test_kernels.py::test_mask_of_magnitudes_low_side_only_and_cap). It skips the
-    passes that recompute |w| and a − t (the band test has them), clips e^{−z} and zeroes m
-    and s only on the sides of t that :func:`cutoff_sides` says the cutoff can reach, and
-    zeroes by multiplying with a boolean array rather than by masked assignment.
+    tests/test_kernels.py::test_mask_of_magnitudes_low_side_only_and_cap). It takes the
+    magnitudes the threshold pass computed instead of forming |w| again, clips e^{−z} and
+    zeroes m and s only on the sides of t that :func:`cutoff_sides` says the cutoff can reach,
+    and zeroes by multiplying with a boolean array rather than by masked assignment.
 
     Parameters
     ----------
@@ -353,8 +353,8 @@ def soft_mask_and_slope_of_magnitudes(a: np.ndarray, t: float, tau: float, out, 
     t, tau : float
         Threshold (>= 0) and temperature (> 0).
     out : tuple (m, s, z, scratch, flags)
-        Arrays shaped like a; ``z`` holds a − t (rounded in a's dtype from t in it) on entry,
-        ``scratch`` is overwritten, ``flags`` is a boolean scratch array.
+        Arrays shaped like a, the results written into the first three; ``scratch`` is
+        overwritten, ``flags`` is a boolean scratch array.
     cutoff : float, optional
         :func:`mask_cutoff`.
 
@@ -369,6 +369,7 @@ def soft_mask_and_slope_of_magnitudes(a: np.ndarray, t: float, tau: float, out, 
         a_max = float(a.max())
         if cutoff_binds(a_max, t, tau, cutoff):
             low, high = cutoff_sides(a_max, t, tau, cutoff)
+    np.subtract(a, a.dtype.type(t), out=z)
     np.add(a, a.dtype.type(t), out=E)
     z *= E                       # (|w| − t)(|w| + t) = w² − t²
     z *= 1.0 / tau               # thesis eq. (2.2), as logit_into

@@ -14,8 +14,8 @@ of both intervals in one pass and computes sigmoid, slope, logit, the sums
 and the KDE over them only. When the band holds more than
 ``FALLBACK_FRACTION`` of the part (τ large, early in training), the part's
 masks, slopes and gradients are computed in full, with the same cutoff
-(:func:`refprune.train.kernels.soft_mask_and_slope_of_magnitudes`, which
-reuses the band test's a − t), and its KDE sum still runs over the gathered
+(:func:`refprune.train.kernels.soft_mask_and_slope_of_magnitudes`), and its
+KDE sum still runs over the gathered
 window only (the whole part when the window itself holds more than
 ``FALLBACK_FRACTION`` of it).
 
@@ -103,16 +103,15 @@ def part_masks(sl: slice, a, w, t: float, tau: float, cutoff: float, reach: floa
     slopes are computed; ``window_reach``: the KDE window's (0: no KDE), whose
     magnitudes are gathered for the density sum. ``buf``: flat arrays
     ``masked``, ``hard`` (bool), ``tmp``, and ``m``, ``s``, ``z`` (used when the
-    part is computed in full; ``z`` also holds a − t for the band test).
+    part is computed in full).
     """
     a_s, w_s, masked_s, hard_s, d = a[sl], w[sl], buf["masked"][sl], buf["hard"][sl], buf["tmp"][sl]
-    diff = buf["z"][sl]
-    np.subtract(a_s, a_s.dtype.type(t), out=diff)                    # a − t, kept for the logit
-    np.abs(diff, out=d)
+    np.subtract(a_s, a_s.dtype.type(t), out=d)
+    np.abs(d, out=d)
     np.less(d, reach, out=hard_s)
     if np.count_nonzero(hard_s) > FALLBACK_FRACTION * a_s.size:      # band wide: the full computation
         window = window_magnitudes(a_s, d, window_reach, hard_s) if window_reach > 0 else a_s
-        m, s, z = soft_mask_and_slope_of_magnitudes(a_s, t, tau, (buf["m"][sl], buf["s"][sl], diff, d, hard_s),
+        m, s, z = soft_mask_and_slope_of_magnitudes(a_s, t, tau, (buf["m"][sl], buf["s"][sl], buf["z"][sl], d, hard_s),
                                                     cutoff=cutoff)
         np.multiply(m, w_s, out=masked_s)                             # ŵ = m(w)·w
         return PartBand(slice(None), m, s, z, window)
