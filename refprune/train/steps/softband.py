@@ -97,13 +97,14 @@ class PartBand:
 
 def part_masks(sl: slice, a, w, t: float, tau: float, cutoff: float, reach: float, buf,
                window_reach: float = 0.0) -> PartBand:
-    """Mask pass of one part: fills ``buf['masked']`` (ŵ) on ``sl``, and on the band route ``buf['hard']`` (1[|w| >= t]).
+    """Mask pass of one part: fills ``buf['masked']`` (ŵ) on ``sl``.
 
     ``reach``: the band's half-width (:func:`band_half_width`), where masks and
     slopes are computed; ``window_reach``: the KDE window's (0: no KDE), whose
     magnitudes are gathered for the density sum. ``buf``: flat arrays
-    ``masked``, ``hard`` (bool), ``tmp``, and ``m``, ``s``, ``z`` (used when the
-    part is computed in full).
+    ``masked``, ``hard`` (bool; the band route leaves 1[|w| >= t] in it, the
+    hard mask outside the band, the full route uses it as scratch), ``tmp``,
+    and ``m``, ``s``, ``z`` (used when the part is computed in full).
     """
     a_s, w_s, masked_s, hard_s, d = a[sl], w[sl], buf["masked"][sl], buf["hard"][sl], buf["tmp"][sl]
     np.subtract(a_s, a_s.dtype.type(t), out=d)
@@ -111,8 +112,8 @@ def part_masks(sl: slice, a, w, t: float, tau: float, cutoff: float, reach: floa
     np.less(d, reach, out=hard_s)
     if np.count_nonzero(hard_s) > FALLBACK_FRACTION * a_s.size:      # band wide: the full computation
         window = window_magnitudes(a_s, d, window_reach, hard_s) if window_reach > 0 else a_s
-        m, s, z = soft_mask_and_slope_of_magnitudes(a_s, t, tau, (buf["m"][sl], buf["s"][sl], buf["z"][sl], d, hard_s),
-                                                    cutoff=cutoff)
+        out = (buf["m"][sl], buf["s"][sl], buf["z"][sl], d, hard_s)
+        m, s, z = soft_mask_and_slope_of_magnitudes(a_s, t, tau, out, cutoff=cutoff)
         np.multiply(m, w_s, out=masked_s)                             # ŵ = m(w)·w
         return PartBand(slice(None), m, s, z, window)
     idx = np.flatnonzero(hard_s)
