@@ -135,7 +135,7 @@ def window_magnitudes(a_s, d, window_reach: float, scratch):
     np.less(d, window_reach, out=scratch)
     if np.count_nonzero(scratch) > FALLBACK_FRACTION * a_s.size:
         return a_s
-    return np.compress(scratch, a_s)
+    return a_s[np.flatnonzero(scratch)]
 
 
 def part_gradients(sl: slice, band: PartBand, g, w, t: float, tau: float, buf):
