@@ -2,12 +2,12 @@
 :mod:`refprune.density` it must equal.
 
 The plain functions state the method; these compute the same quantities faster on the training
-path: a hard cutoff of the soft mask far from t (no subnormal masks), the mask of magnitudes whose
-a − t is already known (the exact step's full route), a bracketed selection of t, a one-point KDE
-sum, Scott's bandwidth from running sums, the gradient sums fused into one pass, and the flushes
-that keep Adam's moments out of the subnormal range. Each docstring names the
-plain function it equals (or what it computes that the plain path does not: the cutoff, the
-flushes) and the test that proves it; the numerical arguments are in docs/derivations.md, §2.5
+path: a hard cutoff of the soft mask far from t (no subnormal masks), the mask of magnitudes with
+that cutoff applied only on the sides of t it reaches (the exact step's full route), a bracketed
+selection of t, a one-point KDE sum, Scott's bandwidth from running sums, the gradient sums fused
+into one pass, and the flushes that keep Adam's moments out of the subnormal range. Each docstring
+names the plain function it equals (or what it computes that the plain path does not: the cutoff,
+the flushes) and the test that proves it; the numerical arguments are in docs/derivations.md, §2.5
 "The training path's hard cutoff".
 """
 

@@ -15,9 +15,8 @@ and the KDE over them only. When the band holds more than
 ``FALLBACK_FRACTION`` of the part (τ large, early in training), the part's
 masks, slopes and gradients are computed in full, with the same cutoff
 (:func:`refprune.train.kernels.soft_mask_and_slope_of_magnitudes`), and its
-KDE sum still runs over the gathered
-window only (the whole part when the window itself holds more than
-``FALLBACK_FRACTION`` of it).
+KDE sum still runs over the gathered window only (the whole part when the
+window itself holds more than ``FALLBACK_FRACTION`` of it).
 
 Both routes give the same m, s, z, ŵ and ∂L/∂w elementwise, bit for bit for
 every weight in the band and exactly (0, 1 or g) outside it; the sums differ
