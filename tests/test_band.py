@@ -121,6 +121,30 @@ def test_windowed_kde_is_within_its_truncation_bound(dtype, t_quantile):
     assert idx.size < a.size  # the window really leaves weights out
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_full_route_gathers_the_kde_window(dtype):
+    # τ large: the band holds every weight and the part is computed in full; its density sum
+    # runs over the window |a − t| < c·h only, or over the whole part when that is wider than
+    # FALLBACK_FRACTION of it
+    w = np.random.default_rng(6).laplace(size=50_000).astype(dtype)
+    a = np.abs(w)
+    t, tau = float(np.median(a)), 1.0
+    C = mask_cutoff(a.dtype, t, tau)
+    buf = {k: np.empty_like(a) for k in ("masked", "m", "s", "z", "tmp")}
+    buf["hard"] = np.empty(a.size, bool)
+    sl = slice(0, a.size)
+    for reach, whole in ((0.2, False), (10.0 * float(a.max()), True)):  # c·h of a smaller or a larger h
+        band = band_module.part_masks(sl, a, w, t, tau, C, band_half_width(t, tau, C), buf, reach)
+        assert band.full
+        if whole:
+            assert band.a.size == a.size and np.shares_memory(band.a, a)
+        else:
+            want = a[np.abs(a - a.dtype.type(t)) < reach]
+            assert 0 < want.size < band_module.FALLBACK_FRACTION * a.size
+            np.testing.assert_array_equal(band.a, want)
+        np.testing.assert_array_equal(buf["masked"], soft_mask_and_slope_into(w, t, tau)[0] * w)
+
+
 # --- no subnormal on the training path -----------------------------------------
 
 ZERO_FEATURES = 8   # inputs that are always 0 (MNIST's border pixels): their weights get gradient 0

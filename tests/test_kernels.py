@@ -3,7 +3,7 @@
 The kernels that other files already prove equal to their plain twins name those tests in their
 docstrings (tests/test_train.py, tests/test_band.py); this file holds the rest: the buffered mask
 without and with an unbound cutoff, the training soft mask, the bracket scan over parts of the
-weights, Scott's bandwidth from the sums of parts, and the flush.
+weights, Scott's bandwidth from the sums of parts, the flush, and the full route's mask of magnitudes.
 """
 
 import math
@@ -17,14 +17,17 @@ from refprune.core.masks import soft_mask, soft_mask_and_slope
 from refprune.core.threshold import empirical_threshold
 from refprune.density.kde import bandwidth
 from refprune.train.kernels import (
+    CUTOFF_SIDE_SLACK,
     bracket_scan,
     cutoff_binds,
+    cutoff_sides,
     flush_level,
     flush_subnormals,
     mask_cutoff,
     scott_bandwidth_from_sums,
     select_in_bracket,
     soft_mask_and_slope_into,
+    soft_mask_and_slope_of_magnitudes,
     training_soft_mask,
 )
 
@@ -134,3 +137,74 @@ def test_flush_sets_exactly_the_small_elements_to_zero(dtype):
     assert small.any() and (~small).any()
     assert np.all(x[small] == 0)
     np.testing.assert_array_equal(x[~small], before[~small])
+
+
+def magnitudes_mask(w, t, tau, cutoff):
+    """soft_mask_and_slope_of_magnitudes of |w| into buffers of NaN (every element must be written)."""
+    a = np.abs(w)
+    out = (*(np.full_like(a, np.nan) for _ in range(4)), np.empty(a.size, bool))
+    got = soft_mask_and_slope_of_magnitudes(a, t, tau, out, cutoff=cutoff)
+    assert all(x is y for x, y in zip(got, out))
+    return got
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("seed", range(3))
+def test_mask_of_magnitudes_equals_the_mask_into_buffers(dtype, seed):
+    # against soft_mask_and_slope_into with the cutoff where it binds (None elsewhere), as the
+    # full route called it; τ spans no side, the high side only, and both sides bound
+    rng = np.random.default_rng(seed)
+    t = float(rng.uniform(0.01, 0.1))
+    w = mask_case(seed, dtype, t, 1.0)
+    a_max = float(np.abs(w).max())
+    seen = set()
+    for tau in np.geomspace(1e-7, 1.0, 29):
+        C = mask_cutoff(dtype, t, tau)
+        binds = cutoff_binds(a_max, t, tau, C)
+        seen.add(cutoff_sides(a_max, t, tau, C) if binds else None)
+        want = soft_mask_and_slope_into(w, t, tau, cutoff=C if binds else None)
+        for got in (magnitudes_mask(w, t, tau, C), magnitudes_mask(w, t, tau, None) if not binds else None):
+            for x, y in zip(got or want, want):
+                np.testing.assert_array_equal(x, y)
+    assert seen == {None, (False, True), (True, True)}
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_mask_of_magnitudes_low_side_only_and_cap(dtype):
+    # all magnitudes far below t (only the low side binds), and t²/τ beyond the exponent cap
+    t = 0.05
+    w = (np.random.default_rng(7).uniform(-1, 1, 3000) * t * 0.9).astype(dtype)
+    a_max = float(np.abs(w).max())
+    for tau in (1e-5, 1e-6):  # t²/τ = 250, 2500: z <= −C for the smallest magnitudes
+        C = mask_cutoff(dtype, t, tau)
+        assert cutoff_sides(a_max, t, tau, C) == (True, False)
+        for x, y in zip(magnitudes_mask(w, t, tau, C), soft_mask_and_slope_into(w, t, tau, cutoff=C)):
+            np.testing.assert_array_equal(x, y)
+    for x, y in zip(magnitudes_mask(w, 3.0, 1e-3, None), soft_mask_and_slope(w, 3.0, 1e-3)):  # the cap binds
+        np.testing.assert_array_equal(x, y)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("rel", [-3.0, -1.0, -0.25, 0.0, 0.25])
+def test_a_side_cutoff_sides_leaves_out_has_no_logit_at_the_cutoff(dtype, rel):
+    # τ chosen so that the float64 logit of the largest magnitude (high side) or of 0 (low side)
+    # lies within a few slacks of C: the side is reported False only if no rounded logit reaches C
+    rng = np.random.default_rng(3)
+    t = 0.03
+    a = np.abs(rng.normal(0, 0.05, 20000)).astype(dtype)
+    a[0] = 0.0
+    a_max = float(a.max())
+    for side in ("low", "high"):
+        tau = 1e-3
+        for _ in range(50):  # fixed point: τ with (a_max² − t²)/τ (or t²/τ) = C·(1 + rel·slack)
+            C = mask_cutoff(dtype, t, tau)
+            extreme = t * t if side == "low" else (a_max - t) * (a_max + t)
+            tau = extreme / (C * (1.0 + rel * CUTOFF_SIDE_SLACK))
+        C = mask_cutoff(dtype, t, tau)
+        low, high = cutoff_sides(a_max, t, tau, C)
+        z = soft_mask_and_slope(a, t, tau)[2]
+        if not low:
+            assert not np.any(z <= -C)
+        if not high:
+            assert not np.any(z >= C)
+        assert (low if side == "low" else high) == (rel >= -1.0)

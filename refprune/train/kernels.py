@@ -2,11 +2,12 @@
 :mod:`refprune.density` it must equal.
 
 The plain functions state the method; these compute the same quantities faster on the training
-path: a hard cutoff of the soft mask far from t (no subnormal masks), a bracketed selection of t,
-a one-point KDE sum, Scott's bandwidth from running sums, the gradient sums fused into one pass,
-and the flushes that keep Adam's moments out of the subnormal range. Each docstring names the
-plain function it equals (or what it computes that the plain path does not: the cutoff, the
-flushes) and the test that proves it; the numerical arguments are in docs/derivations.md, §2.5
+path: a hard cutoff of the soft mask far from t (no subnormal masks), the mask of magnitudes with
+that cutoff applied only on the sides of t it reaches (the exact step's full route), a bracketed
+selection of t, a one-point KDE sum, Scott's bandwidth from running sums, the gradient sums fused
+into one pass, and the flushes that keep Adam's moments out of the subnormal range. Each docstring
+names the plain function it equals (or what it computes that the plain path does not: the cutoff,
+the flushes) and the test that proves it; the numerical arguments are in docs/derivations.md, §2.5
 "The training path's hard cutoff".
 """
 
@@ -64,6 +65,26 @@ def cutoff_binds(a_max: float, t: float, tau: float, cutoff: float) -> bool:
     (tests/test_kernels.py::test_an_unbound_cutoff_changes_nothing).
     """
     return t * t / tau >= cutoff or (a_max - t) * (a_max + t) / tau >= cutoff
+
+
+# Relative slack of cutoff_sides. The logit z of a magnitude, rounded in the array's dtype from
+# t rounded to it, differs from the float64 (a² − t²)/τ by less than (t²/τ + |z|)·4u (u = 2⁻²⁴ in
+# float32; docs/derivations.md §2.5): 1e-6 is about four times that.
+CUTOFF_SIDE_SLACK = 1e-6
+
+
+def cutoff_sides(a_max: float, t: float, tau: float, cutoff: float) -> tuple[bool, bool]:
+    """Whether a computed logit of a magnitude in [0, a_max] can reach −cutoff (low) and +cutoff (high).
+
+    Conservative by :data:`CUTOFF_SIDE_SLACK`: a side reported False has no logit, as rounded in
+    float32 or float64, at or beyond the cutoff, so the cutoff's clip and zeroing change nothing
+    there and :func:`soft_mask_and_slope_of_magnitudes` skips them
+    (tests/test_kernels.py::test_a_side_cutoff_sides_leaves_out_has_no_logit_at_the_cutoff).
+    """
+    T = t * t / tau
+    z_max = (a_max - t) * (a_max + t) / tau
+    return (T * (1.0 + 2.0 * CUTOFF_SIDE_SLACK) >= cutoff,
+            z_max + (T + abs(z_max)) * CUTOFF_SIDE_SLACK >= cutoff)
 
 
 def training_soft_mask(w: np.ndarray, t: float, tau: float) -> np.ndarray:
@@ -309,4 +330,64 @@ def soft_mask_and_slope_into(w: np.ndarray, t: float, tau: float, out=None, cuto
     sigmoid_and_slope_into(E, m, s)
     if cutoff is not None:
         apply_cutoff(m, s, z, cutoff)
+    return m, s, z
+
+
+def soft_mask_and_slope_of_magnitudes(a: np.ndarray, t: float, tau: float, out, cutoff: float | None = None):
+    """Mask, slope and logit of magnitudes a = |w|, with the cutoff only where it can bind.
+
+    The full route's form of :func:`soft_mask_and_slope_into`
+    (:func:`refprune.train.steps.softband.part_masks`): it equals
+    ``soft_mask_and_slope_into(w, t, tau, cutoff=C)`` bit for bit (a = |w|), where C is
+    ``cutoff`` if :func:`cutoff_binds` holds for the largest magnitude and None otherwise
+    (tests/test_kernels.py::test_mask_of_magnitudes_equals_the_mask_into_buffers,
+    tests/test_kernels.py::test_mask_of_magnitudes_low_side_only_and_cap). It takes the
+    magnitudes the threshold pass computed instead of forming |w| again, clips e^{−z} and
+    zeroes m and s only on the sides of t that :func:`cutoff_sides` says the cutoff can reach,
+    and zeroes by multiplying with a boolean array rather than by masked assignment.
+
+    Parameters
+    ----------
+    a : ndarray, shape (n,)
+        Magnitudes (>= 0).
+    t, tau : float
+        Threshold (>= 0) and temperature (> 0).
+    out : tuple (m, s, z, scratch, flags)
+        Arrays shaped like a, the results written into the first three; ``scratch`` is
+        overwritten, ``flags`` is a boolean scratch array.
+    cutoff : float, optional
+        :func:`mask_cutoff`.
+
+    Returns
+    -------
+    m, s, z : ndarray
+        The first three arrays of ``out``.
+    """
+    m, s, z, E, flags = out
+    low = high = False
+    if cutoff is not None and a.size:
+        a_max = float(a.max())
+        if cutoff_binds(a_max, t, tau, cutoff):
+            low, high = cutoff_sides(a_max, t, tau, cutoff)
+    np.subtract(a, a.dtype.type(t), out=z)
+    np.add(a, a.dtype.type(t), out=E)
+    z *= E                       # (|w| − t)(|w| + t) = w² − t²
+    z *= 1.0 / tau               # thesis eq. (2.2), as logit_into
+    np.negative(z, out=E)
+    if low and high:             # only |z| < C is used below; clip so e^{−z} is never subnormal
+        np.clip(E, -(cutoff + 1.0), cutoff + 1.0, out=E)
+    elif high:
+        np.maximum(E, -(cutoff + 1.0), out=E)
+    elif low:
+        np.minimum(E, cutoff + 1.0, out=E)
+    elif t * t / tau > EXPONENT_CAP[a.dtype.type]:   # no cutoff: the plain function's cap
+        np.minimum(E, EXPONENT_CAP[a.dtype.type], out=E)
+    sigmoid_and_slope_into(E, m, s)
+    if low:                      # m = 0 and s = 0 where z <= −C (apply_cutoff)
+        np.greater(z, -cutoff, out=flags)
+        m *= flags
+        s *= flags
+    if high:                     # s = 0 where z >= C; there m is exactly 1 already
+        np.less(z, cutoff, out=flags)
+        s *= flags
     return m, s, z

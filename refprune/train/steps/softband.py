@@ -11,9 +11,12 @@ KDE sum for f(t) (thesis eq. (2.17)) needs only |a − t| < c·h, c =
 flat weights (a half, or one group's slice:
 :attr:`refprune.train.steps.workspace.Workspace.parts`) selects the indices
 of both intervals in one pass and computes sigmoid, slope, logit, the sums
-and the KDE over them only. When the intervals hold more than
-``FALLBACK_FRACTION`` of the part (τ large, early in training), the part is
-computed in full, with the same cutoff.
+and the KDE over them only. When the band holds more than
+``FALLBACK_FRACTION`` of the part (τ large, early in training), the part's
+masks, slopes and gradients are computed in full, with the same cutoff
+(:func:`refprune.train.kernels.soft_mask_and_slope_of_magnitudes`), and its
+KDE sum still runs over the gathered window only (the whole part when the
+window itself holds more than ``FALLBACK_FRACTION`` of it).
 
 Both routes give the same m, s, z, ŵ and ∂L/∂w elementwise, bit for bit for
 every weight in the band and exactly (0, 1 or g) outside it; the sums differ
@@ -29,16 +32,16 @@ from dataclasses import dataclass
 import numpy as np
 
 from refprune.train.kernels import (
-    cutoff_binds,
     flush_subnormals,
     fused_gradients,
     gradient_flush_level,
     kde_at_point,
     soft_mask_and_slope_into,
+    soft_mask_and_slope_of_magnitudes,
 )
 
 # Above this share of a part's weights in the band (or the KDE window) the
-# index gathering costs more than it saves: compute the part in full.
+# index gathering costs more than it saves: compute the part in full (sum the whole part).
 FALLBACK_FRACTION = 0.5
 
 
@@ -75,7 +78,9 @@ class PartBand:
     m, s, z : ndarray
         Mask, slope and logit at those positions.
     a : ndarray
-        The magnitudes of the KDE window (all of the part when computed in full).
+        The magnitudes of the KDE window, in their order in the part (the whole part, a
+        view, when the window holds more than ``FALLBACK_FRACTION`` of it, or when the full
+        route has no KDE to sum).
     """
 
     idx: object
@@ -91,26 +96,27 @@ class PartBand:
 
 def part_masks(sl: slice, a, w, t: float, tau: float, cutoff: float, reach: float, buf,
                window_reach: float = 0.0) -> PartBand:
-    """Mask pass of one part: fills ``buf['masked']`` (ŵ) and ``buf['hard']`` (1[|w| >= t]) on ``sl``.
+    """Mask pass of one part: fills ``buf['masked']`` (ŵ) on ``sl``.
 
     ``reach``: the band's half-width (:func:`band_half_width`), where masks and
     slopes are computed; ``window_reach``: the KDE window's (0: no KDE), whose
     magnitudes are gathered for the density sum. ``buf``: flat arrays
-    ``masked``, ``hard`` (bool), ``tmp``, and ``m``, ``s``, ``z`` (used when the
-    part is computed in full).
+    ``masked``, ``hard`` (bool; the band route leaves 1[|w| >= t] in it, the
+    hard mask outside the band, the full route uses it as scratch), ``tmp``,
+    and ``m``, ``s``, ``z`` (used when the part is computed in full).
     """
     a_s, w_s, masked_s, hard_s, d = a[sl], w[sl], buf["masked"][sl], buf["hard"][sl], buf["tmp"][sl]
     np.subtract(a_s, a_s.dtype.type(t), out=d)
     np.abs(d, out=d)
     np.less(d, reach, out=hard_s)
     if np.count_nonzero(hard_s) > FALLBACK_FRACTION * a_s.size:      # band wide: the full computation
-        binds = cutoff_binds(float(a_s.max()) if a_s.size else 0.0, t, tau, cutoff)
-        m, s, z = soft_mask_and_slope_into(a_s, t, tau, (buf["m"][sl], buf["s"][sl], buf["z"][sl], d),
-                                           cutoff=cutoff if binds else None)
+        window = window_magnitudes(a_s, d, window_reach, hard_s) if window_reach > 0 else a_s
+        out = (buf["m"][sl], buf["s"][sl], buf["z"][sl], d, hard_s)
+        m, s, z = soft_mask_and_slope_of_magnitudes(a_s, t, tau, out, cutoff=cutoff)
         np.multiply(m, w_s, out=masked_s)                             # ŵ = m(w)·w
-        return PartBand(slice(None), m, s, z, a_s)
+        return PartBand(slice(None), m, s, z, window)
     idx = np.flatnonzero(hard_s)
-    window = kde_window(a_s, d, idx, reach, window_reach, hard_s)
+    window = a_s[idx] if window_reach <= reach else window_magnitudes(a_s, d, window_reach, hard_s)
     np.greater_equal(a_s, a_s.dtype.type(t), out=hard_s)
     np.multiply(w_s, hard_s, out=masked_s)                            # ŵ = 1[|w| >= t]·w outside the band
     m, s, z = soft_mask_and_slope_into(a_s[idx], t, tau, cutoff=cutoff)    # the mask is even in w
@@ -118,14 +124,13 @@ def part_masks(sl: slice, a, w, t: float, tau: float, cutoff: float, reach: floa
     return PartBand(idx, m, s, z, window)
 
 
-def kde_window(a_s, d, band_idx, reach: float, window_reach: float, scratch):
-    """The magnitudes within ``window_reach`` of t (d = |a − t|): the band's if it is wider, else gathered.
+def window_magnitudes(a_s, d, window_reach: float, scratch):
+    """The magnitudes with d = |a − t| < ``window_reach`` (the KDE window), in their order.
 
     When the window holds more than ``FALLBACK_FRACTION`` of the part, the
-    whole part (a view) is summed instead of gathering it.
+    whole part (a view) is summed instead of gathering it. ``scratch``: a
+    boolean array shaped like ``a_s``.
     """
-    if window_reach <= reach:
-        return a_s[band_idx]
     np.less(d, window_reach, out=scratch)
     if np.count_nonzero(scratch) > FALLBACK_FRACTION * a_s.size:
         return a_s
