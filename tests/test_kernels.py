@@ -3,7 +3,8 @@
 The kernels that other files already prove equal to their plain twins name those tests in their
 docstrings (tests/test_train.py, tests/test_band.py); this file holds the rest: the buffered mask
 without and with an unbound cutoff, the training soft mask, the bracket scan over parts of the
-weights, Scott's bandwidth from the sums of parts, and the flush.
+weights, Scott's bandwidth from the sums of parts, the flush, and the published density near the
+order statistics.
 """
 
 import math
@@ -15,13 +16,17 @@ from hypothesis import strategies as st
 
 from refprune.core.masks import soft_mask, soft_mask_and_slope
 from refprune.core.threshold import empirical_threshold
+from refprune.density.config import fft_roundoff_level
 from refprune.density.kde import bandwidth
+from refprune.density.published import published_bandwidth, published_density_at
 from refprune.train.kernels import (
     bracket_scan,
     cutoff_binds,
     flush_level,
     flush_subnormals,
     mask_cutoff,
+    published_bandwidth_from_sums,
+    published_density_near,
     scott_bandwidth_from_sums,
     select_in_bracket,
     soft_mask_and_slope_into,
@@ -36,6 +41,10 @@ SUMS_RTOL = 1e-12
 # cutoff_binds decides in float64 from the extreme magnitudes, the logits z are rounded in the
 # array's dtype (float32: 6e-8 relative per operation): a few ulp of slack when checking |z| >= C.
 LOGIT_ROUNDING = 1e-6
+# The full published estimate convolves by FFT, whose absolute error is about eps·log2(N) of the
+# kernel's peak; the estimate near the points sums directly. They agree to that floor
+# (fft_roundoff_level, the level the dt/dr route counts as 0) and to a few ulp relative.
+NEAR_RTOL = 1e-12
 
 
 def mask_case(seed: int, dtype, t: float, tau: float, size: int = 4000):
@@ -134,3 +143,30 @@ def test_flush_sets_exactly_the_small_elements_to_zero(dtype):
     assert small.any() and (~small).any()
     assert np.all(x[small] == 0)
     np.testing.assert_array_equal(x[~small], before[~small])
+
+
+def magnitude_samples(seed: int, n: int, shape: str, dtype) -> np.ndarray:
+    """|w| of one of three shapes: normal, heavy-tailed (t with 3 dof), or two scales mixed."""
+    rng = np.random.default_rng(seed)
+    w = {"normal": lambda: rng.standard_normal(n), "heavy": lambda: rng.standard_t(3, n),
+         "mixed": lambda: np.concatenate([0.01 * rng.standard_normal(n // 2), rng.standard_normal(n - n // 2)])}[shape]()
+    return np.abs(w).astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", ["normal", "heavy", "mixed"])
+@pytest.mark.parametrize("n", [3, 40, 2000])
+@pytest.mark.parametrize("r", [0.0, 0.3, 0.9, 0.999])
+def test_published_density_near_the_points_equals_the_full_estimate(dtype, shape, n, r):
+    a = magnitude_samples(n + int(1000 * r), n, shape, dtype)
+    a64 = a.astype(np.float64)          # the dt/dr route bins in float64
+    h = published_bandwidth(a64)
+    x = a64
+    assert published_bandwidth_from_sums(float(x.sum()), float(np.dot(x, x)), n) == pytest.approx(h, rel=SUMS_RTOL)
+    thr = empirical_threshold(a, r)
+    halves = lambda fn: [fn(slice(0, n // 2)), fn(slice(n // 2, n))]  # noqa: E731
+    for points in ([thr.lower, thr.upper], [thr.t]):
+        want = published_density_at(a64, points, h=h)
+        for split in (None, halves):
+            got = published_density_near(a, points, h, float(a.min()), float(a.max()), split=split)
+            np.testing.assert_allclose(got, want, rtol=NEAR_RTOL, atol=fft_roundoff_level(h, 1024))

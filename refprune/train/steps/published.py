@@ -21,8 +21,19 @@ from refprune.core.losses import loss_and_grad
 from refprune.core.masks import soft_mask_and_slope
 from refprune.core.mlp import mlp_backward, mlp_forward
 from refprune.core.threshold import Threshold, empirical_threshold
-from refprune.density.config import PUBLISHED_DENSITY, DensityConfig, inverse_density_at
-from refprune.train.kernels import fused_gradients, mask_cutoff
+from refprune.density.config import (
+    PUBLISHED_DENSITY,
+    DensityConfig,
+    fft_roundoff_level,
+    inverse_density_at,
+    inverse_of_density,
+)
+from refprune.train.kernels import (
+    fused_gradients,
+    mask_cutoff,
+    published_bandwidth_from_sums,
+    published_density_near,
+)
 from refprune.train.steps.common import (
     DEVIATIONS,
     StepConfig,
@@ -199,6 +210,34 @@ def published_dt_dr(a: np.ndarray, thr: Threshold, path: PublishedPath) -> float
     return published_inverse_density(a, [thr.t], path)[0]
 
 
+def step_dt_dr(ws: Workspace, a: np.ndarray, thr: Threshold, path: PublishedPath) -> float:
+    """:func:`published_dt_dr` on the training path: the same dt/dr, from the histogram near the points.
+
+    Σa, Σa² (float64), min and max of the magnitudes are taken per half on the two threads;
+    the bandwidth comes from the sums (:func:`refprune.train.kernels.published_bandwidth_from_sums`)
+    and the density from :func:`refprune.train.kernels.published_density_near`. The inputs are
+    the step's own magnitudes, so the route's input checks are not repeated; the density goes
+    through the same round-off floor and gate as :func:`published_dt_dr`. Tested whole-step
+    against the plain route by tests/test_step_equivalence.py.
+    """
+    density = path.density
+    if density.method != "published":
+        return published_dt_dr(a, thr, path)
+    def sums(sl):
+        x = a[sl].astype(np.float64)             # squares of float32 values are exact in float64
+        return float(x.sum()), float(np.dot(x, x)), float(a[sl].min()), float(a[sl].max())
+
+    (s1a, s2a, lo_a, hi_a), (s1b, s2b, lo_b, hi_b) = on_halves(ws, sums)
+    h = published_bandwidth_from_sums(s1a + s1b, s2a + s2b, a.size, density.rule)
+    if not h > 0:
+        raise ValueError("samples must hold at least 2 distinct values for a bandwidth")
+    points = [thr.lower, thr.upper] if path.has("P2") else [thr.t]
+    f = published_density_near(a, points, h, min(lo_a, lo_b), max(hi_a, hi_b), density.grid_size,
+                               split=lambda fn: on_halves(ws, fn))
+    inv = inverse_of_density(np.where(f > fft_roundoff_level(h, density.grid_size), f, 0.0), points)
+    return -0.5 * float(inv[0] + inv[1]) if path.has("P2") else float(inv[0])
+
+
 def published_gradients(weights, biases, x, y, r: float, tau: float, t: float,
                         lam: float, loss: str, path: PublishedPath, thr: Threshold | None = None,
                         t_forward: float | None = None, tau_forward: float | None = None,
@@ -298,7 +337,7 @@ def published_step(state: TrainState, ws: Workspace, x, y, cfg: StepConfig) -> f
     if path.has("P1"):                                               # P1: autograd through a constant mask
         masked_gradient(ws, forward, g, buf["masked"])
         G = buf["masked"]
-    dt_dr = published_dt_dr(a, thr, path)                            # a = |W_k|, P2, P5
+    dt_dr = step_dt_dr(ws, a, thr, path)                             # a = |W_k|, P2, P5
     d_tau, d_t = flat_hook(state, ws, hook, G, grad, q)              # hook run 1
     d_r = grad_ratio(d_t, dt_dr, r, lam)
     adam_step(state, ws, grad, db)
