@@ -15,6 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from refprune.core.masks import soft_mask, soft_mask_and_slope
+from refprune.core.mlp import init_mlp, mlp_forward
 from refprune.core.threshold import empirical_threshold
 from refprune.density.config import fft_roundoff_level
 from refprune.density.kde import bandwidth
@@ -25,6 +26,7 @@ from refprune.train.kernels import (
     flush_level,
     flush_subnormals,
     mask_cutoff,
+    network_output,
     published_bandwidth_from_sums,
     published_density_near,
     scott_bandwidth_from_sums,
@@ -170,3 +172,13 @@ def test_published_density_near_the_points_equals_the_full_estimate(dtype, shape
         for split in (None, halves):
             got = published_density_near(a, points, h, float(a.min()), float(a.max()), split=split)
             np.testing.assert_allclose(got, want, rtol=NEAR_RTOL, atol=fft_roundoff_level(h, 1024))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("layers", [(5, 3), (12, 16, 8, 4)])
+def test_network_output_equals_the_plain_forward(dtype, layers):
+    rng = np.random.default_rng(len(layers))
+    weights, biases = init_mlp(layers, rng, np.dtype(dtype))
+    weights[0][0] = 0.0                                   # a pruned input row: exact zeros downstream
+    x = rng.standard_normal((64, layers[0])).astype(dtype)
+    np.testing.assert_array_equal(network_output(x, weights, biases), mlp_forward(x, weights, biases)[0])
