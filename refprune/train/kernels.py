@@ -403,13 +403,18 @@ def published_density_near(a: np.ndarray, points, h: float, a_min: float, a_max:
 
 
 def _bin_counts(values: np.ndarray, lo: float, dx: float, m: int, first: int, last: int) -> np.ndarray:
-    """Counts of the nearest-bin histogram (P5 step 3, in float64) of ``values`` in bins first..last."""
+    """Counts of the nearest-bin histogram (P5 step 3, in float64) of ``values`` in bins first..last.
+
+    Positions outside first..last are clipped into one bin on each side, which is dropped; the top
+    bin m − 1 also takes every position beyond it, as P5's histogram does.
+    """
     u = np.subtract(values, lo, dtype=np.float64)
     u /= dx
     u += 0.5
-    index = np.minimum(u.astype(np.intp), m - 1)                     # int((x − min_grid)/dx + 0.5)
-    index = index[(index >= first) & (index <= last)] - first
-    return np.bincount(index, minlength=last - first + 1).astype(np.float64)
+    index = u.astype(np.intp)                                          # int((x − min_grid)/dx + 0.5)
+    np.clip(index, first - 1, last + 1 if last < m - 1 else m - 1, out=index)
+    index -= first - 1
+    return np.bincount(index, minlength=last - first + 3)[1:last - first + 2].astype(np.float64)
 
 
 def network_output(x: np.ndarray, weights, biases) -> np.ndarray:
