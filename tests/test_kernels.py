@@ -25,10 +25,12 @@ from refprune.train.kernels import (
     cutoff_binds,
     flush_level,
     flush_subnormals,
+    fused_gradients,
     mask_cutoff,
     network_output,
     published_bandwidth_from_sums,
     published_density_near,
+    rerun_sums,
     scott_bandwidth_from_sums,
     select_in_bracket,
     soft_mask_and_slope_into,
@@ -182,3 +184,14 @@ def test_network_output_equals_the_plain_forward(dtype, layers):
     weights[0][0] = 0.0                                   # a pruned input row: exact zeros downstream
     x = rng.standard_normal((64, layers[0])).astype(dtype)
     np.testing.assert_array_equal(network_output(x, weights, biases), mlp_forward(x, weights, biases)[0])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_rerun_sums_equal_two_runs_of_the_fused_gradients(dtype):
+    rng = np.random.default_rng(5)
+    W, G = (rng.standard_normal((30, 20)).astype(dtype) for _ in range(2))
+    t, tau = 0.6, 0.2
+    m, s, z = soft_mask_and_slope(W, t, tau)
+    dw2, _, d_t2 = fused_gradients(G, W, m, s, z, t, tau)
+    _, d_tau3, _ = fused_gradients(dw2, W, m, s, z, t, tau)
+    assert rerun_sums(G, W, m, s, z, t, tau) == (d_t2, d_tau3)

@@ -271,6 +271,31 @@ def fused_gradients(g, W, m, s, z, t: float, tau: float, out=None):
     return dW, d_tau, d_t
 
 
+def rerun_sums(G, W, m, s, z, t: float, tau: float) -> tuple[float, float]:
+    """The two sums the published hook's runs 2 and 3 use (METHOD §6 P3), without run 3's weight gradient.
+
+    Run 2 applies the hook to the once-transformed gradient G: its ∂L/∂t sum, and its weight
+    gradient G2 (eq. (2.3) corrected); run 3 applies it to G2 and only its ∂L/∂τ sum is used.
+    Equals ``fused_gradients(G, ...)[2]`` and ``fused_gradients(fused_gradients(G, ...)[0], ...)[1]``
+    (tests/test_kernels.py::test_rerun_sums_equal_two_runs_of_the_fused_gradients).
+
+    Returns
+    -------
+    d_t2, d_tau3 : float
+    """
+    q = np.multiply(G, W)
+    q *= s
+    d_t2 = float(q.sum()) * (-2.0 * t / tau)                        # thesis eq. (2.11), run 2
+    q *= W
+    q *= 2.0 / tau
+    g2 = np.multiply(G, m)
+    g2 += q                                                          # run 2's weight gradient, eq. (2.3)
+    np.multiply(g2, W, out=q)
+    q *= s
+    d_tau3 = -float(np.dot(q.ravel(), z.ravel())) / tau             # thesis eq. (2.10), run 3
+    return d_t2, d_tau3
+
+
 def soft_mask_and_slope_into(w: np.ndarray, t: float, tau: float, out=None, cutoff: float | None = None):
     """:func:`refprune.core.masks.soft_mask_and_slope` into reusable buffers, with the hard cutoff.
 

@@ -29,10 +29,10 @@ from refprune.density.config import (
     inverse_of_density,
 )
 from refprune.train.kernels import (
-    fused_gradients,
     mask_cutoff,
     published_bandwidth_from_sums,
     published_density_near,
+    rerun_sums,
 )
 from refprune.train.steps.common import (
     DEVIATIONS,
@@ -132,10 +132,7 @@ def hook_runs_2_and_3(state: TrainState, ws: Workspace, fm: FlatMasks, dW: np.nd
 
     def part(sl):
         band = fm.bands[sl.start]
-        gb, wb = dW[sl][band.idx], w[sl][band.idx]
-        dw2, _, d_t2 = fused_gradients(gb, wb, band.m, band.s, band.z, fm.t, fm.tau)   # run 2
-        _, d_tau3, _ = fused_gradients(dw2, wb, band.m, band.s, band.z, fm.t, fm.tau)  # run 3
-        return d_t2, d_tau3
+        return rerun_sums(dW[sl][band.idx], w[sl][band.idx], band.m, band.s, band.z, fm.t, fm.tau)  # runs 2, 3
 
     parts = on_halves(ws, part)
     return sum(p[0] for p in parts), sum(p[1] for p in parts)
