@@ -1,9 +1,10 @@
-"""The training path's fast kernels (refprune.train.kernels) equal the plain functions they stand for.
+"""The training path's fast kernels (refprune.train.kernels, refprune.train.published_kernels) equal the plain functions they stand for.
 
 The kernels that other files already prove equal to their plain twins name those tests in their
 docstrings (tests/test_train.py, tests/test_band.py); this file holds the rest: the buffered mask
 without and with an unbound cutoff, the training soft mask, the bracket scan over parts of the
-weights, Scott's bandwidth from the sums of parts, the flush, and the full route's mask of magnitudes.
+weights, Scott's bandwidth from the sums of parts, the flush, the full route's mask of magnitudes, the published density near the order statistics,
+the hook's reruns and the evaluation's forward pass.
 """
 
 import math
@@ -14,8 +15,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from refprune.core.masks import soft_mask, soft_mask_and_slope
+from refprune.core.mlp import init_mlp, mlp_forward
 from refprune.core.threshold import empirical_threshold
+from refprune.density.config import fft_roundoff_level
 from refprune.density.kde import bandwidth
+from refprune.density.published import published_bandwidth, published_density_at
 from refprune.train.kernels import (
     CUTOFF_SIDE_SLACK,
     bracket_scan,
@@ -23,13 +27,16 @@ from refprune.train.kernels import (
     cutoff_sides,
     flush_level,
     flush_subnormals,
+    fused_gradients,
     mask_cutoff,
+    network_output,
     scott_bandwidth_from_sums,
     select_in_bracket,
     soft_mask_and_slope_into,
     soft_mask_and_slope_of_magnitudes,
     training_soft_mask,
 )
+from refprune.train.published_kernels import published_bandwidth_from_sums, published_density_near, rerun_sums
 
 DTYPES = [np.float32, np.float64]
 # Scott's h from running sums against the two-pass standard deviation of bandwidth(): the same
@@ -39,6 +46,10 @@ SUMS_RTOL = 1e-12
 # cutoff_binds decides in float64 from the extreme magnitudes, the logits z are rounded in the
 # array's dtype (float32: 6e-8 relative per operation): a few ulp of slack when checking |z| >= C.
 LOGIT_ROUNDING = 1e-6
+# The full published estimate convolves by FFT, whose absolute error is about eps·log2(N) of the
+# kernel's peak; the estimate near the points sums directly. They agree to that floor
+# (fft_roundoff_level, the level the dt/dr route counts as 0) and to a few ulp relative.
+NEAR_RTOL = 1e-12
 
 
 def mask_case(seed: int, dtype, t: float, tau: float, size: int = 4000):
@@ -208,3 +219,51 @@ def test_a_side_cutoff_sides_leaves_out_has_no_logit_at_the_cutoff(dtype, rel):
         if not high:
             assert not np.any(z >= C)
         assert (low if side == "low" else high) == (rel >= -1.0)
+
+
+def magnitude_samples(seed: int, n: int, shape: str, dtype) -> np.ndarray:
+    """|w| of one of three shapes: normal, heavy-tailed (t with 3 dof), or two scales mixed."""
+    rng = np.random.default_rng(seed)
+    w = {"normal": lambda: rng.standard_normal(n), "heavy": lambda: rng.standard_t(3, n),
+         "mixed": lambda: np.concatenate([0.01 * rng.standard_normal(n // 2), rng.standard_normal(n - n // 2)])}[shape]()
+    return np.abs(w).astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", ["normal", "heavy", "mixed"])
+@pytest.mark.parametrize("n", [3, 40, 2000])
+@pytest.mark.parametrize("r", [0.0, 0.3, 0.9, 0.999])
+def test_published_density_near_the_points_equals_the_full_estimate(dtype, shape, n, r):
+    a = magnitude_samples(n + int(1000 * r), n, shape, dtype)
+    a64 = a.astype(np.float64)          # the dt/dr route bins in float64
+    h = published_bandwidth(a64)
+    x = a64
+    assert published_bandwidth_from_sums(float(x.sum()), float(np.dot(x, x)), n) == pytest.approx(h, rel=SUMS_RTOL)
+    thr = empirical_threshold(a, r)
+    halves = lambda fn: [fn(slice(0, n // 2)), fn(slice(n // 2, n))]  # noqa: E731
+    for points in ([thr.lower, thr.upper], [thr.t]):
+        want = published_density_at(a64, points, h=h)
+        for split in (None, halves):
+            got = published_density_near(a, points, h, float(a.min()), float(a.max()), split=split)
+            np.testing.assert_allclose(got, want, rtol=NEAR_RTOL, atol=fft_roundoff_level(h, 1024))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("layers", [(5, 3), (12, 16, 8, 4)])
+def test_network_output_equals_the_plain_forward(dtype, layers):
+    rng = np.random.default_rng(len(layers))
+    weights, biases = init_mlp(layers, rng, np.dtype(dtype))
+    weights[0][0] = 0.0                                   # a pruned input row: exact zeros downstream
+    x = rng.standard_normal((64, layers[0])).astype(dtype)
+    np.testing.assert_array_equal(network_output(x, weights, biases), mlp_forward(x, weights, biases)[0])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_rerun_sums_equal_two_runs_of_the_fused_gradients(dtype):
+    rng = np.random.default_rng(5)
+    W, G = (rng.standard_normal((30, 20)).astype(dtype) for _ in range(2))
+    t, tau = 0.6, 0.2
+    m, s, z = soft_mask_and_slope(W, t, tau)
+    dw2, _, d_t2 = fused_gradients(G, W, m, s, z, t, tau)
+    _, d_tau3, _ = fused_gradients(dw2, W, m, s, z, t, tau)
+    assert rerun_sums(G, W, m, s, z, t, tau) == (d_t2, d_tau3)

@@ -242,18 +242,46 @@ def inverse_density_at(samples, points, config: DensityConfig = DensityConfig())
     """
     f, h, a = _estimate(samples, points, config)
     if config.method in FFT_METHODS:
-        n_fft = 4 * config.grid_size
-        roundoff = FFT_ROUNDOFF_FACTOR * np.finfo(np.float64).eps * np.log2(n_fft) / (h * np.sqrt(2 * np.pi))
-        f = np.where(f > roundoff, f, 0.0)
+        f = np.where(f > fft_roundoff_level(h, config.grid_size), f, 0.0)
+    return inverse_of_density(f, check_points(points)), f
+
+
+def fft_roundoff_level(h: float, grid_size: int) -> float:
+    """The level at or below which an FFT-convolved density counts as 0 (round-off, not density).
+
+    The FFT's absolute error is about eps·log2(N) of the kernel's peak 1/(sqrt(2π)·h), N = 4·m
+    points; ``FFT_ROUNDOFF_FACTOR`` times that.
+
+    Examples
+    --------
+    >>> from refprune.density.config import fft_roundoff_level
+    >>> f"{fft_roundoff_level(1.0, 1024):.2e}"
+    '1.06e-14'
+    """
+    return FFT_ROUNDOFF_FACTOR * np.finfo(np.float64).eps * np.log2(4 * grid_size) / (h * np.sqrt(2 * np.pi))
+
+
+def inverse_of_density(f: np.ndarray, points) -> np.ndarray:
+    """1/f at each point (thesis eq. (2.16)), through the one gate :func:`threshold_derivative`.
+
+    Raises ValueError naming the first point where f is not a finite, positive, normal float.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from refprune.density.config import inverse_of_density
+    >>> inverse_of_density(np.array([0.5, 0.25]), [1.0, 2.0]).tolist()
+    [2.0, 4.0]
+    """
     inv = np.empty_like(f)
     for i, fi in np.ndenumerate(f):
         try:
             inv[i] = threshold_derivative(fi)  # thesis eq. (2.16)
         except ValueError:
-            where = np.asarray(check_points(points)).reshape(f.shape)[i]
+            where = np.asarray(points).reshape(f.shape)[i]
             raise ValueError(f"density of the magnitudes is {fi!r} at point {where!r}: "
                              f"dt/dr = 1/f(t) is undefined there") from None
-    return inv, f
+    return inv
 
 
 def threshold_dt_dr(samples, t: float, lower: float, upper: float, config: DensityConfig,

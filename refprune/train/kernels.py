@@ -391,3 +391,31 @@ def soft_mask_and_slope_of_magnitudes(a: np.ndarray, t: float, tau: float, out, 
         np.less(z, cutoff, out=flags)
         s *= flags
     return m, s, z
+
+
+def network_output(x: np.ndarray, weights, biases) -> np.ndarray:
+    """The output of :func:`refprune.core.mlp.mlp_forward` without the caches a backward pass needs.
+
+    The evaluation's forward pass: each layer's bias and ReLU are applied in place to its
+    product (one pass each), where the plain forward allocates new arrays and keeps the ReLU's
+    mask. The values are the plain forward's, bit for bit, except that a NaN pre-activation
+    stays NaN (the plain ReLU maps it to 0) and a zero may differ in sign
+    (tests/test_kernels.py::test_network_output_equals_the_plain_forward).
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, D_in)
+    weights, biases : lists of ndarray
+        As for :func:`refprune.core.mlp.mlp_forward` (the masked weights ŵ for LRP).
+
+    Returns
+    -------
+    ndarray, shape (N, D_out)
+    """
+    h, last = x, len(weights) - 1
+    for l, (W, b) in enumerate(zip(weights, biases)):
+        h = h @ W
+        h += b
+        if l < last:
+            np.maximum(h, 0, out=h)   # ReLU
+    return h

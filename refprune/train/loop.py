@@ -19,13 +19,13 @@ import numpy as np
 from refprune.core.groups import GRANULARITIES, Grouping
 from refprune.core.losses import LOSSES, accuracy, loss_and_grad, r2_score
 from refprune.core.masks import TAU_STABLE_MAX, TAU_STABLE_MIN, hard_mask, sparsity
-from refprune.core.mlp import check_layer_sizes, init_mlp, mlp_forward
+from refprune.core.mlp import check_layer_sizes, init_mlp
 from refprune.core.threshold import empirical_threshold
 from refprune.core.validation import check_choice
 from refprune.data.dataset import Dataset
 from refprune.density.config import THESIS_DENSITY, DensityConfig
 from refprune.train.checkpoint import Checkpointer, load_checkpoint
-from refprune.train.kernels import training_soft_mask
+from refprune.train.kernels import network_output, training_soft_mask
 from refprune.train.protocol import (
     EARLY_STOP_MIN_DELTA,
     PROTOCOLS,
@@ -166,7 +166,7 @@ def metric_name(task: str) -> str:
 
 def predict(x, weights, biases) -> np.ndarray:
     """Network output for many rows, in batches of EVAL_BATCH."""
-    outs = [mlp_forward(x[i:i + EVAL_BATCH], weights, biases)[0] for i in range(0, x.shape[0], EVAL_BATCH)]
+    outs = [network_output(x[i:i + EVAL_BATCH], weights, biases) for i in range(0, x.shape[0], EVAL_BATCH)]
     return np.concatenate(outs)
 
 

@@ -21,8 +21,15 @@ from refprune.core.losses import loss_and_grad
 from refprune.core.masks import soft_mask_and_slope
 from refprune.core.mlp import mlp_backward, mlp_forward
 from refprune.core.threshold import Threshold, empirical_threshold
-from refprune.density.config import PUBLISHED_DENSITY, DensityConfig, inverse_density_at
-from refprune.train.kernels import fused_gradients, mask_cutoff
+from refprune.density.config import (
+    PUBLISHED_DENSITY,
+    DensityConfig,
+    fft_roundoff_level,
+    inverse_density_at,
+    inverse_of_density,
+)
+from refprune.train.kernels import mask_cutoff
+from refprune.train.published_kernels import published_bandwidth_from_sums, published_density_near, rerun_sums
 from refprune.train.steps.common import (
     DEVIATIONS,
     StepConfig,
@@ -121,10 +128,7 @@ def hook_runs_2_and_3(state: TrainState, ws: Workspace, fm: FlatMasks, dW: np.nd
 
     def part(sl):
         band = fm.bands[sl.start]
-        gb, wb = dW[sl][band.idx], w[sl][band.idx]
-        dw2, _, d_t2 = fused_gradients(gb, wb, band.m, band.s, band.z, fm.t, fm.tau)   # run 2
-        _, d_tau3, _ = fused_gradients(dw2, wb, band.m, band.s, band.z, fm.t, fm.tau)  # run 3
-        return d_t2, d_tau3
+        return rerun_sums(dW[sl][band.idx], w[sl][band.idx], band.m, band.s, band.z, fm.t, fm.tau)  # runs 2, 3
 
     parts = on_halves(ws, part)
     return sum(p[0] for p in parts), sum(p[1] for p in parts)
@@ -197,6 +201,34 @@ def published_dt_dr(a: np.ndarray, thr: Threshold, path: PublishedPath) -> float
         inv = published_inverse_density(a, [thr.lower, thr.upper], path)
         return -0.5 * (inv[0] + inv[1])
     return published_inverse_density(a, [thr.t], path)[0]
+
+
+def step_dt_dr(ws: Workspace, a: np.ndarray, thr: Threshold, path: PublishedPath) -> float:
+    """:func:`published_dt_dr` on the training path: the same dt/dr, from the histogram near the points.
+
+    Σa, Σa² (float64), min and max of the magnitudes are taken per half on the two threads;
+    the bandwidth comes from the sums (:func:`refprune.train.published_kernels.published_bandwidth_from_sums`)
+    and the density from :func:`refprune.train.published_kernels.published_density_near`. The inputs are
+    the step's own magnitudes, so the route's input checks are not repeated; the density goes
+    through the same round-off floor and gate as :func:`published_dt_dr`. Tested whole-step
+    against the plain route by tests/test_step_equivalence.py.
+    """
+    density = path.density
+    if density.method != "published":
+        return published_dt_dr(a, thr, path)
+    def sums(sl):
+        x = a[sl].astype(np.float64)             # squares of float32 values are exact in float64
+        return float(x.sum()), float(np.dot(x, x)), float(a[sl].min()), float(a[sl].max())
+
+    (s1a, s2a, lo_a, hi_a), (s1b, s2b, lo_b, hi_b) = on_halves(ws, sums)
+    h = published_bandwidth_from_sums(s1a + s1b, s2a + s2b, a.size, density.rule)
+    if not h > 0:
+        raise ValueError("samples must hold at least 2 distinct values for a bandwidth")
+    points = [thr.lower, thr.upper] if path.has("P2") else [thr.t]
+    f = published_density_near(a, points, h, min(lo_a, lo_b), max(hi_a, hi_b), density.grid_size,
+                               split=lambda fn: on_halves(ws, fn))
+    inv = inverse_of_density(np.where(f > fft_roundoff_level(h, density.grid_size), f, 0.0), points)
+    return -0.5 * float(inv[0] + inv[1]) if path.has("P2") else float(inv[0])
 
 
 def published_gradients(weights, biases, x, y, r: float, tau: float, t: float,
@@ -298,7 +330,7 @@ def published_step(state: TrainState, ws: Workspace, x, y, cfg: StepConfig) -> f
     if path.has("P1"):                                               # P1: autograd through a constant mask
         masked_gradient(ws, forward, g, buf["masked"])
         G = buf["masked"]
-    dt_dr = published_dt_dr(a, thr, path)                            # a = |W_k|, P2, P5
+    dt_dr = step_dt_dr(ws, a, thr, path)                             # a = |W_k|, P2, P5
     d_tau, d_t = flat_hook(state, ws, hook, G, grad, q)              # hook run 1
     d_r = grad_ratio(d_t, dt_dr, r, lam)
     adam_step(state, ws, grad, db)
