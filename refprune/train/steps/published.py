@@ -81,12 +81,16 @@ class FlatMasks:
     bands: dict
 
 
-def flat_masks(state: TrainState, ws: Workspace, a: np.ndarray, t: float, tau: float, out: dict) -> FlatMasks:
-    """Masks m(w; t, τ) of the state's current weights (magnitudes ``a``), band-limited, into ``out``."""
+def flat_masks(state: TrainState, ws: Workspace, a: np.ndarray, t: float, tau: float, out: dict,
+               masked: bool = True) -> FlatMasks:
+    """Masks m(w; t, τ) of the state's current weights (magnitudes ``a``), band-limited, into ``out``.
+
+    With ``masked`` False, ŵ (``out['masked']``) is not formed: masks only a gradient uses.
+    """
     cutoff = mask_cutoff(a.dtype, t, tau)
     reach = band_half_width(t, tau, cutoff)
     bands = dict(on_halves(ws, lambda sl: (sl.start, part_masks(sl, a, state.flat_w, t, tau, cutoff,
-                                                                   reach, out))))
+                                                                   reach, out, masked=masked))))
     return FlatMasks(t, tau, out, bands)
 
 
@@ -320,9 +324,10 @@ def published_step(state: TrainState, ws: Workspace, x, y, cfg: StepConfig) -> f
     buf = buffers(ws)
     a, g, grad, q = buf["a"], buf["g"], buf["dw"], buf["q"]
     thr = group_thresholds(state, ws)[0][0]                          # t_k from W_k, r_k; a = |W_k|
-    hook = flat_masks(state, ws, a, thr.t, tau, mask_buffers(ws, "hook"))  # m(W_k; t_k, τ_k)
+    stale = path.has("P4") and np.isfinite(pub.stale_t)              # the forward pass masks with t_{k−1}
+    hook = flat_masks(state, ws, a, thr.t, tau, mask_buffers(ws, "hook"), masked=not stale)  # m(W_k; t_k, τ_k)
     forward = hook
-    if path.has("P4") and np.isfinite(pub.stale_t):                  # m(W_k; t_{k−1}, τ_{k−1})
+    if stale:                                                        # m(W_k; t_{k−1}, τ_{k−1})
         forward = ws.next_forward_masks or flat_masks(state, ws, a, pub.stale_t, pub.stale_tau,
                                                       mask_buffers(ws, "forward"))
     value, g, db = phase_forward_backward(state, ws, forward.out["masked"], x, y, cfg.loss)

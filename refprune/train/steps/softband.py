@@ -95,8 +95,8 @@ class PartBand:
 
 
 def part_masks(sl: slice, a, w, t: float, tau: float, cutoff: float, reach: float, buf,
-               window_reach: float = 0.0) -> PartBand:
-    """Mask pass of one part: fills ``buf['masked']`` (ŵ) on ``sl``.
+               window_reach: float = 0.0, masked: bool = True) -> PartBand:
+    """Mask pass of one part: fills ``buf['masked']`` (ŵ) on ``sl`` (not with ``masked`` False).
 
     ``reach``: the band's half-width (:func:`band_half_width`), where masks and
     slopes are computed; ``window_reach``: the KDE window's (0: no KDE), whose
@@ -113,14 +113,16 @@ def part_masks(sl: slice, a, w, t: float, tau: float, cutoff: float, reach: floa
         window = window_magnitudes(a_s, d, window_reach, hard_s) if window_reach > 0 else a_s
         out = (buf["m"][sl], buf["s"][sl], buf["z"][sl], d, hard_s)
         m, s, z = soft_mask_and_slope_of_magnitudes(a_s, t, tau, out, cutoff=cutoff)
-        np.multiply(m, w_s, out=masked_s)                             # ŵ = m(w)·w
+        if masked:
+            np.multiply(m, w_s, out=masked_s)                         # ŵ = m(w)·w
         return PartBand(slice(None), m, s, z, window)
     idx = np.flatnonzero(hard_s)
     window = a_s[idx] if window_reach <= reach else window_magnitudes(a_s, d, window_reach, hard_s)
     np.greater_equal(a_s, a_s.dtype.type(t), out=hard_s)
-    np.multiply(w_s, hard_s, out=masked_s)                            # ŵ = 1[|w| >= t]·w outside the band
     m, s, z = soft_mask_and_slope_into(a_s[idx], t, tau, cutoff=cutoff)    # the mask is even in w
-    masked_s[idx] = m * w_s[idx]                                      # ŵ = m(w)·w in the band
+    if masked:
+        np.multiply(w_s, hard_s, out=masked_s)                        # ŵ = 1[|w| >= t]·w outside the band
+        masked_s[idx] = m * w_s[idx]                                  # ŵ = m(w)·w in the band
     return PartBand(idx, m, s, z, window)
 
 
