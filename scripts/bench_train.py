@@ -1,11 +1,12 @@
 """Time dense, exact LRP and published LRP steps inside real training runs, side by side, at each batch size.
 
 Usage: python scripts/bench_train.py [--data-dir DIR] [--batches 32,64] [--points 0,1,5]
-       [--window 500] [--epochs 25,15] [--json] [--quick]
+       [--window 500] [--turn 20] [--epochs 25,15] [--json] [--quick]
 
 For each batch size of ``--batches`` three runs (dense, LRP exact, LRP published; MNIST
 protocol: 784-512-512-10, float32, r0 = 0.5, λ = 10, Table 4.1's learning rates) advance
-together, one step of each in turn, so a change in machine load lands on all three alike.
+together, ``--turn`` steps of each in turn (a run's steps follow one another as in a real
+run), so a change in machine load lands on all three alike.
 Batch 64 is the adopted thesis protocol (two data-parallel processes of batch 32: an
 ordinary step on the concatenated 64 rows, 750 steps per epoch, validation on rank 0's
 half, :func:`refprune.train.protocol.eval_shard`); any other batch size is one process
@@ -74,6 +75,11 @@ MNIST_SHAPES = {"train": 48_000, "val": 12_000, "side": 28, "classes": 10}
 BORDER = 4  # pixels of always-zero border in the synthetic stand-in (MNIST's digits sit in the 20x20 centre)
 ADOPTED_FIELDS = HYPOTHESES[ADOPTED]  # the thesis protocol's TrainConfig fields: two processes of batch 32
 ADOPTED_BATCH = ADOPTED_FIELDS["batch_size"] * world_size(ADOPTED_FIELDS["protocol"])  # rows per step: 64
+# Steps each run takes in its turn. A run's steps follow one another as in a real run (its arrays
+# and the worker thread as its own last step left them; one step of each in turn timed every
+# method 5–20% slower, and overestimated the real jobs of scripts/sweep_time.py --run), and a
+# change in the machine's load within a window still lands on all three alike.
+TURN_STEPS = 20
 PROTOCOL_EPOCHS = (25, 15)  # the thesis protocol's runs: Table 4.6 (25 epochs), the r0 sweeps (15)
 
 
@@ -159,16 +165,21 @@ def subnormals(name: str, run) -> dict:
     return {**{k: subnormal_share(v) for k, v in arrays.items()}, "adam_m": subnormal_share(st.adam_wb.m[0])}
 
 
-def advance(runs, data, steps: int, timed: bool, times: dict) -> None:
-    """``steps`` steps of every run, in turn; with ``timed``, each step's seconds appended to ``times``."""
+def advance(runs, data, steps: int, timed: bool, times: dict, turn: int = 1) -> None:
+    """``steps`` steps of every run, ``turn`` steps of each in turn; with ``timed``, each step's seconds
+    appended to ``times``. The runs are independent, so the turns change no run's numbers."""
     x, y = data.x_train, data.y_train
-    for _ in range(steps):
+    done = 0
+    while done < steps:
+        k = min(turn, steps - done)
         for name, run in runs.items():
-            xb, yb = next_batch(run, x, y)
-            start = time.perf_counter()
-            run.step(run.state, run.ws, xb, yb)
-            if timed:
-                times[name].append(time.perf_counter() - start)
+            for _ in range(k):
+                xb, yb = next_batch(run, x, y)
+                start = time.perf_counter()
+                run.step(run.state, run.ws, xb, yb)
+                if timed:
+                    times[name].append(time.perf_counter() - start)
+        done += k
 
 
 def exact_breakdown(run, data, steps: int) -> dict:
@@ -224,7 +235,7 @@ def run_cost(epochs: int, steps: int, step_ms, evaluation_s, overhead_s: float) 
 
 
 def bench_batch(data, layers, batch: int, points, window: int, epochs, seed: int, data_load_s: float,
-                log=None) -> dict:
+                log=None, turn: int = TURN_STEPS) -> dict:
     """Run the three methods at one batch size through the points; return its report (module docstring)."""
     runs = make_runs(layers, seed, batch)
     cfg = runs["dense"].cfg
@@ -235,10 +246,10 @@ def bench_batch(data, layers, batch: int, points, window: int, epochs, seed: int
               "subnormal_share": {m: [] for m in METHODS}, "exact_breakdown_ms": []}
     done = 0
     for p in points:
-        advance(runs, data, max(p * per_epoch - done, 0), False, None)
+        advance(runs, data, max(p * per_epoch - done, 0), False, None, turn)
         done = max(done, p * per_epoch)
         times = {m: [] for m in METHODS}
-        advance(runs, data, window, True, times)
+        advance(runs, data, window, True, times, turn)
         done += window
         evaluation = evaluation_seconds(runs, data)
         for m in METHODS:
@@ -272,14 +283,14 @@ def load_average() -> list:
 
 
 def bench(data, layers, batches, points, window: int, epochs, seed: int, data_load_s: float = 0.0,
-          log=None) -> dict:
+          log=None, turn: int = TURN_STEPS) -> dict:
     """Every batch size's report (under ``batches``, keyed by the batch as a string) and the load averages."""
-    report = {"layers": list(layers), "points_epochs": list(points), "window_steps": window,
+    report = {"layers": list(layers), "points_epochs": list(points), "window_steps": window, "turn_steps": turn,
               "epochs": list(epochs), "data_load_s": data_load_s, "load_average_start": load_average(),
               "batches": {}}
     for batch in batches:
         report["batches"][str(batch)] = bench_batch(data, layers, batch, points, window, epochs, seed,
-                                                    data_load_s, log)
+                                                    data_load_s, log, turn)
     report["load_average_end"] = load_average()
     return report
 
@@ -315,7 +326,7 @@ def print_batch(b: dict) -> None:
 
 def print_report(report: dict) -> None:
     print(f"{report['source']}; layers {report['layers']}, float32, median of {report['window_steps']} steps per "
-          f"point; data loaded in {report['data_load_s']:.2f} s; load average at start "
+          f"point in turns of {report.get('turn_steps', 1)}; data loaded in {report['data_load_s']:.2f} s; load average at start "
           f"{report['load_average_start']}, at end {report['load_average_end']}")
     for b in report["batches"].values():
         print()
@@ -334,6 +345,8 @@ def main(argv=None) -> int:
                    help=f"rows per step to time (default 32,{ADOPTED_BATCH}: the stated and the thesis protocol)")
     p.add_argument("--points", default=None, help="epochs at which to time (default 0,1,5; --quick 0,1,2)")
     p.add_argument("--window", type=int, default=None, help="timed steps per point (default 500; --quick 5)")
+    p.add_argument("--turn", type=int, default=TURN_STEPS,
+                   help=f"steps each run takes in its turn (default {TURN_STEPS}; 1: one step each in turn)")
     p.add_argument("--epochs", default=",".join(map(str, PROTOCOL_EPOCHS)), help="lengths of the projected runs")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quick", action="store_true", help="tiny network and data (for tests)")
@@ -342,13 +355,14 @@ def main(argv=None) -> int:
     points = int_list(args.points or ("0,1,2" if args.quick else "0,1,5"))
     window = args.window or (5 if args.quick else 500)
     batches, epochs = int_list(args.batches), int_list(args.epochs)
-    if points[0] != 0 or list(points) != sorted(set(points)) or window < 1 or min(epochs) < 1 or min(batches) < 1:
-        p.error("--points must start at 0 and increase; --window, --epochs and --batches must be >= 1")
+    if (points[0] != 0 or list(points) != sorted(set(points)) or window < 1 or min(epochs) < 1 or min(batches) < 1
+            or args.turn < 1):
+        p.error("--points must start at 0 and increase; --window, --epochs, --batches and --turn must be >= 1")
     layers = (784, 32, 32, 10) if args.quick else (784, 512, 512, 10)
     threads = training_threads()
     data, source, load_s = load_data(args.data_dir, args.quick, args.seed)
     report = bench(data, layers, batches, points, window, epochs, args.seed, load_s,
-                   log=lambda line: print(line, file=sys.stderr, flush=True))
+                   log=lambda line: print(line, file=sys.stderr, flush=True), turn=args.turn)
     report.update(source=source, threads=threads)
     if args.json:
         print(json.dumps(report, indent=2))

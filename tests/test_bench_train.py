@@ -81,6 +81,16 @@ def test_the_benchmark_reports_every_batch_size_at_tiny_size():
         assert b["projected_parts_s_exact"]["3"]["overhead_s"] == 0.5 + b["final_s"]["exact"]
 
 
+def test_the_turns_change_no_runs_numbers():
+    import numpy as np
+    bench = load_script("bench_train")
+    data = bench.synthetic_mnist(128, 32, np.random.default_rng(0))
+    reports = [bench.bench(data, (784, 8, 8, 10), (32,), (0, 1), 3, (3,), 0, turn=turn) for turn in (1, 2)]
+    one, two = (r["batches"]["32"] for r in reports)
+    assert reports[1]["turn_steps"] == 2
+    assert one["final_r"] == two["final_r"] and one["final_tau"] == two["final_tau"]  # each run trains alone
+
+
 def test_bench_train_default_data_dir_is_beside_the_checkout_not_the_cwd(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     bench = load_script("bench_train")
