@@ -220,6 +220,7 @@ def step_dt_dr(ws: Workspace, a: np.ndarray, thr: Threshold, path: PublishedPath
     density = path.density
     if density.method != "published":
         return published_dt_dr(a, thr, path)
+
     def sums(sl):
         x = a[sl].astype(np.float64)             # squares of float32 values are exact in float64
         return float(x.sum()), float(np.dot(x, x)), float(a[sl].min()), float(a[sl].max())
