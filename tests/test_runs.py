@@ -206,7 +206,9 @@ def run_subprocess(args, **kw):
 
 @pytest.mark.slow
 def test_sigint_then_resume_gives_the_summary_of_an_uninterrupted_run(tmp_path):
-    args = ["train", "--layers", "1,8,8,1", "--batch-size", "32", "--epochs", "12", "--variant", "published"]
+    # 200 epochs: seconds of training after the first checkpoint, so the SIGINT sent once it
+    # appears lands before the run ends even when the machine is busy (12 epochs could finish first)
+    args = ["train", "--layers", "1,8,8,1", "--batch-size", "32", "--epochs", "200", "--variant", "published"]
     out = tmp_path / "stopped"
     proc = run_subprocess([*args, "--out", str(out)])
     deadline = time.monotonic() + SUBPROCESS_TIMEOUT
