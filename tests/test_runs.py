@@ -206,11 +206,13 @@ def run_subprocess(args, **kw):
 
 @pytest.mark.slow
 def test_sigint_then_resume_gives_the_summary_of_an_uninterrupted_run(tmp_path):
-    # 200 epochs: seconds of training after the first checkpoint, so the SIGINT sent once it
-    # appears lands before the run ends even when the machine is busy (12 epochs could finish first)
-    args = ["train", "--layers", "1,8,8,1", "--batch-size", "32", "--epochs", "200", "--variant", "published"]
+    # 50 epochs: the run is still training when the SIGINT sent after its first checkpoint lands
+    args = ["train", "--layers", "1,8,8,1", "--batch-size", "32", "--epochs", "50", "--variant", "published"]
     out = tmp_path / "stopped"
-    proc = run_subprocess([*args, "--out", str(out)])
+    # Ctrl-C's default action in the child even when this test runs in a background job, which
+    # starts with SIGINT ignored (Python then never raises KeyboardInterrupt)
+    proc = run_subprocess([*args, "--out", str(out)],
+                          preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + SUBPROCESS_TIMEOUT
     while not (out / CHECKPOINT).exists() and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.01)
