@@ -313,7 +313,8 @@ def published_step(state: TrainState, ws: Workspace, x, y, cfg: StepConfig) -> f
        the τ step's; without P3, run 1 gives all three;
     5. clamps. The masks left for the next forward pass are m(W_{k+1}; t_k, τ_k).
 
-    The density is the published one (P5: nearest-bin FFT KDE, Riemann-renormalised);
+    The density is the published one (P5: nearest-bin KDE, Riemann-renormalised), computed
+    from the histogram near a_k, a_{k+1} (:func:`step_dt_dr`, equal to the FFT route);
     t comes from the same bracketed selection as the exact step (the published
     code re-sorts all |w|, P6: the same t). ``state.t`` records t_k (what the
     published code logs), ``state.published.forward_t`` (:class:`PublishedState`)
