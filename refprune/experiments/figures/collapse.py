@@ -14,6 +14,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
+from refprune.core.optim import R_MAX
 from refprune.experiments.figures.common import entry, prediction_interval, save, write_md_csv
 from refprune.experiments.figures.mnist_sweep import SWEEP_EPOCHS, THESIS_SWEEP_END_R, finished_runs, r_at
 from refprune.experiments.figures.protocol_settings import ADOPTED, protocol_config, sweep_name, under
@@ -81,7 +82,8 @@ def rows(values: dict) -> list:
             text = f"{v.mean():.3f}"
             if v.size > 1:
                 lo, hi = prediction_interval(v)
-                text += f" [{lo:.3f}, {hi:.3f}]"
+                hi_text = f"{R_MAX:g}" if hi > R_MAX else f"{hi:.3f}"
+                text += f" [{max(lo, 0.0):.3f}, {hi_text}]"
             row[f"r0 = {r0:g}"] = text + f" ({v.min():.3f}–{v.max():.3f}, n = {v.size})"
         table.append(row)
     table.append({"configuration": "thesis (Fig. 4.17, read off)",
@@ -90,7 +92,8 @@ def rows(values: dict) -> list:
 
 
 COLLAPSE_NOTE = ("r at the end of each run (15 epochs): the mean over the seeds, the 95% prediction interval for one new "
-        "run (t with n − 1 degrees of freedom) in brackets, then the seeds' range and count. 'P1'…'P4': the "
+        f"run (t with n − 1 degrees of freedom) in brackets, cut to r's range [0, {R_MAX:g}] where it "
+        "reaches past it, then the seeds' range and count. 'P1'…'P4': the "
         "published path with that deviation and P5 only; 'P5': the published density with the exact gradient "
         "path; 'no Pk': all of P1–P4 but Pk (P5 on). The thesis row is r where its panels end, read off its "
         "figure; the thesis's traces end before 15 epochs (docs/protocol.md).")
