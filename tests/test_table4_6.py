@@ -53,6 +53,22 @@ def test_a_thesis_value_outside_the_interval_is_marked(tmp_path):
     assert "✗" in "\n".join(table_md([row]))
 
 
+def test_the_interval_is_cut_to_each_quantity_range(tmp_path):
+    # train accuracy near 100% and sparsity near 0%: the raw intervals reach past 100% and below 0%
+    for seed, (train, sp) in enumerate([(0.9990, 0.0), (0.9999, 0.0), (0.9995, 0.014)]):
+        name = under(ADOPTED, run_name("published", 0.5, 0.0, seed))
+        fake_run(tmp_path, name, 0.976, sp)
+        rec = json.loads((tmp_path / f"{name}.json").read_text())
+        rec["epochs"][0]["train_accuracy_hard"] = train
+        (tmp_path / f"{name}.json").write_text(json.dumps(rec))
+    row = next(r for r in table_rows(tmp_path) if r["run"] == "r0 = 0.5, λ = 0")
+    key = f"published_{ADOPTED}"
+    assert row[f"{key}_train_acc_pi_high"] == 100.0 and row[f"{key}_train_acc_pi_low"] < 99.9
+    assert row[f"{key}_sparsity_pi_low"] == 0.0 and row[f"{key}_sparsity_pi_high"] > 1.4
+    assert row[f"{key}_compression_pi_low"] == 1.0
+    assert row[f"{key}_sparsity_thesis_inside"] == "yes"  # the thesis's 0.0% sits on the cut edge
+
+
 def test_the_protocols_group_runs_the_disputed_row_with_every_seed_under_both_hypotheses_first():
     from refprune.experiments.figures import protocols
     from refprune.experiments.figures.protocol_settings import SEEDS

@@ -70,6 +70,11 @@ def final_r(results) -> dict:
     return out
 
 
+def fmt_r(r: float) -> str:
+    """r to 3 decimals; to 4 near the clamp R_MAX = 0.9999, which 3 decimals would show as 1.000."""
+    return f"{r:.4f}" if r > 0.999 else f"{r:.3f}"
+
+
 def rows(values: dict) -> list:
     table = []
     for label in ORDER:
@@ -79,12 +84,11 @@ def rows(values: dict) -> list:
             if v.size == 0:
                 row[f"r0 = {r0:g}"] = "—"
                 continue
-            text = f"{v.mean():.3f}"
+            text = fmt_r(v.mean())
             if v.size > 1:
-                lo, hi = prediction_interval(v)
-                hi_text = f"{R_MAX:g}" if hi > R_MAX else f"{hi:.3f}"
-                text += f" [{max(lo, 0.0):.3f}, {hi_text}]"
-            row[f"r0 = {r0:g}"] = text + f" ({v.min():.3f}–{v.max():.3f}, n = {v.size})"
+                lo, hi = prediction_interval(v, bounds=(0.0, R_MAX))
+                text += f" [{fmt_r(lo)}, {fmt_r(hi)}]"
+            row[f"r0 = {r0:g}"] = text + f" ({fmt_r(v.min())}–{fmt_r(v.max())}, n = {v.size})"
         table.append(row)
     table.append({"configuration": "thesis (Fig. 4.17, read off)",
                   **{f"r0 = {r0:g}": THESIS_SWEEP_END_R[LAM][r0] for r0 in COLLAPSE_R0}})

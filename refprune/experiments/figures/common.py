@@ -49,14 +49,23 @@ def save(fig, out: Path, stem: str) -> list[str]:
 
 # The prediction intervals of the tables: two-sided, for one new run.
 PREDICTION_LEVEL = 0.95
+# The range of a percentage (accuracy, sparsity): no run leaves it.
+PERCENT = (0.0, 100.0)
 
 
-def prediction_interval(values, level: float = PREDICTION_LEVEL, new_runs: int = 1) -> tuple[float, float]:
+def prediction_interval(values, level: float = PREDICTION_LEVEL, new_runs: int = 1,
+                        bounds: tuple[float, float] = (-np.inf, np.inf)) -> tuple[float, float]:
     """The interval that holds one new run's value with probability ``level``, from n >= 2 runs.
 
     mean ± t_{n−1, (1+level)/2} · s · sqrt(1/m + 1/n), s the sample standard deviation (ddof 1),
     m = ``new_runs``: the right test for a thesis number, which is itself one run (m = 1), or,
     for a thesis value that is the mean of m runs (Fig. 4.4's mean curves), for the mean of m new runs.
+    ``bounds``: the range no run can leave (a percentage's [0, 100], r's [0, 0.9999]); the interval is
+    cut to it, which changes no verdict on a value inside the range.
+
+    >>> lo, hi = prediction_interval([99.6, 99.8, 99.9], bounds=PERCENT)
+    >>> round(lo, 2), hi
+    (99.01, 100.0)
     """
     from scipy.stats import t as student_t
 
@@ -67,7 +76,7 @@ def prediction_interval(values, level: float = PREDICTION_LEVEL, new_runs: int =
     if new_runs < 1:
         raise ValueError(f"new_runs must be >= 1, got {new_runs}")
     half = float(student_t.ppf(0.5 + level / 2, n - 1)) * values.std(ddof=1) * np.sqrt(1.0 / new_runs + 1.0 / n)
-    return float(values.mean() - half), float(values.mean() + half)
+    return float(max(values.mean() - half, bounds[0])), float(min(values.mean() + half, bounds[1]))
 
 
 # The interval of a difference of two methods' means over seeds: two-sided.

@@ -20,7 +20,7 @@ import io
 import numpy as np
 
 from refprune.experiments.figures import mnist_samples, mnist_sweep
-from refprune.experiments.figures.common import entry, prediction_interval, save
+from refprune.experiments.figures.common import PERCENT, entry, prediction_interval, save
 from refprune.experiments.figures.mnist_overlay import plot_overlay
 from refprune.experiments.figures.mnist_seeds import (
     curves_figure,
@@ -260,11 +260,13 @@ def plot_adopted_run(results, out, variant, r0, lam) -> list:
 
 
 TABLE_QUANTITIES = ("train_acc", "test_acc", "sparsity", "compression")
+# The range each quantity's runs lie in; the prediction intervals are cut to it.
+QUANTITY_BOUNDS = {"train_acc": PERCENT, "test_acc": PERCENT, "sparsity": PERCENT, "compression": (1.0, np.inf)}
 TABLE_NOTE = ("Accuracy and sparsity in %, compression = 1/(1 − sparsity) (the thesis's own column); train "
               "accuracy is the last epoch's with the hard mask, test accuracy after pruning for real (under ddp2: "
               "on rank 0's half of the test set, as the published code logs it). Each cell under the adopted "
               "protocol: mean ± std over the seeds, then the 95% prediction interval for one new run (t with "
-              "n − 1 degrees of freedom) and whether the thesis's value, itself one run, lies inside it "
+              "n − 1 degrees of freedom; cut to the quantity's range: 0–100%, compression ≥ 1) and whether the thesis's value, itself one run, lies inside it "
               "(✓ inside, ✗ outside). The stated protocol's cells are one run (seed 0). The csv also keeps the "
               "earlier yardstick (mean within ±1 pp of the thesis's test accuracy, ±3 pp of its sparsity), "
               "labelled as such; the verdicts come from the intervals.")
@@ -287,11 +289,12 @@ def seed_values(results, names) -> dict | None:
     return {q: np.array([d[q] for d in values], np.float64) for q in TABLE_QUANTITIES}
 
 
-def interval_cells(v: np.ndarray, thesis: float) -> dict:
-    """mean, std, the prediction interval for one new run and whether the thesis's value lies inside."""
+def interval_cells(v: np.ndarray, thesis: float, bounds: tuple[float, float]) -> dict:
+    """mean, std, the prediction interval for one new run (cut to ``bounds``) and whether the thesis's value
+    lies inside."""
     cells = {"mean": round(float(v.mean()), 2), "std": round(float(v.std(ddof=1)), 2) if v.size > 1 else 0.0}
     if v.size > 1:
-        lo, hi = prediction_interval(v)
+        lo, hi = prediction_interval(v, bounds=bounds)
         cells.update({"pi_low": round(lo, 2), "pi_high": round(hi, 2),
                       "thesis_inside": "yes" if lo <= thesis <= hi else "no"})
     return cells
@@ -311,7 +314,7 @@ def table_rows(results, seeds=SEEDS) -> list:
                 key = f"{variant}_{ADOPTED}"
                 row[f"{key}_seeds"] = int(vals["test_acc"].size)
                 for q in TABLE_QUANTITIES:
-                    row.update({f"{key}_{q}_{k}": v for k, v in interval_cells(vals[q], thesis[q]).items()})
+                    row.update({f"{key}_{q}_{k}": v for k, v in interval_cells(vals[q], thesis[q], QUANTITY_BOUNDS[q]).items()})
                 for q, pp in YARDSTICK_PP.items():
                     row[f"{key}_{q}_within_{pp:g}pp_earlier_yardstick"] = \
                         "yes" if abs(vals[q].mean() - thesis[q]) <= pp else "no"

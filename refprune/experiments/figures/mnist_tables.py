@@ -20,7 +20,7 @@ import io
 
 import numpy as np
 
-from refprune.experiments.figures.common import entry, prediction_interval, write_md_csv
+from refprune.experiments.figures.common import PERCENT, entry, prediction_interval, write_md_csv
 from refprune.util.io import atomic_write
 
 # Thesis Tables 4.2–4.5, read from the thesis PDF (printed page numbers):
@@ -86,15 +86,16 @@ def fmt(quantity: str, value, digits: int = 3) -> str:
     return f"{value:#.{digits}g}".rstrip(".")  # '#': trailing zeros kept (0.00690, not 0.0069)
 
 
-def seed_stats(values, thesis: float) -> dict:
+def seed_stats(quantity: str, values, thesis: float) -> dict:
     """n, mean, std (ddof 1), the 95% prediction interval for one new run and whether ``thesis`` lies inside.
 
-    From one value: n and mean only (no spread, no interval).
+    The interval is cut to the quantity's range (accuracy 0–100%, a loss ≥ 0). From one value: n and mean
+    only (no spread, no interval).
     """
     v = np.asarray(values, np.float64)
     stats = {"n": int(v.size), "mean": float(v.mean())}
     if v.size > 1:
-        lo, hi = prediction_interval(v)
+        lo, hi = prediction_interval(v, bounds=PERCENT if quantity == "accuracy" else (0.0, np.inf))
         stats.update(std=float(v.std(ddof=1)), pi_low=lo, pi_high=hi, inside=bool(lo <= thesis <= hi))
     return stats
 
@@ -140,7 +141,7 @@ def metric_rows(seeded: dict, stated: dict, thesis: dict, modes) -> tuple[list, 
         cells = [quantity, split_name, mask, fmt(quantity, value)]
         for column, metrics in seeded_metrics.items():
             values = [m[key] for m in metrics if m.get(key) is not None]
-            stats = seed_stats(values, value) if values else None
+            stats = seed_stats(quantity, values, value) if values else None
             row[f"{column} n"] = stats["n"] if stats else 0
             for k in ("mean", "std", "pi_low", "pi_high"):
                 row[f"{column} {k}"] = csv_number((stats or {}).get(k))
