@@ -135,7 +135,7 @@ def plot(results, out) -> list:
     return [entry("collapse_deviations", "Fig. 4.17 (which deviation)",
                   "r at the end of the λ = 0 run under each deviation of the published code alone and with each "
                   f"left out, r0 ∈ {{0.1, 0.5, 0.9}}, beside the exact and published paths; runs per cell: "
-                  f"{min(counts)}–{max(counts)} of {len(COLLAPSE_SEEDS)}", under(ADOPTED, "devr_*"),
+                  f"{min(counts)}{'' if min(counts) == max(counts) else f'–{max(counts)}'} of {len(COLLAPSE_SEEDS)}", under(ADOPTED, "devr_*"),
                   files=["collapse_deviations.png", "collapse_deviations.pdf", "collapse_deviations.md",
                          "collapse_deviations.csv"],
                   section=("Which deviation collapses r without λ", md + ["", COLLAPSE_NOTE]))]
