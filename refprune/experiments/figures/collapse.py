@@ -103,6 +103,15 @@ COLLAPSE_NOTE = ("r at the end of each run (15 epochs): the mean over the seeds,
         "figure; the thesis's traces end before 15 epochs (docs/protocol.md).")
 
 
+# The colour of each kind of configuration in the figure.
+KIND_COLORS = {"exact or published path": "C2", "one deviation alone": "C1", "one of P1–P4 left out": "C0"}
+
+
+def kind_of(label: str) -> str:
+    """The key of :data:`KIND_COLORS` a configuration label belongs to."""
+    return list(KIND_COLORS)[2 if label.startswith("no") else 1 if label.startswith("P") else 0]
+
+
 def plot(results, out) -> list:
     values = final_r(results)
     present = [label for label in ORDER if any(values[label, r0].size for r0 in COLLAPSE_R0)]
@@ -116,20 +125,21 @@ def plot(results, out) -> list:
         for i, label in enumerate(present):
             v = values[label, r0]
             if v.size:
-                ax.plot(np.full(v.size, i), v, "o", color="C0" if label.startswith("no") else "C1"
-                        if label.startswith("P") else "C2", ms=5, alpha=0.8)
+                ax.plot(np.full(v.size, i), v, "o", color=KIND_COLORS[kind_of(label)], ms=5, alpha=0.8)
                 ax.plot([i - 0.3, i + 0.3], [v.mean()] * 2, "-", color="k", lw=1.2)
         lo, hi = (float(p) for p in THESIS_SWEEP_END_R[LAM][r0].replace("–", "-").split("-")) \
             if "–" in THESIS_SWEEP_END_R[LAM][r0] else (float(THESIS_SWEEP_END_R[LAM][r0]),) * 2
         ax.axhspan(lo - 0.01, hi + 0.01, color="0.8", zorder=0, label="thesis (read off, ±0.01)")
         ax.set_xticks(x, present, rotation=60, ha="right")
-        ax.set(title=f"r0 = {r0:g}", ylim=(-0.02, 1.0))
+        ax.set(title=f"r0 = {r0:g}", ylim=(-0.03, 1.03))  # r at 0 and at the clamp 0.9999 fully drawn
         ax.grid(axis="y", alpha=0.3)
     axes[0].set_ylabel("r at the end of the run")
-    axes[0].legend(loc="upper left", fontsize=8)
-    n = max(values[label, r0].size for label in ORDER for r0 in COLLAPSE_R0)
-    fig.suptitle(f"Which deviation collapses r without λ (MNIST, {ADOPTED}, {SWEEP_EPOCHS} epochs, up to {n} "
-                 "seeds; dots: seeds, bars: mean)")
+    kinds = [plt.Line2D([], [], ls="", marker="o", color=color, label=kind) for kind, color in KIND_COLORS.items()]
+    axes[0].legend(handles=axes[0].get_legend_handles_labels()[0] + kinds, loc="upper left", fontsize=8)
+    sizes = {values[label, r0].size for label in present for r0 in COLLAPSE_R0} - {0}
+    seeds = f"{max(sizes)}" if len(sizes) == 1 else f"{min(sizes)}–{max(sizes)}"
+    fig.suptitle(f"Which deviation collapses r without λ (MNIST, {ADOPTED}, {SWEEP_EPOCHS} epochs, {seeds} "
+                 "seeds per cell; dots: seeds, bars: mean)")
     save(fig, out, "collapse_deviations")
     counts = [values[label, r0].size for label in ORDER for r0 in COLLAPSE_R0]
     return [entry("collapse_deviations", "Fig. 4.17 (which deviation)",
