@@ -27,6 +27,7 @@ from refprune.core.validation import check_ratio
 from refprune.data.dataset import Dataset
 from refprune.train.loop import TrainConfig, evaluate, init_state, metric_name, train
 from refprune.train.steps.common import layer_views, magnitudes, masked_dense_step, new_state, new_workspace
+from refprune.train.threads import training_threads
 
 
 def magnitude_prune(weights, ratio: float) -> list:
@@ -95,6 +96,7 @@ def train_with_mask(state, mask_flat: np.ndarray, data: Dataset, cfg: TrainConfi
     rng : numpy.random.Generator
         Draws the batch order of each epoch.
     """
+    training_threads()  # one BLAS thread, as for every training run (refprune.train.threads)
     state.flat_w *= mask_flat
     ws = new_workspace(state)
     x, y = data.x_train.astype(state.flat_w.dtype), data.y_train
