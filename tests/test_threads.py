@@ -29,3 +29,17 @@ def test_training_threads_respects_a_users_blas_setting(monkeypatch):
     monkeypatch.delenv("OPENBLAS_NUM_THREADS")
     got = threads.training_threads()
     assert got["blas_threads"] == threads.BLAS_THREADS
+
+
+def test_every_training_kind_takes_the_measured_threads(monkeypatch):
+    # A sweep worker may start with any job kind: a baseline trained with a fixed mask must set the
+    # threads itself, not rely on an earlier LRP or dense run in the same process.
+    from refprune.data.tasks import load_task
+    from refprune.train import baselines
+    from refprune.train.loop import TrainConfig
+
+    calls = []
+    monkeypatch.setattr(baselines, "training_threads", lambda: calls.append("set") or {})
+    data = load_task("synthetic", seed=0)
+    baselines.pre_training_pruning(data, (1, 8, 1), TrainConfig(method="dense", loss="mse", epochs=1), 0.5)
+    assert calls == ["set"]
