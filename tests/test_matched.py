@@ -245,6 +245,7 @@ def test_two_lrp_seeds_against_one_baseline_seed_give_no_interval_and_no_verdict
     assert [r for r in rows if r["method"] == "LRP (global r)"][0]["seeds"] == 2  # the LRP row shows every LRP seed
     base_row = [r for r in rows if r.get("verdict") == "one seed, not judged"][0]
     assert base_row["95% interval (pp)"] == "—"
+    assert base_row["test accuracy (%)"] == "90.00"  # one seed: its value, no "± 0.00" spread
     assert "no interval (one seed)" in "\n".join(reading_lines(comparison_rows(points), points))
 
 

@@ -188,7 +188,8 @@ def judged(comparisons) -> list:
 
 
 def pm(s: dict) -> str:
-    return f"{s['mean']:.2f} ± {s['std']:.2f}"
+    """'mean ± std' over the seeds; one seed has no spread: its value alone."""
+    return f"{s['mean']:.2f} ± {s['std']:.2f}" if s["n"] > 1 else f"{s['mean']:.2f}"
 
 
 def stat_cells(s: dict) -> dict:
