@@ -373,7 +373,9 @@ def matched_figure(points):
                 draw_method(ax, mine, method, labels[method])
             ax.set_ylim(*(upper_range if row == 0 else lower_range))
             ax.grid(alpha=0.3)
-        axes[0][col].set_title(f"{data} ({seeds_text(len(seeds))}: {', '.join(map(str, seeds))})")
+        per_method = sorted({len({p["seed"] for p in mine if p["method"] == m}) for m in METHOD_LABELS} - {0})
+        counts = "" if len(per_method) < 2 else f"; {per_method[0]}–{per_method[-1]} per method"
+        axes[0][col].set_title(f"{data} ({seeds_text(len(seeds))}: {', '.join(map(str, seeds))}{counts})")
         axes[-1][col].set_xlabel("sparsity (%)")
         if rows == 2:
             break_marks(axes[0][col], axes[1][col])
