@@ -77,7 +77,8 @@ def disputed_row_lines(results) -> list[str]:
 
 
 def kept_per_layer_lines(results) -> list[str]:
-    """Weights kept per layer by each matched pre-training-pruning job (its initial weights, pruned at its ratio)."""
+    """Weights kept per layer by each matched global pre-training-pruning job (its initial weights, pruned
+    globally at its ratio); the jobs that prune each layer at its own ratio keep every layer by construction."""
     from refprune.experiments.jobs import dense_config, job_layers
     from refprune.train.baselines import magnitude_prune
     from refprune.train.loop import init_state
@@ -85,7 +86,7 @@ def kept_per_layer_lines(results) -> list[str]:
     lines = []
     for rec in load_results(results, "matched_"):
         job = rec["job"]
-        if job["kind"] != "pre_pruning":
+        if job["kind"] != "pre_pruning" or job["role"]["method"] != "prepruning":
             continue
         state, _ = init_state(job_layers(job), dense_config(job))
         kept = [int(np.count_nonzero(M)) for M in magnitude_prune(state.weights, job["ratio"])]

@@ -50,7 +50,7 @@ def save(fig, out: Path, stem: str) -> list[str]:
 # The prediction intervals of the tables: two-sided, for one new run.
 PREDICTION_LEVEL = 0.95
 # The range of a percentage (accuracy, sparsity): no run leaves it.
-PERCENT = (0.0, 100.0)
+PERCENT_RANGE = (0.0, 100.0)
 
 
 def prediction_interval(values, level: float = PREDICTION_LEVEL, new_runs: int = 1,
@@ -63,7 +63,7 @@ def prediction_interval(values, level: float = PREDICTION_LEVEL, new_runs: int =
     ``bounds``: the range no run can leave (a percentage's [0, 100], r's [0, 0.9999]); the interval is
     cut to it, which changes no verdict on a value inside the range.
 
-    >>> lo, hi = prediction_interval([99.6, 99.8, 99.9], bounds=PERCENT)
+    >>> lo, hi = prediction_interval([99.6, 99.8, 99.9], bounds=PERCENT_RANGE)
     >>> round(lo, 2), hi
     (99.01, 100.0)
     """

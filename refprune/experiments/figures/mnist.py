@@ -20,7 +20,7 @@ import io
 import numpy as np
 
 from refprune.experiments.figures import mnist_samples, mnist_sweep
-from refprune.experiments.figures.common import PERCENT, entry, prediction_interval, save
+from refprune.experiments.figures.common import PERCENT_RANGE, entry, prediction_interval, save
 from refprune.experiments.figures.mnist_overlay import plot_overlay
 from refprune.experiments.figures.mnist_seeds import (
     curves_figure,
@@ -261,7 +261,8 @@ def plot_adopted_run(results, out, variant, r0, lam) -> list:
 
 TABLE_QUANTITIES = ("train_acc", "test_acc", "sparsity", "compression")
 # The range each quantity's runs lie in; the prediction intervals are cut to it.
-QUANTITY_BOUNDS = {"train_acc": PERCENT, "test_acc": PERCENT, "sparsity": PERCENT, "compression": (1.0, np.inf)}
+QUANTITY_BOUNDS = {"train_acc": PERCENT_RANGE, "test_acc": PERCENT_RANGE, "sparsity": PERCENT_RANGE,
+                   "compression": (1.0, np.inf)}
 TABLE_NOTE = ("Accuracy and sparsity in %, compression = 1/(1 − sparsity) (the thesis's own column); train "
               "accuracy is the last epoch's with the hard mask, test accuracy after pruning for real (under ddp2: "
               "on rank 0's half of the test set, as the published code logs it). Each cell under the adopted "

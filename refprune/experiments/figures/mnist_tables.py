@@ -20,7 +20,7 @@ import io
 
 import numpy as np
 
-from refprune.experiments.figures.common import PERCENT, entry, prediction_interval, write_md_csv
+from refprune.experiments.figures.common import PERCENT_RANGE, entry, prediction_interval, write_md_csv
 from refprune.util.io import atomic_write
 
 # Thesis Tables 4.2–4.5, read from the thesis PDF (printed page numbers):
@@ -95,7 +95,7 @@ def seed_stats(quantity: str, values, thesis: float) -> dict:
     v = np.asarray(values, np.float64)
     stats = {"n": int(v.size), "mean": float(v.mean())}
     if v.size > 1:
-        lo, hi = prediction_interval(v, bounds=PERCENT if quantity == "accuracy" else (0.0, np.inf))
+        lo, hi = prediction_interval(v, bounds=PERCENT_RANGE if quantity == "accuracy" else (0.0, np.inf))
         stats.update(std=float(v.std(ddof=1)), pi_low=lo, pi_high=hi, inside=bool(lo <= thesis <= hi))
     return stats
 

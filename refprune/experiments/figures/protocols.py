@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from refprune.experiments.figures.common import PERCENT, entry, prediction_interval, write_md_csv
+from refprune.experiments.figures.common import PERCENT_RANGE, entry, prediction_interval, write_md_csv
 from refprune.experiments.figures.mnist import (
     TABLE_RUNS,
     THESIS_TABLE,
@@ -126,7 +126,7 @@ def table_rows(results) -> list:
             if sp.size > 1:
                 spread = (f" (± {sp.std(ddof=1):.1f} / ± {acc.std(ddof=1):.2f}, {sp.size} seeds; sparsity "
                           f"{sp.min():.1f}–{sp.max():.1f}%)")
-                (slo, shi), (alo, ahi) = (prediction_interval(v, bounds=PERCENT) for v in (sp, acc))
+                (slo, shi), (alo, ahi) = (prediction_interval(v, bounds=PERCENT_RANGE) for v in (sp, acc))
                 inside = lambda lo, hi, v: "inside" if lo <= v <= hi else "outside"  # noqa: E731
                 interval = (f"sparsity [{slo:.1f}, {shi:.1f}] {inside(slo, shi, thesis_sparsity)}; "
                             f"accuracy [{alo:.2f}, {ahi:.2f}] {inside(alo, ahi, thesis_acc)}")
