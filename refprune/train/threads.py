@@ -7,8 +7,9 @@ elementwise work over all n weights (NumPy ufuncs, which release the GIL).
 the elementwise phases (:mod:`refprune.train.parallel`). A second BLAS thread gains
 nothing at batch 32 and its spinning competes with the elementwise worker.
 
-:func:`training_threads` applies that choice: ``refprune train`` calls it,
-the benchmarks call it, and :func:`refprune.train.steps.common.new_workspace` takes its worker
+:func:`training_threads` applies that choice: every training run calls it
+(:func:`refprune.train.loop.train` and the baselines trained with a fixed mask), the
+benchmarks call it, and :func:`refprune.train.steps.common.new_workspace` takes its worker
 count from :func:`worker_threads`. A user's explicit ``OPENBLAS_NUM_THREADS``
 (or ``REFPRUNE_WORKER_THREADS``) is respected.
 
